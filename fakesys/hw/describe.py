@@ -1,0 +1,539 @@
+"""Declarative device descriptions, encoded to configuration space and decoded back.
+
+A description names registers and fields (``harness.pci.regs`` supplies their layout), BARs, the
+option ROM and the capability lists; :func:`encode` turns it into a :class:`DeviceModel`.
+:func:`describe` goes the other way: it decodes every known register of a configuration space
+and records the bits no named field explains as ``raw`` patches, so that
+``encode(describe(model))`` reproduces the bytes exactly, whatever they are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from fakesys.hw.model import Bar, BarKind, DeviceModel, Rom
+from fakesys.hw.rom import build_image, describe_image
+from fakesys.source import Document
+from harness.pci import regs
+from harness.pci.config import CapabilityLoopError, ConfigSpace
+
+DESCRIPTION_KEYS = {
+    "name",
+    "title",
+    "sources",
+    "notes",
+    "layout",
+    "config_size",
+    "header",
+    "bars",
+    "rom",
+    "capabilities",
+    "extended_capabilities",
+    "raw",
+}
+LAYOUTS = {"normal": regs.HEADER_LAYOUT_NORMAL, "bridge": regs.HEADER_LAYOUT_BRIDGE}
+_DERIVED_HEADER = {"capabilities_pointer", "header_type"}
+_MSI_KEYS = ("address", "data", "mask_bits", "pending_bits")
+
+
+def capability_length(structure: regs.Structure, config: bytes | bytearray, offset: int) -> int:
+    """Bytes a capability occupies, from its own registers where the length varies."""
+    if structure is regs.EXPRESS:
+        version = regs.read_register(config, offset + 2, 2) & 0xF
+        return regs.EXPRESS_V2_LENGTH if version >= 2 else regs.EXPRESS_V1_LENGTH
+    if structure is regs.MSI:
+        control = regs.read_register(config, offset + 2, 2)
+        length = 14 if control & 0x80 else 10
+        return length + (10 if control & 0x100 else 0)
+    lengths = {
+        "pm": regs.PM_LENGTH,
+        "msix": regs.MSIX_LENGTH,
+        "subsystem": regs.SUBSYSTEM_LENGTH,
+        "af": regs.AF_LENGTH,
+        "acs": regs.ACS_LENGTH,
+        "vc": regs.VC_LENGTH,
+        "dsn": regs.DSN_LENGTH,
+        "sriov": regs.SRIOV_LENGTH,
+    }
+    if structure is regs.AER:
+        express = ConfigSpace(config).express()
+        root = express is not None and express.port_type in (4, 10)
+        return regs.AER_ROOT_PORT_LENGTH if root else regs.AER_ENDPOINT_LENGTH
+    return lengths.get(structure.name, 4)
+
+
+def _msi_layout(control: int) -> dict[str, tuple[int, int]]:
+    """Offsets and widths of the MSI registers after ``control``, which depend on its bits."""
+    addr64 = bool(control & 0x80)
+    layout = {"address": (0x04, 8 if addr64 else 4), "data": (0x0C if addr64 else 0x08, 2)}
+    if control & 0x100:
+        layout["mask_bits"] = (0x10 if addr64 else 0x0C, 4)
+        layout["pending_bits"] = (0x14 if addr64 else 0x10, 4)
+    return layout
+
+
+class _Encoder:
+    def __init__(self, doc: Document) -> None:
+        self.doc = doc
+        self.data: Mapping[str, Any] = doc.data
+
+    def fail(self, at: tuple[str | int, ...], message: str) -> Exception:
+        return self.doc.error(at, message)
+
+    def integer(self, value: object, at: tuple[str | int, ...], what: str = "an integer") -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.fail(at, f"expected {what}, got {value!r}")
+        return value
+
+    def encode(self) -> DeviceModel:
+        if not isinstance(self.data, Mapping):
+            raise self.fail((), "expected a device description (a mapping)")
+        unknown = sorted(set(self.data) - DESCRIPTION_KEYS)
+        if unknown:
+            raise self.fail(
+                (unknown[0],),
+                f"unknown key {unknown[0]!r}; allowed: {', '.join(sorted(DESCRIPTION_KEYS))}",
+            )
+        layout_name = self.data.get("layout", "normal")
+        if layout_name not in LAYOUTS:
+            raise self.fail(("layout",), f"expected normal or bridge, got {layout_name!r}")
+        layout = LAYOUTS[layout_name]
+        header_spec = regs.HEADER_TYPE1 if layout == regs.HEADER_LAYOUT_BRIDGE else regs.HEADER_TYPE0
+        extended = self.data.get("extended_capabilities") or []
+        capabilities = self.data.get("capabilities") or []
+        size = self.data.get("config_size")
+        if size is None:
+            has_express = any(
+                isinstance(cap, Mapping) and cap.get("id") in ("express", regs.CAP_EXPRESS) for cap in capabilities
+            )
+            size = regs.EXTENDED_CONFIG_SIZE if has_express or extended else regs.CONVENTIONAL_CONFIG_SIZE
+        if size not in (regs.CONVENTIONAL_CONFIG_SIZE, regs.EXTENDED_CONFIG_SIZE):
+            raise self.fail(("config_size",), f"expected 256 or 4096, got {size!r}")
+        config = bytearray(size)
+        config[0x0E] = layout
+        header = self.data.get("header") or {}
+        if not isinstance(header, Mapping):
+            raise self.fail(("header",), "expected a mapping of header registers")
+        for name, value in header.items():
+            if name in _DERIVED_HEADER or not header_spec.has_register(str(name)):
+                allowed = sorted(r.name for r in header_spec.registers if r.name not in _DERIVED_HEADER)
+                raise self.fail(
+                    ("header", name),
+                    f"unknown {header_spec.name} register {name!r}; allowed: {', '.join(allowed)}",
+                )
+            self.put_register(config, 0, header_spec.register(str(name)), value, ("header", name))
+        bars = self.encode_bars(config, layout)
+        rom = self.encode_rom(config, layout)
+        self.encode_capabilities(config, capabilities)
+        self.encode_extended(config, extended)
+        self.apply_raw(config)
+        sources = self.data.get("sources") or []
+        return DeviceModel(
+            name=str(self.data.get("name", "")),
+            config=config,
+            bars=bars,
+            rom=rom,
+            title=str(self.data.get("title", "")),
+            sources=[str(source) for source in sources],
+        )
+
+    def put_register(
+        self,
+        config: bytearray,
+        base: int,
+        register: regs.Register,
+        value: object,
+        at: tuple[str | int, ...],
+    ) -> None:
+        offset = base + register.offset
+        if offset + register.width > len(config):
+            raise self.fail(at, f"register {register.name} at {offset:#x} lies past the end")
+        current = regs.read_register(config, offset, register.width)
+        if isinstance(value, Mapping):
+            if register.whole:
+                raise self.fail(at, f"{register.name} has no named fields; give a number")
+            for field_name, field_value in value.items():
+                try:
+                    spec = register.field(str(field_name))
+                except KeyError:
+                    names = ", ".join(f.name for f in register.fields)
+                    raise self.fail(
+                        at + (field_name,),
+                        f"{register.name} has no field {field_name!r}; fields: {names}",
+                    ) from None
+                try:
+                    raw = spec.value_codec.encode(field_value)
+                    current = spec.put(current, raw)
+                except ValueError as error:
+                    raise self.fail(at + (field_name,), f"{register.name}.{field_name}: {error}") from None
+        else:
+            number = self.integer(value, at, f"a number or a mapping of {register.name} fields")
+            if number < 0 or number >= 1 << (8 * register.width):
+                raise self.fail(at, f"{number:#x} does not fit in {register.width} byte(s)")
+            current = number
+        regs.write_register(config, offset, register.width, current)
+
+    def encode_bars(self, config: bytearray, layout: int) -> list[Bar]:
+        offsets = regs.BAR_OFFSETS_TYPE1 if layout == regs.HEADER_LAYOUT_BRIDGE else regs.BAR_OFFSETS_TYPE0
+        bars: list[Bar] = []
+        used: set[int] = set()
+        for position, item in enumerate(self.data.get("bars") or []):
+            at: tuple[str | int, ...] = ("bars", position)
+            if not isinstance(item, Mapping):
+                raise self.fail(at, "expected a BAR: {index, kind, address, size}")
+            allowed = {"index", "kind", "address", "size", "bits", "prefetchable"}
+            for key in item:
+                if key not in allowed:
+                    raise self.fail(at + (key,), f"unknown BAR key {key!r}; allowed: {', '.join(sorted(allowed))}")
+            index = self.integer(item.get("index"), at + ("index",), "a BAR index")
+            if not 0 <= index < len(offsets):
+                raise self.fail(at + ("index",), f"BAR index must be 0..{len(offsets) - 1}")
+            kind_name = item.get("kind", "memory")
+            if kind_name not in ("io", "memory"):
+                raise self.fail(at + ("kind",), f"expected io or memory, got {kind_name!r}")
+            kind = BarKind(kind_name)
+            bits = self.integer(item.get("bits", 32), at + ("bits",))
+            if bits not in (32, 64) or (kind is BarKind.IO and bits != 32):
+                raise self.fail(at + ("bits",), "expected 32 or 64 (I/O BARs are 32-bit)")
+            address = self.integer(item.get("address", 0), at + ("address",), "an address")
+            size_value = item.get("size")
+            size = None if size_value is None else self.integer(size_value, at + ("size",), "a size")
+            if size is not None and (size <= 0 or size & (size - 1)):
+                raise self.fail(at + ("size",), f"a BAR size is a power of two, got {size:#x}")
+            if size is not None and address % size:
+                raise self.fail(at + ("address",), f"address {address:#x} is not aligned to size {size:#x}")
+            slots = {index, index + 1} if bits == 64 else {index}
+            if slots & used or max(slots) >= len(offsets):
+                raise self.fail(at + ("index",), f"BAR {index} overlaps another BAR or the end of the header")
+            used |= slots
+            bar = Bar(index, kind, address, size, bits, bool(item.get("prefetchable", False)))
+            mask = regs.BAR_IO_ADDRESS_MASK if kind is BarKind.IO else regs.BAR_MEM_ADDRESS_MASK
+            regs.write_register(config, offsets[index], 4, (address & mask) | bar.flags)
+            if bits == 64:
+                regs.write_register(config, offsets[index + 1], 4, address >> 32)
+            elif address >> 32:
+                raise self.fail(at + ("address",), "a 32-bit BAR cannot hold an address above 4 GiB")
+            bars.append(bar)
+        return bars
+
+    def encode_rom(self, config: bytearray, layout: int) -> Rom | None:
+        item = self.data.get("rom")
+        if item is None:
+            return None
+        at: tuple[str | int, ...] = ("rom",)
+        if not isinstance(item, Mapping):
+            raise self.fail(at, "expected {address, size, enabled, image}")
+        for key in item:
+            if key not in ("address", "size", "enabled", "image"):
+                raise self.fail(at + (key,), f"unknown rom key {key!r}; allowed: address, size, enabled, image")
+        address = self.integer(item.get("address", 0), at + ("address",), "an address")
+        size = self.integer(item.get("size"), at + ("size",), "the ROM BAR size")
+        if size < 2048 or size & (size - 1):
+            raise self.fail(at + ("size",), "a ROM BAR size is a power of two of at least 2 KiB")
+        enabled = bool(item.get("enabled", False))
+        image = b""
+        if item.get("image") is not None:
+            try:
+                image = build_image(item["image"], size)
+            except ValueError as error:
+                raise self.fail(at + ("image",), str(error)) from None
+        offset = regs.ROM_BAR_TYPE1 if layout == regs.HEADER_LAYOUT_BRIDGE else regs.ROM_BAR_TYPE0
+        regs.write_register(config, offset, 4, (address & regs.ROM_ADDRESS_MASK) | int(enabled))
+        return Rom(address, size, enabled, image)
+
+    def structure_for(
+        self, cap_id: object, table: Mapping[str, regs.Structure], at: tuple[str | int, ...]
+    ) -> tuple[int, regs.Structure | None]:
+        if isinstance(cap_id, str):
+            if cap_id not in table:
+                raise self.fail(at, f"unknown capability {cap_id!r}; known: {', '.join(table)} (or a numeric ID)")
+            structure = table[cap_id]
+            assert structure.cap_id is not None
+            return structure.cap_id, structure
+        number = self.integer(cap_id, at, "a capability name or ID")
+        for structure in table.values():
+            if structure.cap_id == number:
+                return number, structure
+        return number, None
+
+    def encode_capabilities(self, config: bytearray, items: list[Any]) -> None:
+        previous_next = regs.CAPABILITIES_POINTER
+        spans: list[tuple[int, int, int]] = []
+        for position, item in enumerate(items):
+            at: tuple[str | int, ...] = ("capabilities", position)
+            if not isinstance(item, Mapping):
+                raise self.fail(at, "expected a capability: {id, at, registers...}")
+            cap_id, structure = self.structure_for(item.get("id"), regs.CAPABILITIES, at + ("id",))
+            offset = self.integer(item.get("at"), at + ("at",), "the capability offset")
+            if offset < 0x40 or offset > 0xFC or offset & 3:
+                raise self.fail(
+                    at + ("at",), f"a capability sits at a dword-aligned offset in 0x40..0xfc, got {offset:#x}"
+                )
+            config[offset] = cap_id
+            config[previous_next] = offset
+            previous_next = offset + 1
+            config[offset + 1] = 0
+            self.encode_registers(config, offset, structure, item, at=at, own_keys={"id", "at"})
+            length = capability_length(structure, config, offset) if structure else 2
+            if offset + length > regs.CONVENTIONAL_CONFIG_SIZE:
+                raise self.fail(at + ("at",), f"capability at {offset:#x} ({length} bytes) runs past 0xff")
+            for start, end, other in spans:
+                if offset < end and start < offset + length:
+                    raise self.fail(
+                        at + ("at",), f"capability at {offset:#x} overlaps the one at {start:#x} (item {other})"
+                    )
+            spans.append((offset, offset + length, position))
+        if items:
+            status = regs.read_register(config, 0x06, 2)
+            regs.write_register(config, 0x06, 2, status | regs.STATUS_CAPABILITIES)
+
+    def encode_extended(self, config: bytearray, items: list[Any]) -> None:
+        if items and len(config) < regs.EXTENDED_CONFIG_SIZE:
+            raise self.fail(("extended_capabilities",), "extended capabilities need config_size 4096")
+        previous: int | None = None
+        spans: list[tuple[int, int, int]] = []
+        for position, item in enumerate(items):
+            at: tuple[str | int, ...] = ("extended_capabilities", position)
+            if not isinstance(item, Mapping):
+                raise self.fail(at, "expected an extended capability: {id, at, version, registers...}")
+            cap_id, structure = self.structure_for(item.get("id"), regs.EXTENDED_CAPABILITIES, at + ("id",))
+            offset = self.integer(item.get("at"), at + ("at",), "the capability offset")
+            if offset < regs.FIRST_EXTENDED_CAPABILITY or offset > 0xFFC or offset & 3:
+                raise self.fail(
+                    at + ("at",),
+                    f"an extended capability sits at a dword-aligned offset in 0x100..0xffc, got {offset:#x}",
+                )
+            if position == 0 and offset != regs.FIRST_EXTENDED_CAPABILITY:
+                raise self.fail(at + ("at",), "the first extended capability must sit at 0x100")
+            version = self.integer(item.get("version", 1), at + ("version",), "a version 0..15")
+            if not 0 <= version <= 15:
+                raise self.fail(at + ("version",), "a version 0..15")
+            regs.write_register(config, offset, 4, cap_id | version << 16)
+            if previous is not None:
+                header = regs.read_register(config, previous, 4)
+                regs.write_register(config, previous, 4, header | offset << 20)
+            previous = offset
+            self.encode_registers(config, offset, structure, item, at=at, own_keys={"id", "at", "version"})
+            length = capability_length(structure, config, offset) if structure else 4
+            for start, end, other in spans:
+                if offset < end and start < offset + length:
+                    raise self.fail(
+                        at + ("at",),
+                        f"extended capability at {offset:#x} overlaps the one at {start:#x} (item {other})",
+                    )
+            spans.append((offset, offset + length, position))
+
+    def encode_registers(
+        self,
+        config: bytearray,
+        base: int,
+        structure: regs.Structure | None,
+        item: Mapping[str, Any],
+        *,
+        at: tuple[str | int, ...],
+        own_keys: set[str],
+    ) -> None:
+        if structure is regs.MSI:
+            own_keys = own_keys | set(_MSI_KEYS)
+        for key, value in item.items():
+            if key in own_keys:
+                continue
+            if structure is None or not structure.has_register(str(key)):
+                names = sorted(r.name for r in structure.registers) if structure else []
+                hint = f"; registers: {', '.join(names)}" if names else "; describe unknown capabilities with raw"
+                raise self.fail(at + (key,), f"unknown register {key!r}{hint}")
+            self.put_register(config, base, structure.register(str(key)), value, at + (key,))
+        if structure is regs.MSI:
+            control = regs.read_register(config, base + 2, 2)
+            for key, (offset, width) in _msi_layout(control).items():
+                if key in item:
+                    number = self.integer(item[key], at + (key,))
+                    if number >= 1 << (8 * width):
+                        raise self.fail(at + (key,), f"{number:#x} does not fit in {width} byte(s)")
+                    regs.write_register(config, base + offset, width, number)
+            extra = [key for key in _MSI_KEYS if key in item and key not in _msi_layout(control)]
+            if extra:
+                raise self.fail(at + (extra[0],), f"{extra[0]} needs per_vector_masking in control")
+
+    def apply_raw(self, config: bytearray) -> None:
+        raw = self.data.get("raw") or {}
+        if not isinstance(raw, Mapping):
+            raise self.fail(("raw",), "expected {offset: 'hex bytes'}")
+        for offset, text in raw.items():
+            at: tuple[str | int, ...] = ("raw", offset)
+            start = self.integer(offset, at, "an offset")
+            try:
+                chunk = bytes.fromhex(str(text))
+            except ValueError:
+                raise self.fail(at, f"expected hex bytes like '00 ff 1a', got {text!r}") from None
+            if start + len(chunk) > len(config):
+                raise self.fail(at, f"{len(chunk)} bytes at {start:#x} run past the {len(config)}-byte space")
+            config[start : start + len(chunk)] = chunk
+
+
+def encode(doc: Document) -> DeviceModel:
+    """Encode a description (a :class:`Document` so errors carry file and line)."""
+    return _Encoder(doc).encode()
+
+
+def _decode_compact(
+    structure: regs.Structure, config: bytes, base: int, length: int | None = None
+) -> dict[str, object]:
+    """The registers of ``structure`` with every zero field left out: a description lists only
+    what is set, and the encoder starts from zeros."""
+    result: dict[str, object] = {}
+    for register in structure.registers:
+        if length is not None and register.offset + register.width > length:
+            continue
+        raw = regs.read_register(config, base + register.offset, register.width)
+        if not raw:
+            continue
+        if register.whole:
+            result[register.name] = raw
+            continue
+        fields = {item.name: item.value_codec.decode(item.get(raw)) for item in register.fields if item.get(raw)}
+        if fields:
+            result[register.name] = fields
+    return result
+
+
+def describe(model: DeviceModel) -> dict[str, object]:
+    """The description that encodes back to exactly ``model``'s bytes, BARs and ROM."""
+    config = bytes(model.config)
+    space = ConfigSpace(config)
+    layout = config[0x0E] & 0x7F
+    description: dict[str, object] = {}
+    if model.name:
+        description["name"] = model.name
+    if model.title:
+        description["title"] = model.title
+    if model.sources:
+        description["sources"] = list(model.sources)
+    bridge = layout == regs.HEADER_LAYOUT_BRIDGE
+    description["layout"] = "bridge" if bridge else "normal"
+    description["config_size"] = len(config)
+    header_spec = regs.HEADER_TYPE1 if bridge else regs.HEADER_TYPE0
+    header = _decode_compact(header_spec, config, 0)
+    for name in _DERIVED_HEADER:
+        header.pop(name, None)
+    status = header.get("status")
+    if isinstance(status, dict):
+        status.pop("capabilities", None)
+        if not status:
+            header.pop("status")
+    description["header"] = header
+    bars = _describe_bars(model, config, bridge)
+    if bars:
+        description["bars"] = bars
+    rom_offset = regs.ROM_BAR_TYPE1 if bridge else regs.ROM_BAR_TYPE0
+    if model.rom is not None:
+        rom: dict[str, object] = {
+            "address": regs.read_register(config, rom_offset, 4) & regs.ROM_ADDRESS_MASK,
+            "size": model.rom.size,
+            "enabled": bool(config[rom_offset] & regs.ROM_ENABLE),
+        }
+        if model.rom.image:
+            rom["image"] = describe_image(model.rom.image)
+        description["rom"] = rom
+    try:
+        capabilities = space.capabilities()
+        extended = space.extended_capabilities()
+    except CapabilityLoopError:
+        capabilities, extended = [], []
+    described_caps: list[dict[str, object]] = []
+    spans: list[tuple[int, int]] = []
+    for cap in capabilities:
+        structure = regs.CAPABILITIES.get(cap.name)
+        length = capability_length(structure, config, cap.offset) if structure else 2
+        # A capability the encoder would reject (overlapping, out of range) is left to raw.
+        if (
+            cap.offset > 0xFC
+            or cap.offset + length > regs.CONVENTIONAL_CONFIG_SIZE
+            or _overlaps(spans, cap.offset, length)
+        ):
+            continue
+        spans.append((cap.offset, cap.offset + length))
+        entry: dict[str, object] = {"id": cap.name if structure else cap.cap_id, "at": cap.offset}
+        if structure is not None:
+            entry.update(_decode_compact(structure, config, cap.offset, length))
+            if structure is regs.MSI:
+                control = regs.read_register(config, cap.offset + 2, 2)
+                for key, (offset, width) in _msi_layout(control).items():
+                    value = regs.read_register(config, cap.offset + offset, width)
+                    if value:
+                        entry[key] = value
+        described_caps.append(entry)
+    if described_caps:
+        description["capabilities"] = described_caps
+    described_ext: list[dict[str, object]] = []
+    spans = []
+    for cap in extended:
+        structure = regs.EXTENDED_CAPABILITIES.get(cap.name)
+        length = capability_length(structure, config, cap.offset) if structure else 4
+        first = not described_ext
+        if (
+            (first and cap.offset != regs.FIRST_EXTENDED_CAPABILITY)
+            or cap.offset + length > len(config)
+            or _overlaps(spans, cap.offset, length)
+        ):
+            continue
+        spans.append((cap.offset, cap.offset + length))
+        entry = {"id": cap.name if structure else cap.cap_id, "at": cap.offset, "version": cap.version}
+        if structure is not None:
+            entry.update(_decode_compact(structure, config, cap.offset, length))
+        described_ext.append(entry)
+    if described_ext:
+        description["extended_capabilities"] = described_ext
+    # Whatever the named registers did not reproduce becomes raw patches.
+    rebuilt = encode(Document(description, f"<describe {model.name}>")).config
+    patches: dict[int, str] = {}
+    offset = 0
+    while offset < len(config):
+        if rebuilt[offset] == config[offset]:
+            offset += 1
+            continue
+        start = offset
+        while offset < len(config) and rebuilt[offset] != config[offset]:
+            offset += 1
+        patches[start] = config[start:offset].hex(" ")
+    if patches:
+        description["raw"] = patches
+    return description
+
+
+def _overlaps(spans: list[tuple[int, int]], offset: int, length: int) -> bool:
+    return any(offset < end and start < offset + length for start, end in spans)
+
+
+def _describe_bars(model: DeviceModel, config: bytes, bridge: bool) -> list[dict[str, object]]:
+    offsets = regs.BAR_OFFSETS_TYPE1 if bridge else regs.BAR_OFFSETS_TYPE0
+    bars: list[dict[str, object]] = []
+    index = 0
+    while index < len(offsets):
+        value = regs.read_register(config, offsets[index], 4)
+        known = model.bar(index)
+        if value == 0 and known is None:
+            index += 1
+            continue
+        entry: dict[str, object] = {"index": index}
+        if value & regs.BAR_IO:
+            entry["kind"] = "io"
+            entry["address"] = value & regs.BAR_IO_ADDRESS_MASK
+            step = 1
+        else:
+            entry["kind"] = "memory"
+            address = value & regs.BAR_MEM_ADDRESS_MASK
+            step = 1
+            if value & regs.BAR_MEM_TYPE_64 and index + 1 < len(offsets):
+                entry["bits"] = 64
+                address |= regs.read_register(config, offsets[index + 1], 4) << 32
+                step = 2
+            if value & regs.BAR_MEM_PREFETCH:
+                entry["prefetchable"] = True
+            entry["address"] = address
+        if known is not None and known.size is not None:
+            entry["size"] = known.size
+        bars.append(entry)
+        index += step
+    return bars

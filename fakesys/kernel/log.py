@@ -1,0 +1,70 @@
+"""The kernel log on a virtual clock.
+
+Waits in the simulated kernel advance :class:`VirtualClock`; nothing sleeps. Records are kept as
+(timestamp, text) and printed the way ``dmesg`` prints them: ``[%5lu.%06lu] text``
+(kernel/printk/printk.c ``print_time``). Device messages carry the prefix ``dev_printk`` builds:
+the bound driver's name (or the bus name, ``pci``, when unbound), the device name and a colon.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+_STAMP = re.compile(r"^\[\s*(\d+)\.(\d{6})\]\s?(.*)$")
+
+
+class VirtualClock:
+    """Microseconds since boot; only ever advanced explicitly."""
+
+    def __init__(self, start_us: int = 0) -> None:
+        self.now_us = start_us
+
+    def advance_ms(self, milliseconds: float) -> None:
+        self.now_us += round(milliseconds * 1000)
+
+    def advance_us(self, microseconds: int) -> None:
+        self.now_us += microseconds
+
+    @property
+    def seconds(self) -> float:
+        return self.now_us / 1_000_000
+
+
+@dataclass(frozen=True)
+class LogRecord:
+    timestamp_us: int
+    text: str
+    level: str = "info"
+
+    def format(self) -> str:
+        seconds, micros = divmod(self.timestamp_us, 1_000_000)
+        return f"[{seconds:5d}.{micros:06d}] {self.text}"
+
+
+@dataclass
+class KernelLog:
+    clock: VirtualClock
+    records: list[LogRecord] = field(default_factory=list)
+
+    def emit(self, text: str, level: str = "info") -> LogRecord:
+        record = LogRecord(self.clock.now_us, text, level)
+        self.records.append(record)
+        return record
+
+    def device(self, prefix: str, name: str, message: str, level: str = "info") -> LogRecord:
+        return self.emit(f"{prefix} {name}: {message}", level)
+
+    def add_raw(self, line: str) -> LogRecord:
+        """A line from a host description; a ``[ secs.usecs]`` stamp moves the clock there."""
+        match = _STAMP.match(line)
+        if match:
+            stamp = int(match[1]) * 1_000_000 + int(match[2])
+            self.clock.now_us = max(self.clock.now_us, stamp)
+            record = LogRecord(stamp, match[3])
+            self.records.append(record)
+            return record
+        return self.emit(line)
+
+    def text(self) -> str:
+        return "".join(record.format() + "\n" for record in self.records)

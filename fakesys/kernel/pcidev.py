@@ -1,0 +1,104 @@
+"""``PciDev``: what the simulated kernel knows and keeps about one PCI function.
+
+Mirrors the parts of Linux's ``struct pci_dev`` that passthrough depends on: the identity cached
+at enumeration (sysfs text attributes keep showing it after the device dies), capability
+offsets, quirk flags, topology, driver binding, power state, reset methods and IOMMU group.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from fakesys.host.model import FunctionSpec
+from fakesys.hw.device import Device
+from harness.pci.address import Bdf
+
+# PCI Express port types (PCI_EXP_TYPE_*, include/uapi/linux/pci_regs.h).
+PCIE_ENDPOINT = 0
+PCIE_LEGACY_ENDPOINT = 1
+PCIE_ROOT_PORT = 4
+PCIE_UPSTREAM = 5
+PCIE_DOWNSTREAM = 6
+PCIE_TO_PCI_BRIDGE = 7
+PCI_TO_PCIE_BRIDGE = 8
+PCIE_RC_ENDPOINT = 9
+PCIE_RC_EVENT_COLLECTOR = 10
+
+
+@dataclass(eq=False)
+class PciDev:
+    bdf: Bdf
+    device: Device
+    spec: FunctionSpec
+    parent: PciDev | None = None
+    children: list[PciDev] = field(default_factory=list)
+    # Identity cached at enumeration (pci_setup_device).
+    vendor: int = 0
+    device_id: int = 0
+    subsystem_vendor: int = 0
+    subsystem_device: int = 0
+    class_code: int = 0
+    revision: int = 0
+    header_layout: int = 0
+    multifunction: bool = False
+    # Capability offsets and cached registers.
+    pcie_cap: int = 0
+    pcie_type: int | None = None
+    pcie_flags_slot: bool = False
+    devcap: int = 0
+    pm_cap: int = 0
+    acs_cap: int = 0
+    config_size: int = 256
+    # Quirk flags (PCI_DEV_FLAGS_*) and DMA aliases (devfns on the same bus).
+    no_bus_reset: bool = False
+    no_flr_reset: bool = False
+    no_pm_reset: bool = False
+    pcie_bridge_alias: bool = False
+    dma_alias_devfns: set[int] = field(default_factory=set)
+    # Bridges.
+    secondary_bus: int | None = None
+    subordinate_bus: int | None = None
+    # Driver and power.
+    driver: str | None = None
+    driver_override: str | None = None
+    current_state: str = "unknown"
+    runtime_status: str = "active"
+    enable_count: int = 0
+    irq: int = 0
+    msi_irqs: list[int] = field(default_factory=list)
+    d3cold_allowed: bool = True
+    reset_methods: list[str] = field(default_factory=list)
+    iommu_group: int | None = None
+
+    @property
+    def name(self) -> str:
+        return str(self.bdf)
+
+    @property
+    def is_bridge(self) -> bool:
+        return self.header_layout == 1
+
+    @property
+    def is_pcie(self) -> bool:
+        return self.pcie_cap != 0
+
+    @property
+    def on_root_bus(self) -> bool:
+        return self.parent is None
+
+    @property
+    def devfn(self) -> int:
+        return self.bdf.devfn
+
+    @property
+    def label(self) -> str | None:
+        return self.spec.label
+
+    def path_from_root(self) -> list[PciDev]:
+        """This device and its bridges, root-bus device first."""
+        chain: list[PciDev] = []
+        node: PciDev | None = self
+        while node is not None:
+            chain.append(node)
+            node = node.parent
+        return list(reversed(chain))

@@ -1,0 +1,69 @@
+"""Shared fixtures: scenario roots rendered once per session, and the real lspci."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from fakesys.kernel.kernel import FakeKernel
+from fakesys.sysfs.render import render
+from harness.scenario import load_scenario
+
+REPO = Path(__file__).resolve().parent.parent
+DATA = Path(__file__).resolve().parent / "data"
+REFERENCE_IDS = DATA / "reference.pci.ids"
+
+RenderRoot = Callable[..., Path]
+RunLspci = Callable[..., str]
+
+
+@pytest.fixture(scope="session")
+def scenario_root(tmp_path_factory: pytest.TempPathFactory) -> RenderRoot:
+    """Render a scenario (by name or path) once per session; returns the root directory."""
+    cache: dict[tuple[str, bool], Path] = {}
+
+    def make(name: str, unprivileged: bool = False) -> Path:
+        key = (name, unprivileged)
+        if key not in cache:
+            root = tmp_path_factory.mktemp("root")
+            render(
+                FakeKernel(load_scenario(str(REPO / "scenarios" / f"{name}.yaml") if "/" not in name else name).host),
+                str(root),
+                unprivileged,
+            )
+            cache[key] = root
+        return cache[key]
+
+    return make
+
+
+def lspci_path() -> str:
+    found = shutil.which("lspci") or next((p for p in ("/usr/bin/lspci", "/usr/sbin/lspci") if Path(p).exists()), None)
+    if found is None:
+        pytest.fail("lspci is not installed: run ci/install-system-packages.sh (package pciutils)")
+    return found
+
+
+@pytest.fixture(scope="session")
+def lspci() -> RunLspci:
+    """Run the real lspci on a rendered root with the reference's pci.ids and no hwdb."""
+
+    def run(root: Path, *args: str, ids: Path | None = REFERENCE_IDS) -> str:
+        command = [lspci_path(), "-A", "linux-sysfs", "-O", f"sysfs.path={root}/sys/bus/pci", "-O", "hwdb.disable=1"]
+        if ids is not None:
+            command += ["-i", str(ids)]
+        completed = subprocess.run([*command, *args], capture_output=True, text=True, check=False)
+        assert completed.returncode == 0, completed.stderr
+        return completed.stdout
+
+    return run
+
+
+@pytest.fixture
+def chdir_repo(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    monkeypatch.chdir(REPO)
+    yield REPO
