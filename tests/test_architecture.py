@@ -17,7 +17,7 @@ def _imports(path: Path) -> list[tuple[str, ast.AST, bool]]:
     """(module, node, top-level?) for every import in a file."""
     tree = ast.parse(path.read_text())
     top = {id(node) for node in tree.body}
-    found = []
+    found: list[tuple[str, ast.AST, bool]] = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             found.extend((alias.name, node, id(node) in top) for alias in node.names)
