@@ -47,17 +47,10 @@ def _simulated_machine_errors() -> Iterator[None]:
 def _render_scenario(scenario: str, directory: Path, unprivileged: bool, force: bool) -> None:
     from fakesys.kernel.kernel import FakeKernel
     from fakesys.sysfs.render import render
-    from fakesys.sysfs.tree import MARKER
     from harness.scenario import load_scenario
 
     loaded = load_scenario(scenario)
-    if directory.exists() and any(directory.iterdir()):
-        if not (directory / MARKER).exists():
-            raise CliError(f"{directory} is not empty and was not written by vfiolab; choose an empty or new directory")
-        if not force:
-            raise CliError(f"{directory} holds an earlier render; add --force to replace it")
-        shutil.rmtree(directory)
-    directory.mkdir(parents=True, exist_ok=True)
+    _prepare_directory(directory, force)
     render(FakeKernel(loaded.host), str(directory), unprivileged=unprivileged)
 
 
@@ -82,6 +75,57 @@ def cmd_fakesys_lspci(args: argparse.Namespace) -> int:
         command = [lspci, "-A", "linux-sysfs", "-O", f"sysfs.path={root}/sys/bus/pci", *lspci_args]
         completed = subprocess.run(command, check=False)
     return completed.returncode
+
+
+def _prepare_directory(directory: Path, force: bool) -> None:
+    from fakesys.sysfs.tree import MARKER
+
+    if directory.exists() and any(directory.iterdir()):
+        if not (directory / MARKER).exists():
+            raise CliError(f"{directory} is not empty and was not written by vfiolab; choose an empty or new directory")
+        if not force:
+            raise CliError(f"{directory} holds an earlier render; add --force to replace it")
+        shutil.rmtree(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+
+
+def cmd_fakesys_run(args: argparse.Namespace) -> int:
+    from fakesys.userspace.machine import render_machine
+    from harness.scenario import load_scenario
+    from harness.scenario.runner import run_steps
+
+    with _simulated_machine_errors():
+        scenario = load_scenario(args.scenario)
+        directory = Path(args.directory)
+        _prepare_directory(directory, args.force)
+        machine, start = run_steps(scenario)
+        render_machine(machine, str(directory))
+    records = machine.kernel.log.records if args.all else machine.kernel.log.records[start:]
+    for record in records:
+        print(record.format())
+    print(f"steps of {scenario.name} applied; the tree is in {directory}", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_fakesys_sync(args: argparse.Namespace) -> int:
+    from fakesys.userspace.sync import sync_root
+    from harness.scenario import load_scenario
+    from harness.scenario.runner import run_steps
+
+    with _simulated_machine_errors():
+        scenario = load_scenario(args.scenario)
+        machine, _ = run_steps(scenario)
+        before = len(machine.kernel.log.records)
+        try:
+            results = sync_root(machine, Path(args.directory))
+        except FileNotFoundError as error:
+            raise CliError(str(error)) from None
+    for write, result in results:
+        outcome = "ok" if result >= 0 else os.strerror(-result)
+        print(f"{write.path} <- {write.value.rstrip()!r}: {outcome}", file=sys.stderr)
+    for record in machine.kernel.log.records[before:]:
+        print(record.format())
+    return EXIT_OK
 
 
 def cmd_fakesys_describe(args: argparse.Namespace) -> int:
@@ -156,6 +200,31 @@ def build_parser() -> argparse.ArgumentParser:
         help="arguments for lspci; put them after -- (e.g. -- -nnvv -s 03:00.0)",
     )
     lspci.set_defaults(handler=cmd_fakesys_lspci)
+
+    run = fakesys_commands.add_parser(
+        "run",
+        help="apply a scenario's steps and leave the final tree in DIR",
+        description="Boot the scenario's host, apply its steps (sysfs writes, VM starts and stops, waits, reboots), "
+        "write the final root to DIR and print the kernel log the steps produced. Exit 0 when the steps ran; "
+        "a VM that fails to start is a result (see DIR/var/log/vfiolab/userspace.log), not an error.",
+    )
+    run.add_argument("scenario", metavar="SCENARIO", help="scenario name or path")
+    run.add_argument("directory", metavar="DIR", help="new or empty directory to write into")
+    run.add_argument("--all", action="store_true", help="print the whole kernel log since boot")
+    run.add_argument("--force", action="store_true", help="replace DIR when it holds an earlier vfiolab render")
+    run.set_defaults(handler=cmd_fakesys_run)
+
+    sync = fakesys_commands.add_parser(
+        "sync",
+        help="apply writes real processes made to a rendered root",
+        description="Rebuild the scenario's state (its steps, then the writes earlier syncs applied, kept in "
+        "DIR/.vfiolab-writes), apply the writes processes made to DIR's control files since (e.g. echo vfio-pci > "
+        "DIR/sys/bus/pci/devices/0000:03:00.0/driver_override), re-render DIR and print the kernel messages "
+        "they caused.",
+    )
+    sync.add_argument("scenario", metavar="SCENARIO", help="the scenario DIR was rendered from (fakesys render or run)")
+    sync.add_argument("directory", metavar="DIR", help="the rendered root")
+    sync.set_defaults(handler=cmd_fakesys_sync)
 
     describe = fakesys_commands.add_parser(
         "describe",

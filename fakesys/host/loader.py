@@ -28,6 +28,7 @@ from fakesys.host.model import (
     NetSpec,
     SwapSpec,
 )
+from fakesys.hw.behaviour import BehaviourError, make_behaviour
 from fakesys.hw.library import load_device
 from fakesys.source import Document, JsonPath, validate
 from harness.pci.address import Bdf
@@ -260,6 +261,11 @@ class _HostLoader:
                         at + ("bus",), f"secondary bus {secondary} must be above the bridge's own bus {bdf.bus}"
                     )
             behind = self.bdf(item["behind"], at + ("behind",)) if "behind" in item else None
+            for entry in item.get("behaviours", []):
+                try:
+                    make_behaviour(entry)
+                except BehaviourError as problem:
+                    raise self.error(at, f"{bdf}: {problem}") from None
             functions.append(
                 FunctionSpec(
                     bdf=bdf,
@@ -273,10 +279,12 @@ class _HostLoader:
                     label=item.get("label"),
                     driver=item.get("driver"),
                     irq=item.get("irq"),
+                    gsi=item.get("gsi"),
                     numa_node=item.get("numa_node", -1),
                     power=item.get("power"),
                     condition=item.get("condition", "ok"),
                     iommu_group=item.get("iommu_group"),
+                    behaviours=[*model.behaviours, *item.get("behaviours", [])],
                 )
             )
         return functions

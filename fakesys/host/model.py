@@ -8,6 +8,7 @@ real kernel would hold.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from fakesys.hw.model import DeviceModel
 from harness.pci.address import Bdf
@@ -58,10 +59,12 @@ class FunctionSpec:
     label: str | None = None
     driver: str | None = None
     irq: int | None = None
+    gsi: int | None = None
     numa_node: int = -1
     power: str | None = None
     condition: str = "ok"
     iommu_group: int | None = None
+    behaviours: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from fakesys.hw.behaviour import BehaviourError, make_behaviour
 from fakesys.hw.model import Bar, BarKind, DeviceModel, Rom
 from fakesys.hw.rom import build_image, describe_image
 from fakesys.source import Document
@@ -31,6 +32,7 @@ DESCRIPTION_KEYS = {
     "capabilities",
     "extended_capabilities",
     "raw",
+    "behaviours",
 }
 LAYOUTS = {"normal": regs.HEADER_LAYOUT_NORMAL, "bridge": regs.HEADER_LAYOUT_BRIDGE}
 _DERIVED_HEADER = {"capabilities_pointer", "header_type"}
@@ -129,6 +131,12 @@ class _Encoder:
         self.encode_extended(config, extended)
         self.apply_raw(config)
         sources = self.data.get("sources") or []
+        behaviours = self.data.get("behaviours") or []
+        for position, entry in enumerate(behaviours):
+            try:
+                make_behaviour(entry if isinstance(entry, Mapping) else {})
+            except BehaviourError as error:
+                raise self.fail(("behaviours", position), str(error)) from None
         return DeviceModel(
             name=str(self.data.get("name", "")),
             config=config,
@@ -136,6 +144,7 @@ class _Encoder:
             rom=rom,
             title=str(self.data.get("title", "")),
             sources=[str(source) for source in sources],
+            behaviours=[dict(entry) for entry in behaviours],
         )
 
     def put_register(
@@ -410,6 +419,8 @@ def describe(model: DeviceModel) -> dict[str, object]:
         description["title"] = model.title
     if model.sources:
         description["sources"] = list(model.sources)
+    if model.behaviours:
+        description["behaviours"] = [dict(entry) for entry in model.behaviours]
     bridge = layout == regs.HEADER_LAYOUT_BRIDGE
     description["layout"] = "bridge" if bridge else "normal"
     description["config_size"] = len(config)

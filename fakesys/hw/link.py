@@ -1,8 +1,10 @@
 """PCI Express links between a downstream port and the device below it.
 
-At power-on both ends train to the highest speed and the widest width they share; a port that
-reports Data Link Layer state (LnkCap LLActRep+) then shows DLActive+. A port with nothing behind
-it shows the link down. This is hardware behaviour, so it acts on :class:`Device` registers only.
+Link training sets both ends' Link Status: the highest speed both support (capped by the port's
+Target Link Speed in LnkCtl2) and the widest common width; a port that reports Data Link Layer
+state (LnkCap LLActRep+) shows DLActive+. A link that fails to train leaves the port with
+DLActive- and Link Bandwidth Management Status set, the state the kernel's
+``pcie_failed_link_retrain`` recognises. This is hardware behaviour: registers only.
 """
 
 from __future__ import annotations
@@ -11,32 +13,56 @@ from fakesys.hw.device import Device
 from harness.pci import regs
 from harness.pci.config import ConfigSpace
 
+LNKSTA = 0x12
+LNKCAP = 0x0C
+LNKCTL2 = 0x30
 
-def _express_offset(device: Device) -> int | None:
-    cap = ConfigSpace(device.registers).find(regs.CAP_EXPRESS)
-    return None if cap is None else cap.offset
 
-
-def _max_speed(device: Device, base: int) -> int:
+def _max_speed(device: Device) -> int:
     info = ConfigSpace(device.registers).express()
     assert info is not None
     return info.max_link_speed
 
 
-def train(port: Device, device: Device | None) -> None:
-    """Set both ends' Link Status as link training leaves it."""
-    port_cap = _express_offset(port)
-    if port_cap is None:
+def _link_partner(port: Device) -> Device | None:
+    """The function 0 device on the port's secondary bus (the other end of the link)."""
+    return port.downstream[0] if port.downstream else None
+
+
+def link_down(port: Device) -> None:
+    if not port.express_offset:
         return
-    lnkcap = port.read(port_cap + 0x0C, 4)
-    reports_dll = bool(lnkcap & (1 << 20))
-    device_cap = _express_offset(device) if device is not None else None
-    if device is None or device_cap is None:
-        port.update_field(regs.EXPRESS, port_cap, "lnksta", "dll_active", 0)
-        return
-    speed = min(_max_speed(port, port_cap), _max_speed(device, device_cap))
-    width = min(lnkcap >> 4 & 0x3F, device.read(device_cap + 0x0C, 4) >> 4 & 0x3F) or 1
-    for end, base in ((port, port_cap), (device, device_cap)):
-        end.update_field(regs.EXPRESS, base, "lnksta", "speed", speed)
-        end.update_field(regs.EXPRESS, base, "lnksta", "width", width)
-    port.update_field(regs.EXPRESS, port_cap, "lnksta", "dll_active", int(reports_dll))
+    port.link_up = False
+    port.update_field(regs.EXPRESS, port.express_offset, "lnksta", "dll_active", 0)
+
+
+def train(port: Device) -> bool:
+    """Train the port's link with the device below it; True when the link came up."""
+    base = port.express_offset
+    if not base:
+        return False
+    partner = _link_partner(port)
+    partner_base = partner.express_offset if partner is not None else 0
+    trains = partner is not None and partner_base != 0 and all(b.link_trains() for b in partner.behaviours)
+    if partner is None or not partner_base or not trains:
+        port.link_up = False
+        port.update_field(regs.EXPRESS, base, "lnksta", "dll_active", 0)
+        if partner is not None:
+            # Training attempts without a usable partner end with LBMS set (PCIe r6.0 7.5.3.8).
+            port.update_field(regs.EXPRESS, base, "lnksta", "bandwidth_management", 1)
+        return False
+    lnkcap = regs.read_register(port.registers, base + LNKCAP, 4)
+    target = regs.read_register(port.registers, base + LNKCTL2, 2) & 0xF
+    speed = min(_max_speed(port), _max_speed(partner), target or 0xF)
+    width = min(lnkcap >> 4 & 0x3F, regs.read_register(partner.registers, partner_base + LNKCAP, 4) >> 4 & 0x3F) or 1
+    for end, end_base in ((port, base), (partner, partner_base)):
+        end.update_field(regs.EXPRESS, end_base, "lnksta", "speed", speed)
+        end.update_field(regs.EXPRESS, end_base, "lnksta", "width", width)
+    port.link_up = True
+    port.update_field(regs.EXPRESS, base, "lnksta", "dll_active", int(bool(lnkcap & (1 << 20))))
+    return True
+
+
+def retrain(port: Device) -> bool:
+    """Retrain Link (LnkCtl RL, or the end of a Secondary Bus Reset)."""
+    return train(port)

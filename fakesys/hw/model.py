@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from harness.pci import regs
 from harness.pci.config import ConfigSpace
@@ -69,6 +70,8 @@ class DeviceModel:
     rom: Rom | None = None
     title: str = ""
     sources: list[str] = field(default_factory=list)
+    #: Behaviour entries ({name: ..., params}) the device always has (fakesys.hw.behaviour).
+    behaviours: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def space(self) -> ConfigSpace:
@@ -121,4 +124,5 @@ class DeviceModel:
             self.rom,
             self.title,
             list(self.sources),
+            [dict(entry) for entry in self.behaviours],
         )

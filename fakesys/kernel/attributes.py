@@ -192,10 +192,11 @@ def device_attributes(
     rom = dev.device.model.rom
     if rom is not None and rom.size:
         attributes["rom"] = Attribute(rom.image, ROOT_ONLY)
-    if dev.reset_methods:
+    if dev.reset_files:
         attributes["reset"] = Attribute(b"", WRITE_ONLY)
         if profile.has_reset_method:
-            attributes["reset_method"] = _text(" ".join(dev.reset_methods), READ_WRITE)
+            methods = " ".join(dev.reset_methods)
+            attributes["reset_method"] = Attribute((methods + "\n" if methods else "").encode(), READ_WRITE)
     attributes.update(link_attributes(dev))
     if dev.is_bridge and dev.secondary_bus is not None:
         attributes["secondary_bus_number"] = _text(str(dev.secondary_bus))

@@ -19,12 +19,19 @@ class IdMatch:
     device: int | None = None
     class_code: int | None = None
     class_mask: int = 0xFFFFFF
+    subvendor: int | None = None
+    subdevice: int | None = None
 
-    def matches(self, vendor: int, device: int, class_code: int) -> bool:
-        if self.vendor is not None and vendor != self.vendor:
-            return False
-        if self.device is not None and device != self.device:
-            return False
+    def matches(self, vendor: int, device: int, class_code: int, subsystem: tuple[int, int] = (0, 0)) -> bool:
+        """pci_match_one_id."""
+        for wanted, actual in (
+            (self.vendor, vendor),
+            (self.device, device),
+            (self.subvendor, subsystem[0]),
+            (self.subdevice, subsystem[1]),
+        ):
+            if wanted is not None and wanted != actual:
+                return False
         return self.class_code is None or class_code & self.class_mask == self.class_code
 
 

@@ -2,26 +2,30 @@
 
 Booting enumerates the host's functions (:mod:`fakesys.kernel.topology`), enables ACS and forms
 IOMMU groups when the IOMMU is on (:mod:`fakesys.kernel.iommu`), probes reset methods
-(:mod:`fakesys.kernel.reset`), binds the drivers the host names and logs what a real boot logs
-about these steps. The sysfs renderer reads the result; later steps act on it.
+(:mod:`fakesys.kernel.reset`), binds the drivers the host names through the driver core
+(:mod:`fakesys.kernel.binding`) and logs what a real boot logs about these steps. Afterwards the
+kernel is driven through the interfaces a real one offers: sysfs writes (:meth:`write`) and the
+vfio device calls QEMU makes (:attr:`vfio_api`).
 """
 
 from __future__ import annotations
 
+from fakesys.clock import VirtualClock
 from fakesys.host.model import Host
-from fakesys.kernel import drivers
+from fakesys.kernel import binding, drivers, store
+from fakesys.kernel.drivers import IdMatch
 from fakesys.kernel.iommu import assign_groups, enable_acs
-from fakesys.kernel.log import KernelLog, VirtualClock
+from fakesys.kernel.log import KernelLog
 from fakesys.kernel.pcidev import PciDev
 from fakesys.kernel.profile import KernelProfile, get_profile
 from fakesys.kernel.reset import init_reset_methods
 from fakesys.kernel.topology import build_topology
+from fakesys.kernel.vfio import VfioState
 from harness.pci import regs
 from harness.pci.address import Bdf
 
 #: Where the clock stands when boot is over (a host that has been up a little while).
 BOOT_DONE_US = 12_000_000
-FIRST_MSI_IRQ = 122
 POWER_STATE_CODES = {"D0": 0, "D1": 1, "D2": 2, "D3hot": 3}
 
 
@@ -33,10 +37,16 @@ class FakeKernel:
         self.profile: KernelProfile = get_profile(host.kernel.profile)
         self.clock = VirtualClock()
         self.log = KernelLog(self.clock)
-        self.devices: list[PciDev] = build_topology(host, self.profile.name)
+        self.devices: list[PciDev] = build_topology(host, self.profile.name, self.clock)
         self._by_bdf = {dev.bdf: dev for dev in self.devices}
-        self._next_msi_irq = FIRST_MSI_IRQ
+        self.removed: list[PciDev] = []
+        self.next_msi_irq = binding.FIRST_MSI_IRQ
         self.module_params: dict[str, dict[str, str]] = {k: dict(v) for k, v in host.modules.items()}
+        self.dynamic_ids: dict[str, list[IdMatch]] = {}
+        self.vfio = VfioState()
+        self.warned_once: dict[str, bool] = {}
+        self._driver_order: list[str] = ["pcieport"]
+        self.vfio_loaded = False
         self._boot()
 
     # --- Lookup ---------------------------------------------------------------------------
@@ -46,7 +56,21 @@ class FakeKernel:
         return self._by_bdf[key]
 
     def find(self, bdf: Bdf) -> PciDev | None:
-        return self._by_bdf.get(bdf)
+        dev = self._by_bdf.get(bdf)
+        return dev if dev is not None and dev not in self.removed else None
+
+    @property
+    def present(self) -> list[PciDev]:
+        """Devices the kernel has (not removed), in scan order."""
+        return [dev for dev in self.devices if dev not in self.removed]
+
+    @property
+    def hz(self) -> int:
+        return self.profile.hz
+
+    @property
+    def msleep_adds_jiffy(self) -> bool:
+        return self.profile.msleep_adds_jiffy
 
     @property
     def iommu_units(self) -> dict[str, list[PciDev]]:
@@ -71,19 +95,100 @@ class FakeKernel:
     def iommu_enabled(self) -> bool:
         return self.host.iommu.firmware_table and self.host.iommu.enabled
 
-    def drivers_in_use(self) -> list[str]:
-        """Drivers registered with the PCI bus: every bound one, pcieport, and loaded modules."""
-        names = {dev.driver for dev in self.devices if dev.driver}
-        names.add("pcieport")
+    def registered_drivers(self) -> list[str]:
+        """PCI drivers registered with the bus, in registration order."""
+        names = list(self._driver_order)
         for module in self.module_params:
             for known in drivers.KNOWN_DRIVERS.values():
-                if known.module == module.replace("-", "_"):
-                    names.add(known.name)
-        return sorted(name for name in names if name)
+                if known.module == module.replace("-", "_") and known.name not in names:
+                    names.append(known.name)
+        return names
+
+    def drivers_in_use(self) -> list[str]:
+        return sorted(self.registered_drivers())
+
+    def interrupt_route(self, dev: PciDev) -> int:
+        """The GSI ACPI routes the device's INTx pin to (host ``gsi``, else a PIRQ swizzle)."""
+        if dev.spec.gsi is not None:
+            return dev.spec.gsi
+        pin = dev.device.read(0x3D, 1) or 1
+        return 16 + (dev.bdf.device + pin - 1) % 4
+
+    # --- Logging --------------------------------------------------------------------------
 
     def log_prefix(self, dev: PciDev) -> str:
         """dev_driver_string: the driver's name, or the bus name when unbound."""
         return dev.driver or "pci"
+
+    def dev_info(self, dev: PciDev, message: str) -> None:
+        self.log.device(self.log_prefix(dev), dev.name, message, "info")
+
+    def dev_warn(self, dev: PciDev, message: str) -> None:
+        self.log.device(self.log_prefix(dev), dev.name, message, "warn")
+
+    def dev_err(self, dev: PciDev, message: str) -> None:
+        self.log.device(self.log_prefix(dev), dev.name, message, "err")
+
+    def dev_dbg(self, dev: PciDev, message: str) -> None:
+        """pci_dbg: dynamic debug, off by default; not logged."""
+
+    # --- Interfaces ---------------------------------------------------------------------
+
+    def write(self, path: str, value: str) -> int:
+        """A write(2) of ``value`` to the sysfs file ``path`` (absolute, e.g.
+        /sys/bus/pci/devices/0000:03:00.0/reset): bytes written or a negative errno."""
+        return store.write(self, path, value)
+
+    def load_module(self, module: str) -> None:
+        """modprobe: register the module's PCI driver; vfio-pci also adds its ``ids=``."""
+        if module in self.module_params and module != "vfio_pci":
+            return
+        first_load = module not in self.module_params or not self.vfio_loaded
+        self.module_params.setdefault(module, {})
+        if module == "vfio_pci" and first_load:
+            self.vfio_loaded = True
+            self.log.emit("VFIO - User Level meta-driver version: 0.3")
+            self._add_vfio_ids()
+            for dev in self.present:
+                binding.attach(self, dev)
+
+    def _add_vfio_ids(self) -> None:
+        """vfio_pci_fill_ids: ``ids=vendor:device[:subvendor[:subdevice[:class[:class_mask]]]]``."""
+        text = self.module_params.get("vfio_pci", {}).get("ids", "")
+        for item in filter(None, text.split(",")):
+            fields = [int(part, 16) for part in item.split(":")]
+            fields += [0xFFFFFFFF, 0xFFFFFFFF, 0, 0][: 6 - len(fields)]
+            vendor, device, subvendor, subdevice, class_code, class_mask = fields[:6]
+            self.dynamic_ids.setdefault("vfio-pci", []).append(
+                IdMatch(
+                    vendor,
+                    device,
+                    class_code=class_code & class_mask if class_mask else None,
+                    class_mask=class_mask or 0xFFFFFF,
+                    subvendor=None if subvendor == 0xFFFFFFFF else subvendor,
+                    subdevice=None if subdevice == 0xFFFFFFFF else subdevice,
+                )
+            )
+
+    def remove_device(self, dev: PciDev) -> None:
+        """pci_stop_and_remove_bus_device: unbind, then remove the device and everything below."""
+        for child in [*dev.children]:
+            self.remove_device(child)
+        binding.remove(self, dev)
+        if dev not in self.removed:
+            self.removed.append(dev)
+
+    def rescan(self) -> None:
+        """pci_rescan_bus: removed devices come back if they answer config reads (a vendor ID
+        that is not all-ones); a dead device stays gone. Drivers are attached again."""
+        for dev in [*self.removed]:
+            if dev.parent is not None and dev.parent in self.removed:
+                continue
+            if dev.device.read(0x00, 4) in (0xFFFFFFFF, 0x00000000):
+                continue
+            self.removed.remove(dev)
+            dev.current_state = "unknown"
+            binding.attach(self, dev)
 
     # --- Boot -----------------------------------------------------------------------------
 
@@ -115,12 +220,22 @@ class FakeKernel:
                 self.log.device("pci", dev.name, f"Adding to iommu group {dev.iommu_group}")
         for dev in self.devices:
             dev.reset_methods = init_reset_methods(dev, self.profile)
+            dev.reset_files = bool(dev.reset_methods)
             dev.irq = self._interrupt_line(dev)
         self.clock.now_us = max(self.clock.now_us, 1_500_000)
+        if "vfio_pci" in self.module_params or any(dev.spec.driver == "vfio-pci" for dev in self.devices):
+            self.vfio_loaded = True
+            self.module_params.setdefault("vfio_pci", {})
+            self.log.emit("VFIO - User Level meta-driver version: 0.3")
+            self._add_vfio_ids()
         for dev in self.devices:
-            if dev.spec.driver:
+            name = dev.spec.driver
+            if name:
+                if name not in self._driver_order:
+                    self._driver_order.append(name)
                 self.clock.advance_us(211)
-                self.bind_at_boot(dev, dev.spec.driver)
+                binding.probe(self, dev, name)
+        for dev in self.devices:
             self._apply_host_state(dev)
         self.log.records.sort(key=lambda record: record.timestamp_us)
         self.clock.now_us = max(self.clock.now_us, BOOT_DONE_US)
@@ -152,59 +267,3 @@ class FakeKernel:
     def set_power_register(self, dev: PciDev, state: str) -> None:
         if dev.pm_cap and state in POWER_STATE_CODES:
             dev.device.update_field(regs.PM, dev.pm_cap, "pmcsr", "power_state", POWER_STATE_CODES[state])
-
-    def bind_at_boot(self, dev: PciDev, name: str) -> None:
-        """The state a driver's probe leaves the device in."""
-        spec = drivers.driver(name)
-        dev.driver = name
-        if spec.idle_d3:
-            disable_idle_d3 = self.module_params.get("vfio_pci", {}).get("disable_idle_d3", "N") in ("Y", "1")
-            if dev.pm_cap and not disable_idle_d3:
-                self.set_power_register(dev, "D3hot")
-                dev.current_state = "D3hot"
-                dev.runtime_status = "suspended"
-            else:
-                dev.current_state = "D0"
-            return
-        dev.current_state = "D0"
-        self.set_power_register(dev, "D0")
-        dev.enable_count = 1
-        self._enable_decoding(dev)
-        if spec.uses_msi:
-            self._enable_msi(dev)
-
-    def _enable_decoding(self, dev: PciDev) -> None:
-        """pci_enable_device + pci_set_master: decode the BAR kinds present, master DMA."""
-        command = dev.device.read(0x04, 2)
-        for bar in dev.device.model.bars:
-            command |= 0x1 if bar.kind.value == "io" else 0x2
-        dev.device.write(0x04, 2, command | 0x4)
-
-    def _enable_msi(self, dev: PciDev) -> None:
-        space = dev.device.space()
-        msix = space.find(regs.CAP_MSIX)
-        msi = space.find(regs.CAP_MSI)
-        if msix is not None:
-            control = dev.device.read(msix.offset + 2, 2)
-            dev.device.write(msix.offset + 2, 2, control | 0x8000)
-            vectors = min((control & 0x7FF) + 1, self.host.cpu.cores + 1)
-        elif msi is not None:
-            control = dev.device.read(msi.offset + 2, 2)
-            dev.device.write(msi.offset + 2, 2, control | 0x1)
-            vectors = 1
-            index = self._next_msi_irq - FIRST_MSI_IRQ
-            # With interrupt remapping the address carries the IRTE index (remappable format).
-            if self.host.iommu.interrupt_remapping and self.iommu_enabled:
-                address, data = 0xFEE00000 | (index << 5) | 0x18, 0
-            else:
-                address, data = 0xFEE00000 | ((index % self.host.cpu.cores) << 12), 0x4021 + index
-            dev.device.write(msi.offset + 4, 4, address)
-            data_offset = 0x0C if control & 0x80 else 0x08
-            dev.device.write(msi.offset + data_offset, 2, data)
-        else:
-            return
-        # pci_intx_for_msi: INTx is disabled while MSI is on.
-        dev.device.write(0x04, 2, dev.device.read(0x04, 2) | 0x400)
-        dev.msi_irqs = list(range(self._next_msi_irq, self._next_msi_irq + vectors))
-        self._next_msi_irq += vectors
-        dev.irq = dev.msi_irqs[0]

@@ -1,6 +1,7 @@
 """The kernel log on a virtual clock.
 
-Waits in the simulated kernel advance :class:`VirtualClock`; nothing sleeps. Records are kept as
+Waits in the simulated kernel advance the machine's virtual clock (:mod:`fakesys.clock`); nothing
+sleeps. Records are kept as
 (timestamp, text) and printed the way ``dmesg`` prints them: ``[%5lu.%06lu] text``
 (kernel/printk/printk.c ``print_time``). Device messages carry the prefix ``dev_printk`` builds:
 the bound driver's name (or the bus name, ``pci``, when unbound), the device name and a colon.
@@ -11,24 +12,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from fakesys.clock import VirtualClock
+
 _STAMP = re.compile(r"^\[\s*(\d+)\.(\d{6})\]\s?(.*)$")
-
-
-class VirtualClock:
-    """Microseconds since boot; only ever advanced explicitly."""
-
-    def __init__(self, start_us: int = 0) -> None:
-        self.now_us = start_us
-
-    def advance_ms(self, milliseconds: float) -> None:
-        self.now_us += round(milliseconds * 1000)
-
-    def advance_us(self, microseconds: int) -> None:
-        self.now_us += microseconds
-
-    @property
-    def seconds(self) -> float:
-        return self.now_us / 1_000_000
 
 
 @dataclass(frozen=True)

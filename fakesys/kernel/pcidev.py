@@ -25,6 +25,9 @@ PCIE_RC_ENDPOINT = 9
 PCIE_RC_EVENT_COLLECTOR = 10
 
 
+POWER_ORDER = {"D0": 0, "D1": 1, "D2": 2, "D3hot": 3, "D3cold": 4, "unknown": 5}
+
+
 @dataclass(eq=False)
 class PciDev:
     bdf: Bdf
@@ -68,7 +71,25 @@ class PciDev:
     msi_irqs: list[int] = field(default_factory=list)
     d3cold_allowed: bool = True
     reset_methods: list[str] = field(default_factory=list)
+    reset_files: bool = False
     iommu_group: int | None = None
+    # Cached at enumeration (set_pcie_port_type, pci_pm_init).
+    link_active_reporting: bool = False
+    imm_ready: bool = False
+    d3hot_delay_ms: int = 10
+    # pci_save_state() / pci_restore_state().
+    state_saved: bool = False
+    saved_config: list[int] = field(default_factory=list)
+    saved_capabilities: dict[int, int] = field(default_factory=dict)
+    # Runtime PM: usage count and whether the driver allows runtime suspend.
+    usage_count: int = 0
+    runtime_allowed: bool = False
+    match_driver: bool = True
+
+    @property
+    def power_order(self) -> int:
+        """pci_power_t ordering: D0 < D1 < D2 < D3hot < D3cold < unknown."""
+        return POWER_ORDER.get(self.current_state, 5)
 
     @property
     def name(self) -> str:

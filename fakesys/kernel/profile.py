@@ -1,13 +1,27 @@
 """Kernel version profiles: what differs between the kernels vfiolab simulates.
 
-A :class:`KernelProfile` answers version questions (does ``reset_method`` exist, which reset
-methods are known, how link speeds are printed); the quirk tables in
+A :class:`KernelProfile` answers version questions, and the code paths of the simulated PCI core
+branch on them where the real kernels' control flow differs. The quirk tables in
 :mod:`fakesys.kernel.quirks` carry their own per-profile applicability.
+
+Sources: Debian linux-source 6.1.192 and 6.12.117 (read directly); for 6.8, the v6.6-v6.8
+``drivers/pci/pci.c`` text and the pre-images of the fixes that landed for v6.12-rc1
+(8037ac08c2bb, f68dea13405c, 712e49c96706, 59100eb248c0) and v6.10 (73cb3a35f94d), which the
+Proxmox VE 8 kernels of 2024 did not carry yet. 5.10 follows 6.1 except where named.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
+
+
+class RetrainQuirk(StrEnum):
+    """Which ``pcie_failed_link_retrain`` a kernel has (drivers/pci/quirks.c)."""
+
+    NONE = "none"  # 6.1: no link-retrain quirk at all
+    BOOL = "bool"  # v6.5-v6.11: returns bool, true even when nothing was retrained
+    ERRNO = "errno"  # 59100eb248c0 and later: returns 0 or an error code, reverts the speed
 
 
 @dataclass(frozen=True)
@@ -22,6 +36,30 @@ class KernelProfile:
     #: v6.8 and earlier, gone from Debian's 6.1.192 and 6.12.117 (drivers/pci/pci-driver.c),
     #: where only never-bound devices read ``unknown`` (probe.c pci_setup_device).
     unknown_after_remove: bool
+    #: CONFIG_HZ: msleep() rounds to jiffies. Debian builds use 250; the Proxmox/Ubuntu 6.8
+    #: kernels 1000 (the reference journal's sleep lengths only fit 1000).
+    hz: int
+    retrain_quirk: RetrainQuirk
+    #: pci_dev_wait() tries pcie_failed_link_retrain() once past PCI_RESET_WAIT (v6.5 on).
+    dev_wait_retrains: bool
+    #: pci_bridge_wait_for_secondary_bus() on a >5 GT/s port prints "... not set in %d msec"
+    #: with the delay (6.12) or the hard-coded "1000 msec" (6.1, 6.8).
+    dll_message_uses_delay: bool
+    #: The <=5 GT/s path gives up after PCI_RESET_WAIT - delay and needs DLLLA to go on (v6.5 on);
+    #: 6.1 polls the device for the whole PCIE_RESET_READY_POLL_MS.
+    short_first_wait: bool
+    #: pci_dev_save_and_disable() checks the device answers ("Device config space inaccessible").
+    config_accessible_check: bool
+    #: pci_bridge_secondary_bus_reset() warns once about a reset without the bridge locked.
+    warns_unlocked_bus_reset: bool
+    #: pci_power_up() waits for readiness after D3hot->D0 with No_Soft_Reset clear
+    #: ("power up D3hot->D0uninitialized"), a stable backport in Debian's 6.1 and 6.12.
+    power_up_waits: bool
+    #: pci_set_low_power_state() returns early when already in the target state.
+    low_power_same_state_check: bool
+    #: msleep() arms its timer msecs_to_jiffies(m) + 1 jiffies ahead (kernel/time/timer.c in
+    #: 6.1.192 and before); 6.12.117 dropped the extra jiffy.
+    msleep_adds_jiffy: bool = True
 
 
 _BASE_METHODS = ("device_specific", "acpi", "flr", "af_flr", "pm", "bus")
@@ -33,6 +71,15 @@ PROFILES: dict[str, KernelProfile] = {
         has_reset_method=False,
         reset_method_names=_BASE_METHODS,
         unknown_after_remove=True,
+        hz=250,
+        retrain_quirk=RetrainQuirk.NONE,
+        dev_wait_retrains=False,
+        dll_message_uses_delay=False,
+        short_first_wait=False,
+        config_accessible_check=False,
+        warns_unlocked_bus_reset=False,
+        power_up_waits=False,
+        low_power_same_state_check=False,
     ),
     "6.1": KernelProfile(
         "6.1",
@@ -40,6 +87,15 @@ PROFILES: dict[str, KernelProfile] = {
         has_reset_method=True,
         reset_method_names=_BASE_METHODS,
         unknown_after_remove=False,
+        hz=250,
+        retrain_quirk=RetrainQuirk.NONE,
+        dev_wait_retrains=False,
+        dll_message_uses_delay=False,
+        short_first_wait=False,
+        config_accessible_check=False,
+        warns_unlocked_bus_reset=False,
+        power_up_waits=True,
+        low_power_same_state_check=False,
     ),
     "6.8": KernelProfile(
         "6.8",
@@ -47,13 +103,32 @@ PROFILES: dict[str, KernelProfile] = {
         has_reset_method=True,
         reset_method_names=_BASE_METHODS,
         unknown_after_remove=True,
+        hz=1000,
+        retrain_quirk=RetrainQuirk.BOOL,
+        dev_wait_retrains=True,
+        dll_message_uses_delay=False,
+        short_first_wait=True,
+        config_accessible_check=False,
+        warns_unlocked_bus_reset=False,
+        power_up_waits=False,
+        low_power_same_state_check=False,
     ),
     "6.12": KernelProfile(
         "6.12",
-        "Debian 12 backports/security linux 6.12.117",
+        "Debian 12 linux 6.12.117 (bookworm-security)",
         has_reset_method=True,
-        reset_method_names=_BASE_METHODS + ("cxl_bus",),
+        reset_method_names=(*_BASE_METHODS, "cxl_bus"),
         unknown_after_remove=False,
+        hz=250,
+        retrain_quirk=RetrainQuirk.ERRNO,
+        dev_wait_retrains=True,
+        dll_message_uses_delay=True,
+        short_first_wait=True,
+        config_accessible_check=True,
+        warns_unlocked_bus_reset=True,
+        power_up_waits=True,
+        low_power_same_state_check=True,
+        msleep_adds_jiffy=False,
     ),
 }
 

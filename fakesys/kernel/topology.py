@@ -12,9 +12,11 @@ from __future__ import annotations
 
 from collections import Counter
 
+from fakesys.clock import VirtualClock
 from fakesys.errors import TopologyError
 from fakesys.host.model import FunctionSpec, Host
 from fakesys.hw import link
+from fakesys.hw.behaviour import make_behaviour
 from fakesys.hw.device import Device
 from fakesys.kernel import quirks
 from fakesys.kernel.pcidev import PCIE_TO_PCI_BRIDGE, PciDev
@@ -52,6 +54,8 @@ def _cache_identity(dev: PciDev, profile: str) -> None:
         dev.pcie_type = express.port_type
         dev.pcie_flags_slot = express.slot_implemented
         dev.devcap = express.raw("devcap")
+        dev.link_active_reporting = express.dll_active_reporting
+    dev.imm_ready = bool(model.config[0x06] & 0x01)
     pm = space.power_management()
     if pm is not None and pm.version <= 3:
         dev.pm_cap = pm.offset
@@ -78,9 +82,16 @@ def _cache_identity(dev: PciDev, profile: str) -> None:
         dev.pcie_bridge_alias = True
 
 
-def build_topology(host: Host, profile: str) -> list[PciDev]:
-    """Every function as a :class:`PciDev`, linked to its parent bridge, in scan order."""
-    devices = {spec.bdf: PciDev(spec.bdf, Device(spec.model), spec) for spec in host.functions}
+def build_topology(host: Host, profile: str, clock: VirtualClock | None = None) -> list[PciDev]:
+    """Every function as a :class:`PciDev`, linked to its parent bridge, in scan order; the
+    devices' hardware is wired to its ports and its links trained."""
+    clock = clock or VirtualClock()
+    devices = {
+        spec.bdf: PciDev(
+            spec.bdf, Device(spec.model, clock, [make_behaviour(entry) for entry in spec.behaviours]), spec
+        )
+        for spec in host.functions
+    }
     bridges = [dev for dev in devices.values() if dev.spec.model.is_bridge]
     for bridge in bridges:
         bridge.secondary_bus = bridge.spec.secondary_bus
@@ -102,9 +113,10 @@ def build_topology(host: Host, profile: str) -> list[PciDev]:
     for dev in devices.values():
         _set_header(dev, slot_sizes[dev.bdf.slot])
     for bridge in bridges:
-        if bridge.spec.model.space.express() is not None:
-            below = [child for child in bridge.children if child.bdf.devfn == 0]
-            link.train(bridge.device, below[0].device if below else None)
+        for child in sorted(bridge.children, key=lambda d: d.devfn):
+            bridge.device.downstream.append(child.device)
+            child.device.upstream = bridge.device
+        link.train(bridge.device)
     ordered: list[PciDev] = []
     on_root = sorted(
         (d for d in devices.values() if d.parent is None), key=lambda d: (d.bdf.domain, d.bdf.bus, d.devfn)

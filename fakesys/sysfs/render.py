@@ -16,7 +16,7 @@ from fakesys.kernel import drivers
 from fakesys.kernel.attributes import device_attributes
 from fakesys.kernel.kernel import FakeKernel
 from fakesys.kernel.pcidev import PciDev
-from fakesys.sysfs.tree import TreeWriter
+from fakesys.sysfs.tree import Tree, TreeWriter
 
 KERNEL_LOG = "var/log/dmesg"
 
@@ -58,17 +58,17 @@ def device_path(dev: PciDev) -> str:
 
 
 class Renderer:
-    def __init__(self, kernel: FakeKernel, writer: TreeWriter, unprivileged: bool = False) -> None:
+    def __init__(self, kernel: FakeKernel, writer: Tree, unprivileged: bool = False) -> None:
         self.kernel = kernel
         self.host = kernel.host
         self.out = writer
         self.unprivileged = unprivileged
-        self.paths = {dev: device_path(dev) for dev in kernel.devices}
+        self.paths = {dev: device_path(dev) for dev in kernel.present}
 
     def render(self) -> None:
         self.out.mark()
         self.render_bus()
-        for dev in self.kernel.devices:
+        for dev in self.kernel.present:
             self.render_device(dev)
         self.render_drivers()
         self.render_iommu()
@@ -89,7 +89,7 @@ class Renderer:
         out.directory("sys/bus/pci/slots")
         out.directory("sys/bus/pci/devices")
         out.directory("sys/bus/pci/drivers")
-        roots = {(dev.bdf.domain, dev.bdf.bus) for dev in self.kernel.devices if dev.parent is None}
+        roots = {(dev.bdf.domain, dev.bdf.bus) for dev in self.kernel.present if dev.parent is None}
         for domain, bus in sorted(roots):
             name = f"{domain:04x}:{bus:02x}"
             out.file(f"sys/devices/pci{name}/pci_bus/{name}/rescan", b"", 0o200)
@@ -125,7 +125,7 @@ class Renderer:
             if module:
                 out.directory(f"sys/module/{module}/drivers")
                 out.link(f"{base}/module", f"sys/module/{module}")
-            for dev in self.kernel.devices:
+            for dev in self.kernel.present:
                 if dev.driver == name:
                     out.link(f"{base}/{dev.name}", self.paths[dev])
 
@@ -173,6 +173,11 @@ class Renderer:
             for param, value in params.items():
                 self.out.file(f"sys/module/{module}/parameters/{param}", f"{value}\n")
 
+    def disk_visible(self, disk: DiskSpec) -> bool:
+        """The host sees a disk only while a host storage driver runs its controller."""
+        controller = self.kernel.find(disk.controller)
+        return controller is not None and controller.driver not in (None, "vfio-pci") and controller.device.responding
+
     def disk_path(self, disk: DiskSpec) -> str:
         controller = self.kernel.device(disk.controller)
         base = self.paths[controller]
@@ -199,7 +204,10 @@ class Renderer:
         out = self.out
         by_id = "dev/disk/by-id"
         out.directory(by_id)
+        rendered: set[str] = set()
         for disk in self.host.disks:
+            if not self.disk_visible(disk):
+                continue
             path = self.disk_path(disk)
             out.link(f"sys/block/{disk.name}", path)
             out.link(f"sys/class/block/{disk.name}", path)
@@ -211,6 +219,7 @@ class Renderer:
             )
             out.file(f"{path}/dev", f"{8 if disk.name.startswith('sd') else 259}:{self.host.disks.index(disk) * 16}\n")
             out.file(f"dev/{disk.name}", b"")
+            rendered.add(disk.name)
             names = _by_id_names(disk)
             for name in names:
                 out.link(f"{by_id}/{name}", f"dev/{disk.name}")
@@ -219,6 +228,7 @@ class Renderer:
                 out.file(f"{path}/{part}/partition", f"{number}\n")
                 out.link(f"sys/class/block/{part}", f"{path}/{part}")
                 out.file(f"dev/{part}", b"")
+                rendered.add(part)
                 for name in names:
                     out.link(f"{by_id}/{name}-part{number}", f"dev/{part}")
         for index, mapper in enumerate(self.host.device_mapper):
@@ -229,9 +239,10 @@ class Renderer:
             out.file(f"{path}/dm/name", f"{mapper.name}\n")
             out.file(f"dev/{dm}", b"")
             out.link(f"dev/mapper/{mapper.name}", f"dev/{dm}")
+            out.link(f"{by_id}/dm-name-{mapper.name}", f"dev/{dm}")
             for slave in mapper.slaves:
-                out.link(f"{path}/slaves/{slave}", f"sys/class/block/{slave}")
-                out.link(f"{by_id}/dm-name-{mapper.name}", f"dev/{dm}")
+                if slave in rendered:
+                    out.link(f"{path}/slaves/{slave}", f"sys/class/block/{slave}")
 
     def render_net(self) -> None:
         for interface in self.host.net:
@@ -310,6 +321,17 @@ def _acpi_table(signature: str, interrupt_remapping: bool) -> bytes:
     return bytes(table)
 
 
-def render(kernel: FakeKernel, root: str, unprivileged: bool = False) -> None:
-    """Write ``kernel``'s view below ``root`` (real directory or pyfakefs)."""
-    Renderer(kernel, TreeWriter(root), unprivileged).render()
+def render(
+    kernel: FakeKernel,
+    root: str | Tree,
+    unprivileged: bool = False,
+    extra_files: dict[str, str] | None = None,
+) -> None:
+    """Write ``kernel``'s view below ``root`` (a directory path, real or pyfakefs, or a
+    :class:`~fakesys.sysfs.tree.Tree` such as a MemoryTree). ``extra_files`` are files the
+    running userspace created (reservations, its log), written after the host's own."""
+    tree = TreeWriter(root) if isinstance(root, str) else root
+    renderer = Renderer(kernel, tree, unprivileged)
+    renderer.render()
+    for path, content in (extra_files or {}).items():
+        tree.file(path.lstrip("/"), content)

@@ -1,14 +1,18 @@
-"""A tree of files and relative symlinks, written to any file system the ``os`` module reaches.
+"""A tree of files and relative symlinks: written to a file system, or kept in memory.
 
-The renderer describes a root as operations on paths relative to that root; :class:`TreeWriter`
-performs them. Under pyfakefs the ``os`` module is patched, so the same writer fills a fake file
-system; on a real directory it writes real files that subprocesses (``lspci``) can read.
+The renderer describes a root as operations on paths relative to that root. :class:`TreeWriter`
+performs them with the ``os`` module: on a real directory real tools (``lspci``) can read the
+result, and under pyfakefs, which patches ``os``, the same writer fills the fake file system.
+:class:`MemoryTree` keeps the same operations in a dictionary, for reading the rendered view
+back quickly (scenario expectations) without touching a disk.
 """
 
 from __future__ import annotations
 
 import os
 import posixpath
+from dataclasses import dataclass, field
+from typing import Protocol
 
 MARKER = ".vfiolab-root"
 
@@ -22,6 +26,18 @@ def relative_target(directory: str, target: str) -> str:
     while common < len(here) and common < len(there) and here[common] == there[common]:
         common += 1
     return "/".join([".."] * (len(here) - common) + there[common:]) or "."
+
+
+class Tree(Protocol):
+    """What the renderer writes to."""
+
+    def directory(self, relative: str) -> None: ...
+
+    def file(self, relative: str, content: bytes | str, mode: int = 0o644) -> None: ...
+
+    def link(self, relative: str, target: str) -> None: ...
+
+    def mark(self) -> None: ...
 
 
 class TreeWriter:
@@ -57,3 +73,60 @@ class TreeWriter:
 
     def mark(self) -> None:
         self.file(MARKER, "written by vfiolab fakesys render; safe to delete\n")
+
+
+@dataclass
+class MemoryTree:
+    """The rendered tree kept in memory: files by path, symlinks by path (root-relative)."""
+
+    files: dict[str, bytes] = field(default_factory=dict)
+    links: dict[str, str] = field(default_factory=dict)
+    directories: set[str] = field(default_factory=set)
+
+    def directory(self, relative: str) -> None:
+        while relative and relative not in self.directories:
+            self.directories.add(relative)
+            relative = posixpath.dirname(relative)
+
+    def file(self, relative: str, content: bytes | str, mode: int = 0o644) -> None:
+        self.directory(posixpath.dirname(relative))
+        self.files[relative] = content.encode() if isinstance(content, str) else content
+
+    def link(self, relative: str, target: str) -> None:
+        self.directory(posixpath.dirname(relative))
+        self.links[relative] = target
+
+    def mark(self) -> None:
+        self.file(MARKER, "written by vfiolab fakesys render; safe to delete\n")
+
+    def resolve(self, path: str) -> str:
+        """Follow symlinks in every component of a root-relative path."""
+        parts = [part for part in path.strip("/").split("/") if part]
+        resolved: list[str] = []
+        hops = 0
+        while parts:
+            resolved.append(parts.pop(0))
+            current = "/".join(resolved)
+            if current in self.links:
+                hops += 1
+                if hops > 40:
+                    raise OSError(f"too many levels of symbolic links: {path}")
+                resolved = self.links[current].split("/")
+        return "/".join(resolved)
+
+    def exists(self, path: str) -> bool:
+        resolved = self.resolve(path)
+        return resolved in self.files or resolved in self.directories
+
+    def read(self, path: str) -> bytes | None:
+        return self.files.get(self.resolve(path))
+
+    def link_at(self, path: str) -> str | None:
+        """The symlink at ``path`` itself (its parents resolved), as a root-relative target."""
+        parent, name = posixpath.split(path.strip("/"))
+        return self.links.get(posixpath.join(self.resolve(parent), name) if parent else name)
+
+    def readlink_name(self, path: str) -> str | None:
+        """The last component of a symlink's target (``driver`` -> ``vfio-pci``)."""
+        target = self.link_at(path)
+        return None if target is None else posixpath.basename(target)

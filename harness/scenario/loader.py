@@ -7,8 +7,10 @@ then the scenarios shipped inside the package.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
+from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -16,10 +18,20 @@ from typing import Any
 from fakesys.errors import SourceError
 from fakesys.host.loader import load_host
 from fakesys.host.model import Host
-from fakesys.source import Document, load_yaml
+from fakesys.source import Document, load_yaml, validate
+from harness.pci.address import Bdf
 
 DEFAULT_SCENARIO = "terramaster-f4-424-pro"
-TOP_LEVEL_KEYS = ("name", "description", "tags", "host")
+#: Step keys whose value names a device, and where in the value the address is.
+_DEVICE_STEPS = {"bind": "device", "unbind": None, "driver_override": "device", "reset": None, "reset_method": "device"}
+
+
+@cache
+def scenario_schema() -> dict[str, Any]:
+    """The JSON Schema of a whole scenario file (the host part has its own schema)."""
+    text = resources.files("harness.scenario").joinpath("scenario.schema.json").read_text(encoding="utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
 
 
 @dataclass
@@ -30,6 +42,11 @@ class Scenario:
     description: str = ""
     tags: list[str] = field(default_factory=list)
     document: Document | None = None
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    expect: dict[str, Any] = field(default_factory=dict)
+
+    def line(self, *at: str | int) -> int:
+        return self.document.line(at) if self.document is not None else 0
 
 
 def scenario_dirs() -> list[Path]:
@@ -85,11 +102,7 @@ def load_scenario(name_or_path: str) -> Scenario:
     data: Any = doc.data
     if not isinstance(data, dict):
         raise doc.error((), "expected a scenario (a mapping with host:)")
-    for key in data:
-        if key not in TOP_LEVEL_KEYS:
-            raise doc.error((key,), f"unknown key {key!r}; allowed: {', '.join(TOP_LEVEL_KEYS)}")
-    if "host" not in data:
-        raise doc.error((), "a scenario needs a host: section")
+    validate(doc, scenario_schema())
     name = data.get("name", path.stem)
     if not isinstance(name, str) or name != path.stem:
         raise doc.error(("name",), f"name must match the file name {path.stem!r}, got {name!r}")
@@ -100,4 +113,18 @@ def load_scenario(name_or_path: str) -> Scenario:
     if not isinstance(description, str):
         raise doc.error(("description",), "expected a string")
     host = load_host(doc, ("host",), _resolve_base)
-    return Scenario(name, path, host, description.strip(), list(tags), doc)
+    steps = list(data.get("steps", []))
+    known = {spec.bdf for spec in host.functions}
+    for index, step in enumerate(steps):
+        [(action, value)] = step.items()
+        if action not in _DEVICE_STEPS:
+            continue
+        field_name = _DEVICE_STEPS[action]
+        text = value[field_name] if field_name else value
+        if Bdf.parse(text) not in known:
+            raise doc.error(
+                ("steps", index, action),
+                f"steps[{index}].{action}: no device {text} in the host; its devices are "
+                + ", ".join(str(bdf) for bdf in sorted(known)),
+            )
+    return Scenario(name, path, host, description.strip(), list(tags), doc, steps, dict(data.get("expect", {})))

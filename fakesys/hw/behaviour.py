@@ -1,0 +1,203 @@
+"""Scripted device behaviours: how a device misbehaves, at the register level.
+
+A behaviour is attached to one device and reacts to hardware events: config reads and writes,
+resets (FLR, PM D3hot->D0, secondary bus reset, power cycle), power-state changes and link
+training. It knows nothing of sysfs or kernels, so the same objects can answer a real guest
+kernel later. Hosts name behaviours with parameters::
+
+    behaviours:
+      - {name: link_dead_after_bus_reset}
+      - {name: ready_after_reset, ms: 3000, after: [secondary_bus]}
+
+A new failure mode is a data entry plus, at most, one small class registered here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
+
+from fakesys.hw.device import Device, ResetKind
+
+
+class BehaviourError(ValueError):
+    """Bad parameters for a behaviour."""
+
+
+class Behaviour:
+    """Base class: a device that behaves as the specification says."""
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    parameters: ClassVar[dict[str, str]] = {}
+
+    def __init__(self, **params: Any) -> None:
+        unknown = set(params) - set(self.parameters)
+        if unknown:
+            allowed = ", ".join(self.parameters) or "none"
+            raise BehaviourError(
+                f"behaviour {self.name}: unknown parameter {sorted(unknown)[0]!r}; parameters: {allowed}"
+            )
+        self.params = params
+        self.device: Device | None = None
+
+    def attach(self, device: Device) -> None:
+        self.device = device
+
+    def on_config_read(self, offset: int, width: int, value: int) -> int:
+        return value
+
+    def on_config_write(self, offset: int, width: int, value: int) -> int | None:
+        """The value to write, or None to drop the write."""
+        return value
+
+    def on_reset(self, kind: ResetKind) -> float:
+        """React to a reset; return how many ms the device stays unresponsive."""
+        return 0.0
+
+    def on_power_state(self, before: str, after: str) -> None:
+        """The PMCSR power state changed."""
+
+    def link_trains(self) -> bool:
+        """Whether the device's link comes up when its port trains it."""
+        return True
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, **self.params}
+
+
+def _kinds(value: object, name: str) -> set[ResetKind]:
+    if value is None:
+        return {ResetKind.SECONDARY_BUS}
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise BehaviourError(f"behaviour {name}: after must be a list of reset kinds")
+    try:
+        return {ResetKind(item) for item in value}
+    except ValueError:
+        kinds = ", ".join(kind.value for kind in ResetKind)
+        raise BehaviourError(f"behaviour {name}: unknown reset kind in {value}; kinds: {kinds}") from None
+
+
+class LinkDeadAfterBusReset(Behaviour):
+    """The link never retrains after a reset: every config read returns all-ones afterwards and
+    the port shows DLActive- with Link Bandwidth Management Status set (the ASMedia ASM1062 of
+    the reference case, the ASM1164 that got quirk_no_bus_reset, the LSI FW643 thread)."""
+
+    name = "link_dead_after_bus_reset"
+    description = "after a secondary bus reset the link never comes back; config reads all-ones"
+    parameters: ClassVar[dict[str, str]] = {"after": "reset kinds that kill the link (default [secondary_bus])"}
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self.kinds = _kinds(params.get("after"), self.name)
+        self.dead = False
+
+    def on_reset(self, kind: ResetKind) -> float:
+        if kind in self.kinds:
+            self.dead = True
+            assert self.device is not None
+            self.device.alive = False
+        elif kind is ResetKind.POWER_CYCLE:
+            self.dead = False
+        return 0.0
+
+    def link_trains(self) -> bool:
+        return not self.dead
+
+
+class ReadyAfterReset(Behaviour):
+    """The device answers config requests only some time after a reset (slow firmware boot)."""
+
+    name = "ready_after_reset"
+    description = "config reads return all-ones for `ms` milliseconds after the given resets"
+    parameters: ClassVar[dict[str, str]] = {
+        "ms": "milliseconds until the device answers",
+        "after": "reset kinds (default [secondary_bus])",
+    }
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        milliseconds = params.get("ms")
+        if not isinstance(milliseconds, int | float) or isinstance(milliseconds, bool) or milliseconds < 0:
+            raise BehaviourError(f"behaviour {self.name}: ms must be a number of milliseconds, got {milliseconds!r}")
+        self.milliseconds = float(milliseconds)
+        self.kinds = _kinds(params.get("after"), self.name)
+
+    def on_reset(self, kind: ResetKind) -> float:
+        return self.milliseconds if kind in self.kinds else 0.0
+
+
+class PmResetIgnored(Behaviour):
+    """The D3hot->D0 transition does not reset the function although it advertises
+    No_Soft_Reset clear: registers keep their values (a PM reset that does nothing)."""
+
+    name = "pm_reset_ignored"
+    description = "D3hot->D0 leaves the function's state as it was (NoSoftRst- is a lie)"
+    parameters: ClassVar[dict[str, str]] = {}
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self._saved: bytes | None = None
+
+    def on_power_state(self, before: str, after: str) -> None:
+        if before == "D3hot" and after == "D0" and self.device is not None:
+            self._saved = bytes(self.device.registers)
+
+    def on_reset(self, kind: ResetKind) -> float:
+        if kind is ResetKind.PM and self._saved is not None and self.device is not None:
+            self.device.registers[:] = self._saved
+            self._saved = None
+        return 0.0
+
+
+class D3coldWakeFailure(Behaviour):
+    """Once power is removed (D3cold), the device never answers again until the host is power
+    cycled (kata-containers#11708 and similar reports)."""
+
+    name = "d3cold_wake_failure"
+    description = "after power removal (D3cold) the device stays unresponsive"
+    parameters: ClassVar[dict[str, str]] = {}
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self.dead = False
+
+    def on_reset(self, kind: ResetKind) -> float:
+        if kind is ResetKind.POWER_CYCLE and self.device is not None:
+            self.dead = True
+            self.device.alive = False
+        return 0.0
+
+    def link_trains(self) -> bool:
+        return not self.dead
+
+
+class DmaAlias(Behaviour):
+    """The device issues DMA with the requester ID of another function of its slot (Marvell
+    88SE91xx/92xx phantom function 1). Visible to the kernel only through its quirk tables; the
+    hardware fact is recorded here for checks and for the guest side."""
+
+    name = "dma_alias"
+    description = "DMA uses the requester ID of another function (phantom function)"
+    parameters: ClassVar[dict[str, str]] = {"function": "the function number DMA appears to come from"}
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        function = params.get("function")
+        if not isinstance(function, int) or isinstance(function, bool) or not 0 <= function <= 7:
+            raise BehaviourError(f"behaviour {self.name}: function must be 0-7, got {function!r}")
+        self.function = function
+
+
+REGISTRY: dict[str, Callable[..., Behaviour]] = {
+    cls.name: cls for cls in (LinkDeadAfterBusReset, ReadyAfterReset, PmResetIgnored, D3coldWakeFailure, DmaAlias)
+}
+
+
+def make_behaviour(spec: Mapping[str, Any]) -> Behaviour:
+    """A behaviour from its data entry ``{name: ..., param: value}``."""
+    name = spec.get("name")
+    if name not in REGISTRY:
+        raise BehaviourError(f"unknown behaviour {name!r}; known: {', '.join(sorted(REGISTRY))}")
+    params = {key: value for key, value in spec.items() if key != "name"}
+    return REGISTRY[str(name)](**params)
