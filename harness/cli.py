@@ -2,7 +2,9 @@
 
 Exit codes (all subcommands): 0 success; 1 the command ran and found a problem (documented per
 subcommand); 2 bad input or usage (a file that does not load, a missing argument); 3 the
-command could not run (a required tool is missing). Errors are one line, without a traceback.
+command could not run (a required tool is missing). ``check`` differs: 2 means a device fails,
+and every "could not run" case, bad arguments included, is 3. Errors are one line, without a
+traceback.
 """
 
 from __future__ import annotations
@@ -13,15 +15,28 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import textwrap
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NoReturn
 
 from harness import __version__
+from harness.checks.base import CheckOptions
 
 EXIT_OK = 0
 EXIT_USAGE = 2
 EXIT_CANNOT_RUN = 3
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with a per-command exit code for usage errors (``check`` uses 2 for "fail")."""
+
+    usage_exit_code = EXIT_USAGE
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(self.usage_exit_code, f"{self.prog}: error: {message}\n")
 
 
 class CliError(Exception):
@@ -150,18 +165,193 @@ def cmd_fakesys_describe(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _device_address(text: str) -> str:
+    from harness.pci.address import Bdf
+
+    try:
+        return str(Bdf.parse(text))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _rom_argument(text: str) -> tuple[str, Path]:
+    """``FILE`` (for the one --device) or ``BDF=FILE``."""
+    address, separator, filename = text.partition("=")
+    if separator and address and ":" in address:
+        return _device_address(address), Path(filename)
+    return "*", Path(text)
+
+
+def _check_options(args: argparse.Namespace) -> CheckOptions:
+    return CheckOptions(
+        devices=args.device or None,
+        vm_firmware=args.vm_firmware,
+        rom_files=dict(args.rom or []),
+        read_rom=args.read_rom,
+    )
+
+
+def _announce_rom_reads(args: argparse.Namespace, root: Path) -> None:
+    if not args.read_rom:
+        return
+    if root.resolve() != Path("/"):
+        raise CliError(
+            "--read-rom reads ROMs of the running host only; it cannot be combined with --root/--scenario",
+            EXIT_CANNOT_RUN,
+        )
+    if os.geteuid() != 0:
+        raise CliError(
+            "--read-rom needs root (it writes 1 and then 0 to each device's sysfs rom file)", EXIT_CANNOT_RUN
+        )
+    which = ", ".join(args.device) if args.device else "every checked device that has a rom file"
+    print(
+        f"vfiolab: --read-rom: for {which}, will write 1 to /sys/bus/pci/devices/<dev>/rom, read the ROM and "
+        "write 0 back; controllers whose disks are mounted are skipped",
+        file=sys.stderr,
+    )
+
+
+@contextmanager
+def _checked_root(args: argparse.Namespace) -> Iterator[Path]:
+    """The root to check: --root, a scenario rendered after its steps, or /."""
+    if args.scenario is None:
+        yield Path(args.root or "/")
+        return
+    # Scenario code is the one place harness reaches the simulated machine.
+    from harness.scenario import ScenarioError, load_scenario
+    from harness.scenario.runner import render_final_root
+
+    with tempfile.TemporaryDirectory(prefix="vfiolab-check-") as temporary:
+        root = Path(temporary) / "root"
+        try:
+            render_final_root(load_scenario(args.scenario), root)
+        except ScenarioError as error:
+            raise CliError(str(error), EXIT_CANNOT_RUN) from None
+        yield root
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from harness.checker import check_root
+    from harness.errors import CheckerError
+    from harness.report import write_human, write_json
+
+    if args.rom and len(args.device or []) != 1 and any(key == "*" for key, _ in args.rom):
+        raise CliError("--rom FILE needs exactly one --device; otherwise write --rom BDF=FILE", EXIT_CANNOT_RUN)
+    with _checked_root(args) as root:
+        _announce_rom_reads(args, root)
+        try:
+            report = check_root(root, _check_options(args))
+        except CheckerError as error:
+            raise CliError(str(error), EXIT_CANNOT_RUN) from None
+        title = f"scenario {args.scenario}" if args.scenario else None
+        if args.json:
+            write_json(report, sys.stdout, title)
+        else:
+            colour = False if args.no_color else None
+            write_human(report, sys.stdout, verbose=args.verbose, colour=colour, title=title)
+    return report.exit_code
+
+
+def cmd_rom(args: argparse.Namespace) -> int:
+    from harness.pci.rom import run_rom_command
+
+    return run_rom_command(args.file, sys.stdout, sys.stderr)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vfiolab",
         description="Simulated PCI passthrough hardware, and a passthrough checker for real and simulated hosts.",
         epilog=(
             "exit codes: 0 success; 2 bad input or usage (the message names the file and line); "
-            "3 a required tool is missing. Scenarios are named by file stem (see scenarios/) or given as a path."
+            "3 a required tool is missing. 'vfiolab check' has its own codes (see vfiolab check --help). "
+            "Scenarios are named by file stem (see scenarios/) or given as a path."
         ),
     )
     parser.add_argument("--version", action="version", version=f"vfiolab {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     commands.required = True
+
+    check = commands.add_parser(
+        "check",
+        help="predict what will break when passing devices through, and how to fix it",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=textwrap.dedent(
+            """\
+            Check a host for PCI passthrough, read-only: the platform (VT-x, VT-d/AMD-Vi, interrupt
+            remapping), the kernel command line, each device's IOMMU group and ACS path, whether the
+            host uses the device or a group peer (mounted disks, swap, network links that are up),
+            which reset the kernel and QEMU will use and whether it is known to break the device,
+            power and link state, driver binding and early-binding configuration, the option ROM,
+            and known kernel log lines. Nothing is written and no module is loaded; option ROMs are
+            only enabled with --read-rom.
+
+            Without --device every endpoint is checked. A device's verdict is its worst finding;
+            host findings that make passthrough impossible (no IOMMU) fail every device."""
+        ),
+        epilog=textwrap.dedent(
+            """\
+            exit codes:
+              0  every checked device passes
+              1  the worst verdict is warn
+              2  some device fails
+              3  the checker could not run (no such root, nothing readable, a scenario that does
+                 not load, bad arguments)
+
+            examples:
+              vfiolab check                                  this host (run as root to see everything)
+              vfiolab check --scenario terramaster-f4-424-pro --device 03:00.0
+              vfiolab check --root /path/to/captured-root --json"""
+        ),
+    )
+    check.usage_exit_code = EXIT_CANNOT_RUN
+    where = check.add_mutually_exclusive_group()
+    where.add_argument("--root", metavar="DIR", help="root directory to check (default: /, this host)")
+    where.add_argument(
+        "--scenario",
+        metavar="NAME|PATH",
+        help="render a scenario's host after its steps to a temporary root and check that",
+    )
+    check.add_argument(
+        "--device",
+        metavar="BDF",
+        action="append",
+        type=_device_address,
+        help="check only this device (e.g. 03:00.0 or 0000:03:00.0); repeat for more",
+    )
+    check.add_argument(
+        "--vm-firmware",
+        choices=("ovmf", "seabios"),
+        default="ovmf",
+        help="the VM's firmware, for the option ROM check (default: ovmf, UEFI)",
+    )
+    check.add_argument(
+        "--json", action="store_true", help="print the report as JSON (schema: harness/check.schema.json)"
+    )
+    check.add_argument(
+        "--rom",
+        metavar="[BDF=]FILE",
+        action="append",
+        type=_rom_argument,
+        help="an option ROM image to judge, for the one --device or for BDF",
+    )
+    check.add_argument(
+        "--read-rom",
+        action="store_true",
+        help="as root on this host: enable each device's ROM (echo 1 > rom), read it, disable it again",
+    )
+    check.add_argument("--verbose", "-v", action="store_true", help="show why, evidence and fix for information too")
+    check.add_argument("--no-color", action="store_true", help="no colour even on a terminal (NO_COLOR works too)")
+    check.set_defaults(handler=cmd_check)
+
+    rom = commands.add_parser(
+        "rom",
+        help="print what rom-parser prints for an option ROM image",
+        description="Parse a PCI option ROM image (e.g. saved with echo 1 > rom; cat rom > FILE; echo 0 > rom) and "
+        "print its images like awilliam/rom-parser, then any problems found. Exit 0 valid, 1 problems, 2 unreadable.",
+    )
+    rom.add_argument("file", metavar="FILE", help="ROM image file")
+    rom.set_defaults(handler=cmd_rom)
 
     fakesys = commands.add_parser(
         "fakesys", help="render and inspect simulated hosts", description="Work with simulated hosts (fakesys)."
@@ -260,6 +450,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return error.code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (vfiolab check | head): not an error worth a traceback.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
     return code
 
 

@@ -62,6 +62,10 @@ class Behaviour:
         """Whether the device's link comes up when its port trains it."""
         return True
 
+    def link_limit(self) -> tuple[int | None, int | None]:
+        """(speed code, width) the link trains to at most, beyond what both ends advertise."""
+        return None, None
+
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, **self.params}
 
@@ -189,8 +193,37 @@ class DmaAlias(Behaviour):
         self.function = function
 
 
+_SPEED_CODES = {"2.5GT/s": 1, "5GT/s": 2, "8GT/s": 3, "16GT/s": 4, "32GT/s": 5, "64GT/s": 6}
+
+
+class DegradedLink(Behaviour):
+    """The link trains narrower or slower than both ends support (a poor contact, a damaged
+    lane, a marginal riser): LnkSta shows less than LnkCap on both sides."""
+
+    name = "degraded_link"
+    description = "the link trains at most at `width` lanes and `speed`"
+    parameters: ClassVar[dict[str, str]] = {"width": "lanes (1-32)", "speed": "e.g. 2.5GT/s"}
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        width = params.get("width")
+        if width is not None and (not isinstance(width, int) or isinstance(width, bool) or not 1 <= width <= 32):
+            raise BehaviourError(f"behaviour {self.name}: width must be 1-32 lanes, got {width!r}")
+        speed = params.get("speed")
+        if speed is not None and speed not in _SPEED_CODES:
+            raise BehaviourError(
+                f"behaviour {self.name}: speed must be one of {', '.join(_SPEED_CODES)}, got {speed!r}"
+            )
+        self.width: int | None = width
+        self.speed: int | None = _SPEED_CODES[speed] if speed is not None else None
+
+    def link_limit(self) -> tuple[int | None, int | None]:
+        return self.speed, self.width
+
+
 REGISTRY: dict[str, Callable[..., Behaviour]] = {
-    cls.name: cls for cls in (LinkDeadAfterBusReset, ReadyAfterReset, PmResetIgnored, D3coldWakeFailure, DmaAlias)
+    cls.name: cls
+    for cls in (LinkDeadAfterBusReset, ReadyAfterReset, PmResetIgnored, D3coldWakeFailure, DmaAlias, DegradedLink)
 }
 
 

@@ -55,6 +55,10 @@ def train(port: Device) -> bool:
     target = regs.read_register(port.registers, base + LNKCTL2, 2) & 0xF
     speed = min(_max_speed(port), _max_speed(partner), target or 0xF)
     width = min(lnkcap >> 4 & 0x3F, regs.read_register(partner.registers, partner_base + LNKCAP, 4) >> 4 & 0x3F) or 1
+    for behaviour in partner.behaviours:
+        speed_limit, width_limit = behaviour.link_limit()
+        speed = min(speed, speed_limit or speed)
+        width = min(width, width_limit or width)
     for end, end_base in ((port, base), (partner, partner_base)):
         end.update_field(regs.EXPRESS, end_base, "lnksta", "speed", speed)
         end.update_field(regs.EXPRESS, end_base, "lnksta", "width", width)

@@ -134,6 +134,9 @@ class Renderer:
         host = self.host
         kernel = self.kernel
         table = "DMAR" if host.cpu.vendor == "intel" else "IVRS"
+        # Every ACPI machine has these; the IOMMU table is the one the BIOS setting adds.
+        for always in ("APIC", "FACP", "HPET", "MCFG"):
+            out.file(f"sys/firmware/acpi/tables/{always}", _acpi_table(always, False), 0o400)
         if host.iommu.firmware_table:
             out.file(f"sys/firmware/acpi/tables/{table}", _acpi_table(table, host.iommu.interrupt_remapping), 0o400)
         out.directory("sys/kernel/iommu_groups")

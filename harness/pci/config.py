@@ -60,6 +60,8 @@ class ConfigSpace:
 
     def __init__(self, data: bytes | bytearray) -> None:
         self.data = bytes(data)
+        self._capabilities: list[Capability] | None = None
+        self._extended: list[Capability] | None = None
 
     @property
     def size(self) -> int:
@@ -112,7 +114,12 @@ class ConfigSpace:
         return self.read(0x06, 2)
 
     def capabilities(self) -> list[Capability]:
-        """The conventional capability list, in chain order."""
+        """The conventional capability list, in chain order (walked once; the bytes are fixed)."""
+        if self._capabilities is None:
+            self._capabilities = self._walk_capabilities()
+        return self._capabilities
+
+    def _walk_capabilities(self) -> list[Capability]:
         found: list[Capability] = []
         if self.dead or self.truncated or not self.status & regs.STATUS_CAPABILITIES:
             return found
@@ -136,6 +143,11 @@ class ConfigSpace:
 
     def extended_capabilities(self) -> list[Capability]:
         """The extended capability list at 0x100, in chain order (empty below 4096 bytes)."""
+        if self._extended is None:
+            self._extended = self._walk_extended()
+        return self._extended
+
+    def _walk_extended(self) -> list[Capability]:
         found: list[Capability] = []
         if self.dead or not self.has_extended_space:
             return found

@@ -130,6 +130,12 @@ EXPRESS_PORT_TYPES = NamedCodec(
         10: "rc_event_collector",
     }
 )
+EXPRESS_TYPE_ENDPOINT = 0
+EXPRESS_TYPE_LEGACY_ENDPOINT = 1
+EXPRESS_TYPE_ROOT_PORT = 4
+EXPRESS_TYPE_UPSTREAM = 5
+EXPRESS_TYPE_DOWNSTREAM = 6
+EXPRESS_TYPE_RC_INTEGRATED = 9
 DEVSEL_TIMING = NamedCodec({0: "fast", 1: "medium", 2: "slow"})
 ASPM_CONTROL = NamedCodec({0: "disabled", 1: "l0s", 2: "l1", 3: "l0s_l1"})
 

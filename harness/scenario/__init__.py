@@ -1,11 +1,24 @@
 """Scenario files: a host, what happens to it, and what must come out (harness.scenario).
 
 This package owns the whole scenario file; the ``host:`` part is fakesys's format and is
-loaded through :mod:`fakesys.host`.
+loaded through :mod:`fakesys.host`. A file that does not load raises :class:`ScenarioError`
+(the simulated machine's input error, with file and line).
 """
 
 from __future__ import annotations
 
+from fakesys.errors import FakesysError as ScenarioError
 from harness.scenario.loader import Scenario, find_scenario, list_scenarios, load_scenario, scenario_dirs
 
-__all__ = ["Scenario", "find_scenario", "list_scenarios", "load_scenario", "scenario_dirs"]
+#: Default scenario of the main job (the README's first command): the Terramaster F4-424 Pro.
+DEFAULT_SCENARIO = "terramaster-f4-424-pro"
+
+__all__ = [
+    "DEFAULT_SCENARIO",
+    "Scenario",
+    "ScenarioError",
+    "find_scenario",
+    "list_scenarios",
+    "load_scenario",
+    "scenario_dirs",
+]

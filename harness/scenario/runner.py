@@ -78,3 +78,10 @@ def run_scenario(scenario: Scenario, keep: Path | None = None) -> RunResult:
         render_machine(machine, str(keep))
         result.kept = keep
     return result
+
+
+def render_final_root(scenario: Scenario, directory: Path | str) -> None:
+    """Boot the scenario's host, apply its steps and write the resulting root to ``directory``
+    (what ``vfiolab check --scenario`` checks)."""
+    machine, _ = run_steps(scenario)
+    render_machine(machine, str(directory))

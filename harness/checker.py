@@ -1,0 +1,155 @@
+"""The passthrough checker: run every registered check over a root and turn findings into
+verdicts per device and per IOMMU group.
+
+A device's verdict is its worst finding. Host-level findings marked ``blocks_all`` (no IOMMU,
+no interrupt remapping) make passthrough impossible and fail every device; other host-level
+findings are reported without changing device verdicts. A group's verdict is the worst verdict
+of its checked devices. Exit codes: 0 every device passes, 1 the worst is a warn, 2 some device
+fails, 3 the checker could not run.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.checks import CHECKS, CheckContext, CheckOptions
+from harness.errors import CheckerError
+from harness.findings import Evidence, Finding, Severity, Verdict
+from harness.pci.address import Bdf
+from harness.sysfs import HostView, PciFunction, read_host
+
+EXIT_PASS = 0
+EXIT_WARN = 1
+EXIT_FAIL = 2
+EXIT_CANNOT_RUN = 3
+
+
+@dataclass
+class DeviceReport:
+    function: PciFunction
+    findings: list[Finding] = field(default_factory=list)
+    blocked_by: list[str] = field(default_factory=list)
+
+    @property
+    def verdict(self) -> Verdict:
+        if self.blocked_by:
+            return Verdict.FAIL
+        return Verdict.of([finding.severity for finding in self.findings])
+
+
+@dataclass
+class GroupReport:
+    number: int
+    devices: list[Bdf]
+    checked: list[DeviceReport]
+
+    @property
+    def verdict(self) -> Verdict:
+        return max((report.verdict for report in self.checked), default=Verdict.PASS)
+
+
+@dataclass
+class CheckReport:
+    view: HostView
+    options: CheckOptions
+    devices: list[DeviceReport]
+    groups: list[GroupReport]
+    host_findings: list[Finding]
+
+    @property
+    def exit_code(self) -> int:
+        worst = max((report.verdict for report in self.devices), default=Verdict.PASS)
+        if worst is Verdict.FAIL:
+            return EXIT_FAIL
+        if worst is Verdict.WARN:
+            return EXIT_WARN
+        return EXIT_PASS
+
+    def device(self, address: str) -> DeviceReport | None:
+        wanted = Bdf.parse(address)
+        for report in self.devices:
+            if report.function.bdf == wanted:
+                return report
+        return None
+
+
+def _unprivileged_finding(view: HostView) -> Finding | None:
+    short = sorted(function.name for function in view.functions.values() if function.config_truncated)
+    if not short:
+        return None
+    return Finding(
+        "checker.config-unreadable",
+        Severity.INFO,
+        f"config space beyond 64 bytes was not readable for {len(short)} of {len(view.functions)} devices",
+        "The kernel shows the full config space only to root; without it FLR, PM NoSoftRst, ACS and link "
+        "registers are not visible, and the reset analysis falls back to reset_method.",
+        "Rerun as root: sudo vfiolab check",
+        [_config_evidence(view, name) for name in short[:3]],
+    )
+
+
+def _config_evidence(view: HostView, name: str) -> Evidence:
+    function = view.functions[Bdf.parse(name)]
+    size = function.config.size if function.config is not None else 0
+    return Evidence(view.show(f"sys/bus/pci/devices/{name}/config"), f"{size} bytes readable")
+
+
+def run_checks(view: HostView, options: CheckOptions | None = None) -> CheckReport:
+    """Run every registered check over an already-read host."""
+    options = options or CheckOptions()
+    context = CheckContext(view, options)
+    selected = context.selected()
+    reports = {function.bdf: DeviceReport(function) for function in selected}
+    host_findings: list[Finding] = []
+    for _name, check in CHECKS:
+        for finding in check(context):
+            target = reports.get(Bdf.parse(finding.device)) if finding.device else None
+            if target is not None:
+                target.findings.append(finding)
+            else:
+                host_findings.append(finding)
+    unprivileged = _unprivileged_finding(view)
+    if unprivileged is not None:
+        host_findings.append(unprivileged)
+    blocking = [finding.code for finding in host_findings if finding.blocks_all]
+    for report in reports.values():
+        report.blocked_by = list(blocking)
+    groups: dict[int, GroupReport] = {}
+    for report in reports.values():
+        number = report.function.iommu_group
+        if number is None:
+            continue
+        if number not in groups:
+            members = view.groups[number].devices if number in view.groups else [report.function.bdf]
+            groups[number] = GroupReport(number, list(members), [])
+        groups[number].checked.append(report)
+    return CheckReport(
+        view,
+        options,
+        [reports[function.bdf] for function in selected],
+        [groups[number] for number in sorted(groups)],
+        host_findings,
+    )
+
+
+def check_root(root: str | Path = "/", options: CheckOptions | None = None) -> CheckReport:
+    """Read ``root`` and check it. Raises :class:`CheckerError` when there is nothing to check."""
+    path = Path(root)
+    if not path.is_dir():
+        raise CheckerError(f"{root}: no such directory (expected a root with sys/ and proc/ under it)")
+    if not os.access(path, os.R_OK | os.X_OK):
+        raise CheckerError(f"{root}: not readable")
+    view = read_host(path)
+    if not view.functions:
+        raise CheckerError(
+            f"{root}: no PCI devices could be read under {view.show('sys/bus/pci/devices')} "
+            "(is this a Linux root, and is /sys mounted?)"
+        )
+    options = options or CheckOptions()
+    if options.devices:
+        missing = [text for text in options.devices if view.function(text) is None]
+        if missing:
+            raise CheckerError(f"no such PCI device under {root}: {', '.join(missing)}")
+    return run_checks(view, options)

@@ -1,0 +1,24 @@
+"""The checks, registered in one table, in the order their findings are reported.
+
+Each entry is ``(name, check)``; a check is ``(CheckContext) -> Iterable[Finding]`` and lives in
+its own module. Adding a check means writing the module and adding one line here.
+"""
+
+from __future__ import annotations
+
+from harness.checks import binding, cmdline, host_use, isolation, kernel_log, platform, power_link, reset, rom
+from harness.checks.base import Check, CheckContext, CheckOptions
+
+CHECKS: tuple[tuple[str, Check], ...] = (
+    ("platform", platform.check),
+    ("cmdline", cmdline.check),
+    ("isolation", isolation.check),
+    ("host-use", host_use.check),
+    ("reset", reset.check),
+    ("power-link", power_link.check),
+    ("binding", binding.check),
+    ("rom", rom.check),
+    ("kernel-log", kernel_log.check),
+)
+
+__all__ = ["CHECKS", "Check", "CheckContext", "CheckOptions"]

@@ -1,0 +1,72 @@
+"""What a check receives and how findings are built (harness.checks).
+
+A check is a function ``(CheckContext) -> Iterable[Finding]``. The context carries the
+:class:`~harness.sysfs.HostView` of the checked root, the options of this run, and helpers that
+every check needs: evidence from a path, the devices selected, the kernel version.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.findings import Evidence, Finding
+from harness.sysfs import HostView, PciFunction
+
+
+@dataclass
+class CheckOptions:
+    #: Devices to check (None: every endpoint).
+    devices: list[str] | None = None
+    vm_firmware: str = "ovmf"
+    #: ROM images given on the command line, by device address (or "*" for the only device).
+    rom_files: dict[str, Path] = field(default_factory=dict)
+    #: Allowed to enable and read a device's option ROM (root, real host only).
+    read_rom: bool = False
+
+
+@dataclass
+class CheckContext:
+    view: HostView
+    options: CheckOptions = field(default_factory=CheckOptions)
+
+    def selected(self) -> list[PciFunction]:
+        """The devices this run is about: the ones asked for, else every endpoint."""
+        if self.options.devices is None:
+            return self.view.endpoints()
+        chosen = []
+        for text in self.options.devices:
+            function = self.view.function(text)
+            if function is not None:
+                chosen.append(function)
+        return chosen
+
+    def evidence(self, relative: str, value: object) -> Evidence:
+        return Evidence(self.view.show(relative), str(value))
+
+    def device_evidence(self, function: PciFunction, attribute: str, value: object) -> Evidence:
+        return Evidence(self.view.show(f"sys/bus/pci/devices/{function.name}/{attribute}"), str(value))
+
+    def kernel_version(self) -> tuple[int, ...] | None:
+        """(major, minor, patch) of the running kernel. Debian's ABI names (``6.1.0-26-amd64``)
+        hide the upstream version, which /proc/version carries after the build number
+        (``#1 SMP PREEMPT_DYNAMIC Debian 6.1.112-1``; Proxmox: ``PMX 6.8.12-4``); the compiler's
+        ``(Debian 12.2.0-14)`` earlier on the line is not it."""
+        release = self.view.kernel_release or ""
+        version_text = self.view.read_text("proc/version") or ""
+        build = version_text.partition("#")[2]
+        match = re.search(r"\b(?:Debian|PMX) (\d+)\.(\d+)\.(\d+)", build)
+        if match is None:
+            match = re.match(r"^(\d+)\.(\d+)(?:\.(\d+))?", release)
+        if match is None:
+            return None
+        return tuple(int(part) if part else 0 for part in match.groups())
+
+
+Check = Callable[[CheckContext], Iterable[Finding]]
+
+
+def device_label(function: PciFunction) -> str:
+    return f"{function.name} [{function.id_text}]"

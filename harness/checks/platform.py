@@ -1,0 +1,188 @@
+"""Platform check: CPU virtualisation (VT-x/AMD-V), the firmware's IOMMU table (VT-d/AMD-Vi),
+whether the kernel turned the IOMMU on, and interrupt remapping.
+
+VT-x and VT-d are reported separately on purpose: users enable one in the firmware setup and
+believe they enabled both (checker-and-generator.md section 5, "VT-x vs VT-d confusion").
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from harness.checks.base import CheckContext
+from harness.findings import Evidence, Finding, Severity
+from harness.kernellog import search
+
+#: Intel VT-d ECAP bit 3: Interrupt Remapping support (VT-d specification, 11.4.3).
+ECAP_INTERRUPT_REMAPPING = 1 << 3
+_IR_ENABLED = re.compile(r"DMAR-IR: Enabled IRQ remapping|AMD-Vi: Interrupt remapping enabled")
+_IR_DISABLED_ARGS = ("intremap=off", "nointremap")
+_FIRMWARE_TABLE = {"intel": "DMAR", "amd": "IVRS"}
+_FIRMWARE_NAME = {"intel": "VT-d", "amd": "AMD-Vi (IOMMU)"}
+_CPU_FLAG = {"intel": "vmx", "amd": "svm"}
+_CPU_NAME = {"intel": "VT-x", "amd": "AMD-V (SVM)"}
+
+
+def check(ctx: CheckContext) -> Iterator[Finding]:
+    yield from _cpu_virtualisation(ctx)
+    yield from _iommu(ctx)
+    if ctx.view.iommu_active:
+        yield from _interrupt_remapping(ctx)
+
+
+def _cpu_virtualisation(ctx: CheckContext) -> Iterator[Finding]:
+    cpu = ctx.view.cpu
+    if cpu.vendor is None:
+        return  # /proc/cpuinfo missing: recorded as unseen by the reader
+    flag = _CPU_FLAG.get(cpu.vendor)
+    present = sorted({"vmx", "svm"} & cpu.flags)
+    if flag is None or present:
+        return
+    evidence = [ctx.evidence("proc/cpuinfo", f"vendor {cpu.vendor}; virtualisation flags: none")]
+    name = _CPU_NAME[cpu.vendor]
+    yield Finding(
+        "platform.cpu-virtualisation-off",
+        Severity.FAIL,
+        f"{name} is off: /proc/cpuinfo has no '{flag}' flag, so KVM cannot run any VM",
+        f"Passthrough needs a KVM guest. Without the '{flag}' CPU flag the kvm module does not load and "
+        "Proxmox, libvirt and QEMU refuse to start accelerated VMs. This is the CPU feature, not the IOMMU "
+        "(VT-d/AMD-Vi), which is checked separately.",
+        f"Enable {name} ('Intel Virtualization Technology' / 'SVM Mode') in the firmware setup.",
+        evidence,
+        blocks_all=True,
+    )
+
+
+def _iommu(ctx: CheckContext) -> Iterator[Finding]:
+    view = ctx.view
+    vendor = view.cpu.vendor or ""
+    table = _FIRMWARE_TABLE.get(vendor)
+    table_path = f"sys/firmware/acpi/tables/{table}" if table else "sys/firmware/acpi/tables"
+    table_present = table in view.firmware_tables if table else bool(view.firmware_tables)
+    groups_evidence = ctx.evidence("sys/kernel/iommu_groups", f"{len(view.groups)} groups")
+    units_evidence = ctx.evidence("sys/class/iommu", " ".join(unit.name for unit in view.iommu_units) or "empty")
+    if view.iommu_active:
+        yield Finding(
+            "platform.iommu-active",
+            Severity.INFO,
+            f"IOMMU active: {len(view.iommu_units)} unit(s), {len(view.groups)} IOMMU group(s)",
+            "The kernel created IOMMU groups, so vfio-pci can isolate devices.",
+            "",
+            [groups_evidence, units_evidence],
+        )
+        return
+    if table and not table_present and view.exists("sys/firmware/acpi/tables"):
+        firmware = _FIRMWARE_NAME[vendor]
+        yield Finding(
+            "platform.iommu-firmware-off",
+            Severity.FAIL,
+            f"the firmware exposes no IOMMU: no ACPI {table} table ({firmware} disabled or unsupported)",
+            f"The kernel finds the IOMMU through the ACPI {table} table. Without it there are no IOMMU groups "
+            f"and no device can be passed through. This is {firmware}, separate from CPU virtualisation "
+            f"({_CPU_NAME.get(vendor, 'VT-x/AMD-V')}), which "
+            + ("is on." if {"vmx", "svm"} & view.cpu.flags else "is checked separately."),
+            f"Enable {firmware} ('VT-d' / 'IOMMU' / 'AMD-Vi') in the firmware setup; if the setting is "
+            "missing, the board does not support passthrough.",
+            [ctx.evidence(table_path, "does not exist"), groups_evidence],
+            blocks_all=True,
+        )
+        return
+    argument = "intel_iommu=on" if vendor == "intel" else None
+    has_argument = argument is not None and argument in (view.cmdline or "").split()
+    fix = (
+        f"Add {argument} to the kernel command line (GRUB_CMDLINE_LINUX in /etc/default/grub, then "
+        "update-grub; or /etc/kernel/cmdline, then proxmox-boot-tool refresh) and reboot."
+        if argument and not has_argument
+        else "Check the kernel log for DMAR/AMD-Vi errors; make sure the kernel is built with the IOMMU driver."
+    )
+    evidence = [groups_evidence, units_evidence]
+    if view.cmdline is not None:
+        evidence.append(ctx.evidence("proc/cmdline", view.cmdline))
+    if table_present and table:
+        evidence.append(ctx.evidence(table_path, "present"))
+    yield Finding(
+        "platform.iommu-off",
+        Severity.FAIL,
+        "the kernel has not enabled the IOMMU: no IOMMU groups",
+        "vfio-pci needs IOMMU groups; with none, Proxmox says 'cannot prepare PCI pass-through, IOMMU not "
+        "present' and libvirt cannot assign any device."
+        + (f" The firmware does expose the {table} table, so the kernel side is missing." if table_present else ""),
+        fix,
+        evidence,
+        blocks_all=True,
+    )
+
+
+def _interrupt_remapping(ctx: CheckContext) -> Iterator[Finding]:
+    view = ctx.view
+    evidence: list[Evidence] = []
+    supported: bool | None = None
+    for unit in view.iommu_units:
+        if unit.kind == "intel" and unit.ecap is not None:
+            has_ir = bool(unit.ecap & ECAP_INTERRUPT_REMAPPING)
+            evidence.append(
+                ctx.evidence(
+                    f"sys/class/iommu/{unit.name}/intel-iommu/ecap", f"{unit.ecap:x} (IR{'+' if has_ir else '-'})"
+                )
+            )
+            supported = has_ir if supported is None else supported and has_ir
+    enabled_lines = search(view.kernel_log or [], _IR_ENABLED)
+    if enabled_lines and view.kernel_log_path:
+        evidence.append(Evidence(f"{view.kernel_log_path}:{enabled_lines[0].number}", enabled_lines[0].text))
+    disabled_by = [arg for arg in (view.cmdline or "").split() if arg in _IR_DISABLED_ARGS]
+    if disabled_by:
+        evidence.append(ctx.evidence("proc/cmdline", view.cmdline))
+    unsafe = view.module_params.get("vfio_iommu_type1", {}).get("allow_unsafe_interrupts")
+    if unsafe is not None:
+        evidence.append(ctx.evidence("sys/module/vfio_iommu_type1/parameters/allow_unsafe_interrupts", unsafe))
+    if supported is None and enabled_lines:
+        supported = True
+    remapping = bool(supported) and not disabled_by
+    if remapping:
+        yield Finding(
+            "platform.interrupt-remapping",
+            Severity.INFO,
+            "interrupt remapping is available",
+            "vfio_iommu_type1 attaches devices only with interrupt remapping (or allow_unsafe_interrupts).",
+            "",
+            evidence,
+        )
+        return
+    if supported is None and not disabled_by:
+        yield Finding(
+            "platform.interrupt-remapping-unknown",
+            Severity.INFO,
+            "could not tell whether interrupt remapping is available",
+            "Neither an Intel ecap register nor a kernel log line about interrupt remapping was readable.",
+            "Look for 'DMAR-IR: Enabled IRQ remapping' or 'AMD-Vi: Interrupt remapping enabled' in dmesg.",
+            evidence,
+        )
+        return
+    reason = f"turned off by {' '.join(disabled_by)}" if disabled_by else "not supported by the IOMMU"
+    if unsafe == "Y":
+        yield Finding(
+            "platform.unsafe-interrupts",
+            Severity.WARN,
+            f"interrupt remapping is {reason}; allow_unsafe_interrupts=Y lets vfio run without it",
+            "Without interrupt remapping a guest can forge MSI writes and inject interrupts into the host; "
+            "vfio_iommu_type1 only allows it because allow_unsafe_interrupts is set.",
+            "Enable interrupt remapping (x2APIC / VT-d interrupt remapping in the firmware setup"
+            + (f"; remove {' '.join(disabled_by)}" if disabled_by else "")
+            + ") and drop allow_unsafe_interrupts.",
+            evidence,
+        )
+        return
+    yield Finding(
+        "platform.no-interrupt-remapping",
+        Severity.FAIL,
+        f"interrupt remapping is {reason}; vfio will refuse to attach devices",
+        "vfio_iommu_type1 refuses to attach a group without interrupt remapping and logs 'No interrupt "
+        'remapping support.  Use the module param "allow_unsafe_interrupts" to enable VFIO IOMMU support '
+        "on this platform' (drivers/vfio/vfio_iommu_type1.c vfio_iommu_type1_attach_group).",
+        (f"Remove {' '.join(disabled_by)} from the kernel command line. " if disabled_by else "")
+        + "If the hardware has no interrupt remapping, add 'options vfio_iommu_type1 allow_unsafe_interrupts=1' "
+        "to /etc/modprobe.d/vfio.conf (accepting that a guest can inject interrupts).",
+        evidence,
+        blocks_all=True,
+    )

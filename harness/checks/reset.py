@@ -1,0 +1,269 @@
+"""Reset analysis: which reset the device will get when vfio-pci opens and closes it and when QEMU
+starts or reboots the VM, and whether that reset is known to break it.
+
+Prediction is :mod:`harness.resets`; devices known to lose their link after a bus reset come
+from :mod:`harness.known_devices`. The rules:
+
+* a device known to break on a bus reset that will get one: **fail**;
+* an unknown device with no FLR but a PM reset, where QEMU can bus-reset it first: **warn**
+  naming QEMU's bus reset (the kernel's ``reset_method`` says ``pm`` and hides it);
+* a device with FLR: **info**;
+* no reset method at all: **info** on the root bus (QEMU says it cannot reset it; state may
+  carry over between VM boots), **warn** elsewhere.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from harness.checks.base import CheckContext, device_label
+from harness.findings import Evidence, Finding, Severity
+from harness.kernellog import describe_group, group_similar
+from harness.known_devices import LINK_DEAD_AFTER_BUS_RESET, FixStatus, KnownDevice, Problem, lookup
+from harness.resets import ResetPlan, analyse
+from harness.sysfs import HostView, PciFunction
+
+_QEMU_SOURCE = "QEMU hw/vfio/pci.c vfio_pci_reset (8.1-9.2, Proxmox VE 8)"
+_RESET_LOG = re.compile(
+    r"not ready \d+ms after|broken device, retraining|retraining failed|Unable to change power state"
+    r"|config space inaccessible|Data Link Layer Link Active not set|secondary bus reset"
+)
+
+
+def check(ctx: CheckContext) -> Iterator[Finding]:
+    version = ctx.kernel_version()
+    for function in ctx.selected():
+        known = lookup(function.vendor, function.device)
+        problem = known.problem(LINK_DEAD_AFTER_BUS_RESET) if known else None
+        fix_status = FixStatus.ABSENT
+        if known is not None and known.kernel_fix is not None:
+            fix_status = known.kernel_fix.status(version)
+        plan = analyse(ctx.view, function, version, bus_reset_blocked=fix_status is FixStatus.PRESENT)
+        if plan.facts.methods is None:
+            yield _unknown(ctx, function, plan)
+        elif known is not None and problem is not None:
+            yield _known_bad(ctx, function, plan, known, problem, fix_status=fix_status, version=version)
+        else:
+            yield _generic(ctx, function, plan)
+
+
+def _evidence(ctx: CheckContext, function: PciFunction, plan: ResetPlan) -> list[Evidence]:
+    evidence = list(plan.facts.evidence)
+    if function.config_dead:
+        evidence.append(
+            ctx.device_evidence(
+                function, "config", "reads all-ones (vendor ffff, header type 7f): the device no longer answers"
+            )
+        )
+    return evidence
+
+
+def _log_evidence(view: HostView, function: PciFunction) -> list[Evidence]:
+    """Kernel log lines about resets of this device or of the port above it."""
+    if not view.kernel_log or view.kernel_log_path is None:
+        return []
+    names = [function.name]
+    if function.parent is not None:
+        names.append(str(function.parent))
+    found = [
+        line for line in view.kernel_log if _RESET_LOG.search(line.text) and any(line.names(name) for name in names)
+    ]
+    return [Evidence(*describe_group(view.kernel_log_path, group)) for group in group_similar(found)]
+
+
+def _unknown(ctx: CheckContext, function: PciFunction, plan: ResetPlan) -> Finding:
+    return Finding(
+        "reset.unknown",
+        Severity.INFO,
+        "could not tell which reset it gets: no reset_method file and config space not readable",
+        "The kernel's reset methods come from reset_method (kernel 5.15 and later) or, on older kernels, from "
+        "the FLR and PM bits in config space beyond the first 64 bytes, which only root can read.",
+        "Rerun as root (sudo vfiolab check).",
+        _evidence(ctx, function, plan),
+        device=function.name,
+    )
+
+
+def _disk_fix(ctx: CheckContext, function: PciFunction) -> str:
+    disks = ctx.view.whole_disks(function.bdf)
+    if disks:
+        lines = " ".join(
+            f"-scsi{index} /dev/disk/by-id/{disk.preferred_id or disk.name}"
+            for index, disk in enumerate(disks, start=1)
+        )
+        return f"pass its disks instead of the controller: qm set <vmid> {lines}"
+    if function.class_code is not None and function.class_code >> 16 == 0x01:
+        return (
+            "pass its disks instead of the controller (their /dev/disk/by-id names are not visible while "
+            f"{function.driver or 'no driver'} holds it; bind the host driver and run ls -l /dev/disk/by-id)"
+        )
+    return "pass what it serves (disks, ports) to the VM another way"
+
+
+def _other_controllers(ctx: CheckContext, function: PciFunction) -> str:
+    if function.class_code is None:
+        return ""
+    others = [
+        item
+        for item in ctx.view.endpoints()
+        if item.bdf != function.bdf and item.class_code is not None and item.class_code >> 8 == function.class_code >> 8
+    ]
+    return ", ".join(f"{item.bdf.short} [{item.id_text}]" for item in others)
+
+
+def _known_bad(
+    ctx: CheckContext,
+    function: PciFunction,
+    plan: ResetPlan,
+    known: KnownDevice,
+    problem: Problem,
+    *,
+    fix_status: FixStatus,
+    version: tuple[int, ...] | None,
+) -> Finding:
+    facts = plan.facts
+    evidence = _evidence(ctx, function, plan) + _log_evidence(ctx.view, function)
+    version_text = ".".join(str(part) for part in version) if version else "unknown"
+    quirk = known.kernel_fix
+    sources = "; ".join(problem.sources)
+    if fix_status is FixStatus.PRESENT and quirk is not None:
+        return Finding(
+            "reset.kernel-quirk-protects",
+            Severity.INFO,
+            f"known to lose its link after a bus reset, but kernel {version_text} carries {quirk.quirk} for it",
+            f"{known.name} [{known.id_text}]: {problem.detail}. The kernel's {quirk.quirk} refuses every bus reset "
+            f"of it (read in {quirk.versions_text}), so QEMU's hot reset is refused and it falls back to "
+            f"{plan.function_reset or 'no reset'}. Sources: {sources}.",
+            "",
+            evidence,
+            device=function.name,
+        )
+    if not plan.bus_reset_expected:
+        return Finding(
+            "reset.known-device-no-bus-reset",
+            Severity.INFO,
+            f"known to lose its link after a bus reset, but it will not get one here ({plan.describe()})",
+            f"{known.name} [{known.id_text}]: {problem.detail}. Here "
+            + ("it has FLR, which QEMU and the kernel use first." if facts.has_flr else "no bus reset is possible.")
+            + f" Sources: {sources}.",
+            "",
+            evidence,
+            device=function.name,
+        )
+    who = []
+    if plan.qemu_bus_reset_first:
+        who.append(
+            "QEMU bus-resets it at VM start and at every guest reboot: it has no FLR"
+            + (" but a PM reset (NoSoftRst-)" if facts.has_pm_reset else "")
+            + f", so {_QEMU_SOURCE} tries VFIO_DEVICE_PCI_HOT_RESET before VFIO_DEVICE_RESET and ignores reset_method"
+        )
+    if plan.bus_reset_by_kernel:
+        who.append("the kernel's own function reset is a bus reset (reset_method starts with bus)")
+    place = f"alone on bus {function.bdf.bus:02x} behind {function.parent.short}" if function.parent else "on its bus"
+    if facts.alone_on_bus and function.parent is not None:
+        who.append(f"it is {place}, so the bus reset is possible")
+    bus_hidden = facts.methods_source == "file" and "bus" not in (facts.methods or []) and facts.bus_reset_topology
+    severity = Severity.FAIL
+    hedge = ""
+    if bus_hidden:
+        if fix_status is FixStatus.UNKNOWN:
+            severity = Severity.WARN
+        hedge = (
+            " reset_method does not list bus: either this kernel carries a no-bus-reset quirk for it (then QEMU's "
+            "hot reset is refused too) or someone wrote reset_method, which QEMU's hot reset ignores."
+        )
+    if quirk is None:
+        kernel_text = f"No kernel has a no-bus-reset quirk for {known.id_text}."
+    else:
+        kernel_text = (
+            f"Kernel {version_text} is not known to carry {quirk.quirk} for {known.id_text} "
+            f"(read in {quirk.versions_text})."
+        )
+    others = _other_controllers(ctx, function)
+    fix_parts = [_disk_fix(ctx, function)]
+    if others:
+        fix_parts.append(f"or pass another controller ({others})")
+    if quirk is not None:
+        fix_parts.append(f"or boot a kernel with {quirk.quirk} for {known.id_text} ({quirk.versions_text} or later)")
+    else:
+        fix_parts.append(f"or a kernel with a no-bus-reset quirk for {known.id_text} (none exists upstream yet)")
+    fix = "; ".join(fix_parts) + ". Once the link is dead only a host power cycle brings it back."
+    return Finding(
+        "reset.bus-reset-breaks-device",
+        severity,
+        f"will be bus-reset, and {known.id_text} does not bring its link back after a bus reset",
+        f"{'; '.join(who)}. {known.name}: {problem.detail}. {kernel_text}{hedge} Sources: {sources}.",
+        fix[0].upper() + fix[1:],
+        evidence,
+        device=function.name,
+    )
+
+
+def _generic(ctx: CheckContext, function: PciFunction, plan: ResetPlan) -> Finding:
+    facts = plan.facts
+    evidence = _evidence(ctx, function, plan)
+    label = device_label(function)
+    if facts.has_flr and plan.function_reset in ("flr", "af_flr", "device_specific", "acpi"):
+        return Finding(
+            "reset.flr",
+            Severity.INFO,
+            f"resets with {plan.function_reset} ({plan.describe()})",
+            "A function-level reset touches only this device; QEMU and the kernel both use it first.",
+            "",
+            evidence,
+            device=function.name,
+        )
+    if plan.qemu_bus_reset_first:
+        return Finding(
+            "reset.qemu-bus-reset",
+            Severity.WARN,
+            "QEMU will bus-reset it at VM start although reset_method says "
+            + (" ".join(facts.methods or []) or "nothing"),
+            f"It has no FLR but a PM reset (NoSoftRst-), so {_QEMU_SOURCE} tries its own bus reset "
+            "(VFIO_DEVICE_PCI_HOT_RESET) first and ignores reset_method. Many devices survive a secondary bus reset; "
+            "some never bring their link back (the ASMedia ASM1062 case), which shows as 'not ready ... giving up' "
+            "and an all-ones config space.",
+            f"Try it once on a test VM and watch dmesg for {function.name}; if the link does not come back, pass "
+            "what the device serves instead of the device, or use another slot or card. Tell vfiolab about it "
+            "(harness/data/known-devices.yaml).",
+            evidence,
+            device=function.name,
+        )
+    if plan.function_reset is not None:
+        how = {"bus": "a secondary bus reset of its port", "pm": "a PM reset (D3hot and back)"}.get(
+            plan.function_reset, plan.function_reset
+        )
+        return Finding(
+            f"reset.{plan.function_reset.replace('_', '-')}",
+            Severity.INFO,
+            f"resets with {how} ({plan.describe()})",
+            "No FLR; the kernel's next method is used by vfio-pci and by QEMU's VFIO_DEVICE_RESET.",
+            "",
+            evidence,
+            device=function.name,
+        )
+    qemu_message = f"vfio: Cannot reset device {function.name}, no available reset mechanism."
+    if facts.on_root_bus:
+        return Finding(
+            "reset.none-integrated",
+            Severity.INFO,
+            f"no reset method: QEMU will print '{qemu_message}'",
+            f"{label} is on the root bus (an integrated device): no FLR, no PM reset (NoSoftRst+) and no bridge to "
+            "reset it through. Passthrough works, but the device's state may carry over between VM boots.",
+            "Nothing to do unless the guest's driver needs a clean device; then shut the VM down fully rather than "
+            "rebooting it.",
+            evidence,
+            device=function.name,
+        )
+    return Finding(
+        "reset.none",
+        Severity.WARN,
+        f"no reset method: QEMU will print '{qemu_message}'",
+        f"{label} has no FLR, no PM reset and cannot be bus-reset alone (it shares its bus with other "
+        "devices outside its group), so it keeps its state between VM boots; drivers that expect a freshly "
+        "reset device may fail on the second boot.",
+        "Pass every device on the bus to the same VM (then the bus reset becomes possible), or use another slot.",
+        evidence,
+        device=function.name,
+    )

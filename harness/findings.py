@@ -1,0 +1,79 @@
+"""What the checker reports: findings, their severities and evidence, and verdicts.
+
+A :class:`Finding` has a stable ``code`` (scripts match on it), a ``severity``, a one-line
+``message``, ``why`` (what breaks and how we know), ``evidence`` (each path read and the value
+found) and a concrete ``fix``. A finding is about a device, an IOMMU group or the host.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+
+class Severity(IntEnum):
+    INFO = 1
+    WARN = 2
+    FAIL = 3
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+class Verdict(IntEnum):
+    PASS = 0
+    WARN = 2
+    FAIL = 3
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+    @classmethod
+    def of(cls, severities: list[Severity]) -> Verdict:
+        worst = max(severities, default=Severity.INFO)
+        if worst is Severity.FAIL:
+            return cls.FAIL
+        if worst is Severity.WARN:
+            return cls.WARN
+        return cls.PASS
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """A path that was read (relative to the checked root, shown as absolute) and what it held."""
+
+    path: str
+    value: str
+
+
+@dataclass
+class Finding:
+    code: str
+    severity: Severity
+    message: str
+    why: str
+    fix: str = ""
+    evidence: list[Evidence] = field(default_factory=list)
+    device: str | None = None
+    group: int | None = None
+    #: A host-level finding that makes passthrough impossible for every device (no IOMMU...).
+    blocks_all: bool = False
+
+    def to_json(self) -> dict[str, object]:
+        data: dict[str, object] = {
+            "code": self.code,
+            "severity": self.severity.label,
+            "message": self.message,
+            "why": self.why,
+            "evidence": [{"path": item.path, "value": item.value} for item in self.evidence],
+            "fix": self.fix,
+        }
+        if self.device is not None:
+            data["device"] = self.device
+        if self.group is not None:
+            data["group"] = self.group
+        if self.blocks_all:
+            data["blocks_all"] = True
+        return data

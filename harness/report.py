@@ -1,0 +1,190 @@
+"""Presenting a :class:`~harness.checker.CheckReport`: the JSON document (``check.schema.json``,
+shipped in the package) and the human table, coloured only on a terminal.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import textwrap
+from importlib import resources
+from typing import Any, TextIO
+
+from harness import __version__
+from harness.checker import CheckReport, DeviceReport
+from harness.findings import Finding, Severity, Verdict
+from harness.pciids import PciNames, find_ids_file
+
+
+def load_schema() -> dict[str, Any]:
+    text = resources.files("harness").joinpath("check.schema.json").read_text(encoding="utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+def _version_text(version: tuple[int, ...] | None) -> str | None:
+    return ".".join(str(part) for part in version) if version else None
+
+
+def _names(report: CheckReport) -> PciNames:
+    vendors = {item.function.vendor for item in report.devices if item.function.vendor is not None}
+    return PciNames(find_ids_file(report.view.root), vendors)
+
+
+def to_json(report: CheckReport, title: str | None = None) -> dict[str, Any]:
+    from harness.checks import CheckContext
+
+    view = report.view
+    names = _names(report)
+    counts = {"pass": 0, "warn": 0, "fail": 0}
+    devices = []
+    for item in report.devices:
+        function = item.function
+        counts[item.verdict.label] += 1
+        devices.append(
+            {
+                "bdf": function.name,
+                "id": function.id_text,
+                "class": f"{function.class_code:06x}" if function.class_code is not None else None,
+                "name": names.device(function.vendor, function.device),
+                "driver": function.driver,
+                "iommu_group": function.iommu_group,
+                "verdict": item.verdict.label,
+                "blocked_by": item.blocked_by,
+                "findings": [finding.to_json() for finding in item.findings],
+            }
+        )
+    return {
+        "vfiolab": __version__,
+        "root": title or str(view.root),
+        "host": {
+            "kernel_release": view.kernel_release,
+            "kernel_version": _version_text(CheckContext(view).kernel_version()),
+            "cpu_vendor": view.cpu.vendor,
+            "cpu_model": view.cpu.model,
+            "iommu_active": view.iommu_active,
+            "iommu_groups": len(view.groups),
+            "unseen": [{"path": path, "reason": reason} for path, reason in view.unseen],
+        },
+        "devices": devices,
+        "groups": [
+            {
+                "group": group.number,
+                "devices": [str(bdf) for bdf in group.devices],
+                "checked": [item.function.name for item in group.checked],
+                "verdict": group.verdict.label,
+            }
+            for group in report.groups
+        ],
+        "findings": [finding.to_json() for finding in report.host_findings],
+        "summary": counts,
+        "exit_code": report.exit_code,
+    }
+
+
+def write_json(report: CheckReport, out: TextIO, title: str | None = None) -> None:
+    json.dump(to_json(report, title), out, indent=2)
+    out.write("\n")
+
+
+# --- Human output -------------------------------------------------------------------------------
+
+_COLOURS = {"pass": "32", "info": "36", "warn": "33", "fail": "31;1"}
+
+
+def use_colour(out: TextIO) -> bool:
+    return out.isatty() and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
+
+
+class _Painter:
+    def __init__(self, colour: bool) -> None:
+        self.colour = colour
+
+    def __call__(self, label: str, text: str | None = None) -> str:
+        shown = label.upper() if text is None else text
+        if not self.colour or label not in _COLOURS:
+            return shown
+        return f"\033[{_COLOURS[label]}m{shown}\033[0m"
+
+
+def _wrap(prefix: str, text: str, width: int, indent: str) -> list[str]:
+    wrapped = textwrap.wrap(
+        text,
+        width=width,
+        initial_indent=prefix,
+        subsequent_indent=indent,
+        break_on_hyphens=False,
+        break_long_words=False,
+    )
+    return wrapped or [prefix.rstrip()]
+
+
+def _finding_lines(finding: Finding, paint: _Painter, verbose: bool, width: int) -> list[str]:
+    label = finding.severity.label
+    lines = [f"  {paint(label, f'{label:<4}')}  {finding.message}  [{finding.code}]"]
+    if finding.severity is Severity.INFO and not verbose:
+        return lines
+    indent = "        "
+    lines += _wrap(f"{indent}why: ", finding.why, width, indent + "     ")
+    if finding.evidence:
+        lines.append(f"{indent}evidence:")
+        for item in finding.evidence:
+            lines += _wrap(f"{indent}  {item.path}: ", item.value, width, indent + "    ")
+    if finding.fix:
+        lines += _wrap(f"{indent}fix: ", finding.fix, width, indent + "     ")
+    return lines
+
+
+def _device_heading(item: DeviceReport, names: PciNames, paint: _Painter) -> str:
+    function = item.function
+    kind = names.class_name(function.class_code) or (f"class {function.class_code:06x}" if function.class_code else "")
+    name = names.device(function.vendor, function.device) or function.label or ""
+    group = f"group {function.iommu_group}" if function.iommu_group is not None else "no group"
+    driver = f"driver {function.driver}" if function.driver else "no driver"
+    verdict = paint(item.verdict.label)
+    return f"{function.name}  {kind}: {name} [{function.id_text}]  ({group}, {driver})  {verdict}".replace(":  [", " [")
+
+
+def write_human(
+    report: CheckReport, out: TextIO, verbose: bool = False, colour: bool | None = None, title: str | None = None
+) -> None:
+    """``title`` names what was checked when the root is a temporary render (a scenario)."""
+    paint = _Painter(use_colour(out) if colour is None else colour)
+    width = 100
+    view = report.view
+    names = _names(report)
+    cpu = view.cpu.model or "CPU unknown"
+    out.write(f"vfiolab check of {title or view.root}: kernel {view.kernel_release or 'unknown'}, {cpu}\n\n")
+    if report.host_findings:
+        out.write("Host\n")
+        for finding in report.host_findings:
+            out.write("\n".join(_finding_lines(finding, paint, verbose, width)) + "\n")
+        out.write("\n")
+    for item in report.devices:
+        out.write(_device_heading(item, names, paint) + "\n")
+        if item.blocked_by:
+            out.write(
+                f"  {paint('fail', 'fail')}  passthrough is impossible on this host: {', '.join(item.blocked_by)}\n"
+            )
+        for finding in sorted(item.findings, key=lambda finding: -finding.severity):
+            out.write("\n".join(_finding_lines(finding, paint, verbose, width)) + "\n")
+        out.write("\n")
+    shared = [group for group in report.groups if len(group.checked) > 1 or len(group.devices) > 1]
+    if shared:
+        out.write("IOMMU groups with more than one device\n")
+        for group in shared:
+            members = " ".join(bdf.short for bdf in group.devices)
+            out.write(f"  group {group.number}: {members}  {paint(group.verdict.label)}\n")
+        out.write("\n")
+    if view.unseen:
+        out.write(f"Not readable ({len(view.unseen)} paths; run as root to see more):\n")
+        for path, reason in view.unseen[:8]:
+            out.write(f"  {path}: {reason}\n")
+        if len(view.unseen) > 8:
+            out.write(f"  ... and {len(view.unseen) - 8} more (--json lists them all)\n")
+        out.write("\n")
+    counts = {verdict: sum(1 for item in report.devices if item.verdict is verdict) for verdict in Verdict}
+    summary = ", ".join(f"{counts[verdict]} {verdict.label}" for verdict in (Verdict.FAIL, Verdict.WARN, Verdict.PASS))
+    out.write(f"{len(report.devices)} device(s) checked: {summary}; exit code {report.exit_code}\n")
+    if not verbose:
+        out.write("(information is shown as one line; --verbose shows why, evidence and fix for every finding)\n")
