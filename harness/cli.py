@@ -26,6 +26,7 @@ from harness.checks.base import CheckOptions
 
 EXIT_OK = 0
 EXIT_USAGE = 2
+EXIT_REFUSED = 2
 EXIT_CANNOT_RUN = 3
 
 
@@ -211,6 +212,12 @@ def _announce_rom_reads(args: argparse.Namespace, root: Path) -> None:
     )
 
 
+def _target_names() -> list[str]:
+    from harness.generate import TARGETS
+
+    return list(TARGETS)
+
+
 @contextmanager
 def _checked_root(args: argparse.Namespace) -> Iterator[Path]:
     """The root to check: --root, a scenario rendered after its steps, or /."""
@@ -250,6 +257,80 @@ def cmd_check(args: argparse.Namespace) -> int:
             colour = False if args.no_color else None
             write_human(report, sys.stdout, verbose=args.verbose, colour=colour, title=title)
     return report.exit_code
+
+
+def _override_argument(text: str) -> tuple[str, str]:
+    key, separator, value = text.partition("=")
+    keys = ("vendor-id", "device-id", "sub-vendor-id", "sub-device-id")
+    if not separator or key not in keys:
+        raise argparse.ArgumentTypeError(f"expected KEY=0xNNNN with KEY one of {', '.join(keys)}, got {text!r}")
+    try:
+        number = int(value, 16)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{key}: expected a 16-bit hex value like 0x1060, got {value!r}") from None
+    if not value.lower().startswith("0x") or not 0 <= number <= 0xFFFF:
+        raise argparse.ArgumentTypeError(f"{key}: expected a 16-bit hex value like 0x1060, got {value!r}")
+    return key, f"0x{number:04x}"
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from harness.errors import VfiolabError
+    from harness.generate import GenerateOptions, GenerateRefused, generate
+
+    options = GenerateOptions(
+        vmid=args.vmid,
+        force=args.force,
+        unsafe=tuple(args.unsafe or ()),
+        domain_xml=args.domain_xml,
+        guest_address=args.guest_address,
+        id_overrides=dict(args.override or []),
+        node=args.node,
+    )
+    with _checked_root(args) as root:
+        try:
+            output = generate(args.target, root, args.device, options)
+        except GenerateRefused as refused:
+            print("vfiolab generate: refused; the checker fails:", file=sys.stderr)
+            for reason in refused.reasons:
+                print(f"  {reason}", file=sys.stderr)
+            print("(vfiolab check --device ... explains; --force generates anyway)", file=sys.stderr)
+            if refused.alternative:
+                print("# Instead, pass the disks (vfiolab generate proxmox-disks):")
+                print(refused.alternative, end="")
+            return EXIT_REFUSED
+        except VfiolabError as error:
+            raise CliError(str(error), EXIT_CANNOT_RUN) from None
+        if args.out is None:
+            print(output.text(), end="")
+            return EXIT_OK
+        try:
+            written = output.write(Path(args.out), overwrite=args.overwrite)
+        except VfiolabError as error:
+            raise CliError(str(error), EXIT_CANNOT_RUN) from None
+    for path in written:
+        print(f"wrote {path}", file=sys.stderr)
+    print(output.text(files=False), end="")
+    return EXIT_OK
+
+
+def cmd_scenario_run(args: argparse.Namespace) -> int:
+    from harness.scenario.commands import run_command
+
+    junit = Path(args.junit_xml) if args.junit_xml else None
+    keep = Path(args.keep) if args.keep else None
+    return run_command(args.names, junit, keep, sys.stdout)
+
+
+def cmd_scenario_list(args: argparse.Namespace) -> int:
+    from harness.scenario.commands import list_command
+
+    return list_command(sys.stdout)
+
+
+def cmd_scenario_show(args: argparse.Namespace) -> int:
+    from harness.scenario.commands import show_command
+
+    return show_command(args.name, sys.stdout)
 
 
 def cmd_rom(args: argparse.Namespace) -> int:
@@ -343,6 +424,121 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--verbose", "-v", action="store_true", help="show why, evidence and fix for information too")
     check.add_argument("--no-color", action="store_true", help="no colour even on a terminal (NO_COLOR works too)")
     check.set_defaults(handler=cmd_check)
+
+    generate_targets = ", ".join(_target_names())
+    generate = commands.add_parser(
+        "generate",
+        help="write the configuration that passes devices through (Proxmox, libvirt, QEMU, boot files)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=textwrap.dedent(
+            f"""\
+            Generate configuration for passing --device(s) through, from the same root the checker
+            reads (default /, this host; --root DIR; --scenario NAME). Output goes to stdout, or with
+            --out DIR into files mirroring the host's paths (DIR/etc/modprobe.d/vfio.conf ...).
+
+            Targets: {generate_targets}.
+
+            The checker runs first: a device it fails is refused, with its reasons and, for a storage
+            controller, the proxmox-disks alternative; --force generates anyway and every output says
+            so. Devices sharing an IOMMU group are passed together and listed. Workarounds that give up
+            a protection (pcie_acs_override, allow_unsafe_interrupts) are only written with --unsafe."""
+        ),
+        epilog=textwrap.dedent(
+            """\
+            exit codes:
+              0  generated
+              2  refused: the checker fails a device (or a group peer); see stderr
+              3  could not run: bad arguments, unknown device or target, output files that exist
+
+            examples:
+              vfiolab generate proxmox --scenario terramaster-f4-424-pro --device 0000:00:17.0 --vmid 100
+              vfiolab generate all --device 0000:00:17.0 --out vfio-plan && vfio-plan/apply.sh --dry-run"""
+        ),
+    )
+    generate.usage_exit_code = EXIT_CANNOT_RUN
+    generate.add_argument("target", metavar="TARGET", choices=_target_names(), help="what to generate (see above)")
+    generate_where = generate.add_mutually_exclusive_group()
+    generate_where.add_argument("--root", metavar="DIR", help="root directory to read (default: /, this host)")
+    generate_where.add_argument("--scenario", metavar="NAME|PATH", help="a scenario's host after its steps")
+    generate.add_argument(
+        "--device",
+        metavar="BDF",
+        action="append",
+        type=_device_address,
+        required=True,
+        help="device to pass; repeat for more",
+    )
+    generate.add_argument(
+        "--vmid", type=int, default=100, help="the Proxmox VM (default 100); its config gives machine and firmware"
+    )
+    generate.add_argument("--out", metavar="DIR", help="write files under DIR instead of printing them")
+    generate.add_argument("--overwrite", action="store_true", help="with --out: replace files that already exist")
+    generate.add_argument("--force", action="store_true", help="generate even for devices the checker fails")
+    generate.add_argument(
+        "--domain-xml", action="store_true", help="libvirt: a whole minimal <domain>, not just <hostdev>"
+    )
+    generate.add_argument("--guest-address", metavar="BUS:SLOT", help="guest PCI address for libvirt/QEMU, e.g. 06:00")
+    generate.add_argument(
+        "--override",
+        metavar="KEY=0xNNNN",
+        action="append",
+        type=_override_argument,
+        help="ID the guest sees: vendor-id, device-id, sub-vendor-id or sub-device-id",
+    )
+    generate.add_argument("--node", help="Proxmox node name for the resource mapping (default: the root's hostname)")
+    generate.add_argument(
+        "--unsafe",
+        metavar="WORKAROUND",
+        action="append",
+        choices=("acs-override", "unsafe-interrupts"),
+        help="also write a workaround that gives up a protection: acs-override or unsafe-interrupts",
+    )
+    generate.set_defaults(handler=cmd_generate)
+
+    scenario = commands.add_parser(
+        "scenario", help="run, list and show scenarios", description="Scenarios as tests (harness.scenario)."
+    )
+    scenario_commands = scenario.add_subparsers(dest="scenario_command", metavar="SUBCOMMAND")
+    scenario_commands.required = True
+    scenario_run = scenario_commands.add_parser(
+        "run",
+        help="run scenarios and check their expectations",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=textwrap.dedent(
+            """\
+            Run scenarios: boot each host in the simulated kernel, apply its steps and check every
+            expectation it has (kernel log, userspace messages, sysfs values, checker verdicts,
+            generator output). Without names, every scenario found is run. A failure names the
+            expectation's file:line, what was expected, what was found and the lines around it; a
+            failed scenario's root is kept in a temporary directory named in the report."""
+        ),
+        epilog="exit codes: 0 every scenario passed; 1 some scenario failed an expectation; "
+        "2 a scenario file does not load (one line with file:line).",
+    )
+    scenario_run.add_argument(
+        "names", nargs="*", metavar="NAME|PATH", help="scenario name or path to a .yaml file (default: all)"
+    )
+    scenario_run.add_argument(
+        "--junit-xml",
+        metavar="FILE",
+        help="write JUnit XML, one test case per scenario, with its kernel profile and failure report",
+    )
+    scenario_run.add_argument("--keep", metavar="DIR", help="leave each scenario's final root in DIR/NAME")
+    scenario_run.set_defaults(handler=cmd_scenario_run)
+    scenario_list = scenario_commands.add_parser(
+        "list",
+        help="list the scenarios found",
+        description="List the scenarios found: name, the expectation layers it checks, tags and a one-line "
+        "description.",
+    )
+    scenario_list.set_defaults(handler=cmd_scenario_list)
+    scenario_show = scenario_commands.add_parser(
+        "show",
+        help="print a scenario's resolved host and steps",
+        description="Print a scenario's host, with its extends: chain merged, and its steps, as YAML.",
+    )
+    scenario_show.add_argument("name", metavar="NAME|PATH", help="scenario name or path")
+    scenario_show.set_defaults(handler=cmd_scenario_show)
 
     rom = commands.add_parser(
         "rom",

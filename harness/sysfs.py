@@ -23,6 +23,8 @@ from harness.pci.config import ConfigSpace
 
 _BDF_NAME = re.compile(r"^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$")
 KERNEL_LOG_FILES = ("var/log/dmesg", "var/log/kern.log")
+#: Base class 08 (system peripheral), subclass 06: the IOMMU's own PCI function (AMD-Vi).
+IOMMU_CLASS = 0x0806
 
 
 @dataclass
@@ -252,10 +254,15 @@ class HostView:
         return list(self._buses.get((function.bdf.domain, function.bdf.bus, function.parent), []))
 
     def endpoints(self) -> list[PciFunction]:
+        """Functions that could be passed through: not bridges, not the IOMMU's own function
+        (class 0806)."""
         return [
             item
             for item in self.functions.values()
-            if not item.is_bridge and item.class_code is not None and item.class_code >> 16 != 0x06
+            if not item.is_bridge
+            and item.class_code is not None
+            and item.class_code >> 16 != 0x06
+            and item.class_code >> 8 != IOMMU_CLASS
         ]
 
     @property

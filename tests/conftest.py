@@ -41,6 +41,23 @@ def scenario_root(tmp_path_factory: pytest.TempPathFactory) -> RenderRoot:
     return make
 
 
+@pytest.fixture(scope="session")
+def final_root(tmp_path_factory: pytest.TempPathFactory) -> RenderRoot:
+    """A shipped scenario after its steps (VM starts, writes...), rendered once per session."""
+    from harness.scenario.runner import render_final_root
+
+    cache: dict[str, Path] = {}
+
+    def make(name: str) -> Path:
+        if name not in cache:
+            root = tmp_path_factory.mktemp(name) / "root"
+            render_final_root(load_scenario(str(REPO / "scenarios" / f"{name}.yaml")), root)
+            cache[name] = root
+        return cache[name]
+
+    return make
+
+
 def lspci_path() -> str:
     found = shutil.which("lspci") or next((p for p in ("/usr/bin/lspci", "/usr/sbin/lspci") if Path(p).exists()), None)
     if found is None:

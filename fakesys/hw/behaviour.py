@@ -30,6 +30,13 @@ class Behaviour:
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
     parameters: ClassVar[dict[str, str]] = {}
+    #: The behaviour changes what config reads return (it overrides on_config_read); devices
+    #: without one serve sysfs ``config`` reads straight from their registers.
+    alters_reads: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.alters_reads = cls.on_config_read is not Behaviour.on_config_read
 
     def __init__(self, **params: Any) -> None:
         unknown = set(params) - set(self.parameters)

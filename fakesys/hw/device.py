@@ -163,6 +163,11 @@ class Device:
             self._allow(base + 0x10, 2, 0xFFFF)
             self._allow(base + 0x20, 4, 0xFFFFFFFF)
 
+    @property
+    def port_type(self) -> int | None:
+        """The PCI Express device/port type (None: not PCI Express)."""
+        return self._port_type()
+
     def _port_type(self) -> int | None:
         if not self.express_offset:
             return None
@@ -216,7 +221,7 @@ class Device:
         end = self.size if length is None else min(self.size, offset + length)
         if not self.responding:
             return b"\xff" * max(0, end - offset)
-        if not self.behaviours:
+        if not any(behaviour.alters_reads for behaviour in self.behaviours):
             return bytes(self.registers[offset:end])
         return b"".join(self.read(position, 1).to_bytes(1, "little") for position in range(offset, end))
 

@@ -178,12 +178,13 @@ class _Grouper:
 
 
 def assign_groups(devices: list[PciDev], probe_order: list[PciDev] | None = None, source: str = "<host>") -> None:
-    """Set ``iommu_group`` on every device, probing in ``probe_order`` (default: scan order);
-    pins from the host renumber whole groups."""
+    """Set ``iommu_group`` on every device the IOMMU translates, probing in ``probe_order``
+    (default: scan order; devices left out of it get no group); pins from the host renumber
+    whole groups."""
     order = devices if probe_order is None else probe_order
     computed = _Grouper(devices).assign(order)
     members: dict[int, list[PciDev]] = {}
-    for dev in devices:
+    for dev in order:
         members.setdefault(computed[dev], []).append(dev)
     pinned: dict[int, int] = {}
     for group, group_devices in members.items():
@@ -205,5 +206,5 @@ def assign_groups(devices: list[PciDev], probe_order: list[PciDev] | None = None
             next_free += 1
         numbering[group] = next_free
         next_free += 1
-    for dev in devices:
+    for dev in order:
         dev.iommu_group = numbering[computed[dev]]

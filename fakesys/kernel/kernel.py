@@ -82,7 +82,16 @@ class FakeKernel:
         GPU in group 0 and the host bridge in group 1.
         """
         if self.host.cpu.vendor != "intel":
-            return {"ivhd0": list(self.devices)}
+            # AMD-Vi translates neither its own PCI function (class 0806) nor the root complex at
+            # 00:00.0, which real IVRS tables leave out: both stay without a group
+            # (drivers/iommu/amd/init.c, iommu_init_pci excludes the IOMMU's devid).
+            translated = [
+                dev
+                for dev in self.devices
+                if dev.class_code >> 8 != 0x0806
+                and not (dev.on_root_bus and dev.bdf.devfn == 0 and dev.class_code >> 8 == 0x0600)
+            ]
+            return {"ivhd0": translated}
         graphics = [
             dev for dev in self.devices if dev.on_root_bus and dev.bdf.devfn == 0x10 and dev.class_code >> 16 == 0x03
         ]

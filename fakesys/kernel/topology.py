@@ -20,6 +20,7 @@ from fakesys.hw.behaviour import make_behaviour
 from fakesys.hw.device import Device
 from fakesys.kernel import quirks
 from fakesys.kernel.pcidev import PCIE_TO_PCI_BRIDGE, PciDev
+from harness.pci import regs
 from harness.pci.address import Bdf
 
 
@@ -116,7 +117,9 @@ def build_topology(host: Host, profile: str, clock: VirtualClock | None = None) 
         for child in sorted(bridge.children, key=lambda d: d.devfn):
             bridge.device.downstream.append(child.device)
             child.device.upstream = bridge.device
-        link.train(bridge.device)
+        # A switch's upstream port faces the switch's internal bus, which has no link to train.
+        if bridge.device.port_type != regs.EXPRESS_TYPE_UPSTREAM:
+            link.train(bridge.device)
     ordered: list[PciDev] = []
     on_root = sorted(
         (d for d in devices.values() if d.parent is None), key=lambda d: (d.bdf.domain, d.bdf.bus, d.devfn)

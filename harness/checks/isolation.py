@@ -60,15 +60,18 @@ def _group(ctx: CheckContext, function: PciFunction) -> Iterator[Finding]:
     strangers = [peer for peer in endpoints if peer.bdf.slot != function.bdf.slot]
     if strangers:
         names = ", ".join(_peer_text(peer) for peer in strangers)
+        # A shared group is not a failure by itself: the group goes to one VM whole. What would
+        # hurt is a peer the host uses, which the host-use check reports as a failure.
         yield Finding(
             "isolation.shared-group",
-            Severity.FAIL,
+            Severity.WARN,
             f"IOMMU group {function.iommu_group} also holds {names}",
             "A group is the unit of passthrough: Proxmox binds every endpoint of the group to vfio-pci "
             "(PVE::SysFSTools pci_dev_group_bind_to_vfio) and libvirt refuses unless all of them are "
             "detached, so these devices leave the host together with this one.",
-            "Pass all of them to the same VM, or move the card to a slot whose root port has ACS "
-            "(each such slot gets its own group); pcie_acs_override only exists in patched kernels.",
+            "Pass all of them to the same VM (vfiolab generate lists them), or move the card to a slot whose "
+            "root port has ACS (each such slot gets its own group); pcie_acs_override only exists in patched "
+            "kernels.",
             evidence,
             device=function.name,
             group=function.iommu_group,

@@ -215,15 +215,26 @@ def _generic(ctx: CheckContext, function: PciFunction, plan: ResetPlan) -> Findi
             device=function.name,
         )
     if plan.qemu_bus_reset_first:
+        if facts.has_pm_reset:
+            reason = (
+                f"It has no FLR but a PM reset (NoSoftRst-), so {_QEMU_SOURCE} tries its own bus reset "
+                "(VFIO_DEVICE_PCI_HOT_RESET) first and ignores reset_method."
+            )
+        else:
+            peers = ", ".join(facts.bus_peers) or "nothing else"
+            reason = (
+                "The kernel has no reset method for it alone (no FLR, no PM reset, and it shares its bus with "
+                f"{peers}), so {_QEMU_SOURCE} falls back to its own bus reset (VFIO_DEVICE_PCI_HOT_RESET) of the "
+                "whole bus, which works when every function on the bus is given to the VM."
+            )
         return Finding(
             "reset.qemu-bus-reset",
             Severity.WARN,
             "QEMU will bus-reset it at VM start although reset_method says "
             + (" ".join(facts.methods or []) or "nothing"),
-            f"It has no FLR but a PM reset (NoSoftRst-), so {_QEMU_SOURCE} tries its own bus reset "
-            "(VFIO_DEVICE_PCI_HOT_RESET) first and ignores reset_method. Many devices survive a secondary bus reset; "
-            "some never bring their link back (the ASMedia ASM1062 case), which shows as 'not ready ... giving up' "
-            "and an all-ones config space.",
+            reason
+            + " Many devices survive a secondary bus reset; some never bring their link back (the ASMedia ASM1062 "
+            "case), which shows as 'not ready ... giving up' and an all-ones config space.",
             f"Try it once on a test VM and watch dmesg for {function.name}; if the link does not come back, pass "
             "what the device serves instead of the device, or use another slot or card. Tell vfiolab about it "
             "(harness/data/known-devices.yaml).",

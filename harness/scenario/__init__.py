@@ -8,10 +8,14 @@ loaded through :mod:`fakesys.host`. A file that does not load raises :class:`Sce
 from __future__ import annotations
 
 from fakesys.errors import FakesysError as ScenarioError
-from harness.scenario.loader import Scenario, find_scenario, list_scenarios, load_scenario, scenario_dirs
-
-#: Default scenario of the main job (the README's first command): the Terramaster F4-424 Pro.
-DEFAULT_SCENARIO = "terramaster-f4-424-pro"
+from harness.scenario.loader import (
+    DEFAULT_SCENARIO,
+    Scenario,
+    find_scenario,
+    list_scenarios,
+    load_scenario,
+    scenario_dirs,
+)
 
 __all__ = [
     "DEFAULT_SCENARIO",

@@ -1,4 +1,7 @@
-"""Checking a scenario's expectations against what happened, with diff-like failure reports.
+"""Checking a scenario's log and sysfs expectations against what happened, and the
+:class:`Failure` every layer reports with (a diff-like report: file:line, the expectation, what
+was expected, what was found, context). The checker and generator layers are in
+:mod:`harness.scenario.expect_checker` and :mod:`harness.scenario.expect_generator`.
 
 A log expectation matches lines by text (or by a regular expression over the whole line) in
 order, as a tail of the log, or as the whole log; lines may also state the time since the
@@ -10,7 +13,7 @@ steps.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,22 +76,43 @@ def _format(lines: Sequence[TimedLine], index: int) -> str:
 
 
 def _context(lines: Sequence[TimedLine], around: int, radius: int = 3) -> list[str]:
+    """The lines around ``around``, that one marked with ``>``."""
     start = max(0, around - radius)
-    return [_format(lines, index) for index in range(start, min(len(lines), around + radius + 1))]
+    return [
+        ("> " if index == around else "  ") + _format(lines, index)
+        for index in range(start, min(len(lines), around + radius + 1))
+    ]
 
 
-def _closest(lines: Sequence[TimedLine], pattern: LinePattern, start: int) -> int:
-    """The line most like the pattern after ``start``, to show where the log diverged."""
+def closest_line(texts: Sequence[str], pattern: LinePattern, start: int) -> int:
+    """The line most like the pattern from ``start`` on (most words in common), to show where
+    the output diverged from what was expected."""
     words = set(re.findall(r"\w+", pattern.text))
     best, best_score = start, -1
-    for index in range(start, len(lines)):
-        score = len(words & set(re.findall(r"\w+", lines[index][1])))
+    for index in range(start, len(texts)):
+        score = len(words & set(re.findall(r"\w+", texts[index])))
         if score > best_score:
             best, best_score = index, score
     return best
 
 
-def check_log(layer: str, lines: Sequence[TimedLine], spec: Mapping[str, Any], base_line: int = 0) -> list[Failure]:
+def _closest(lines: Sequence[TimedLine], pattern: LinePattern, start: int) -> int:
+    return closest_line([text for _, text in lines], pattern, start)
+
+
+def check_log(
+    layer: str,
+    lines: Sequence[TimedLine],
+    spec: Mapping[str, Any],
+    base_line: int = 0,
+    line_of: Callable[..., int] | None = None,
+) -> list[Failure]:
+    """Every way ``lines`` differ from a log expectation; ``line_of(*path)`` gives the scenario
+    file's line of an item of ``spec`` (``("lines", 3)``) so a failure points at it."""
+
+    def at(*path: str | int) -> int:
+        return line_of(*path) if line_of is not None else base_line
+
     failures: list[Failure] = []
     mode = spec.get("match", "ordered")
     patterns = [LinePattern.parse(item) for item in spec.get("lines", [])]
@@ -101,7 +125,7 @@ def check_log(layer: str, lines: Sequence[TimedLine], spec: Mapping[str, Any], b
                     f"{len(patterns)} lines",
                     f"{len(lines)} lines",
                     [_format(lines, i) for i in range(len(lines))][-10:],
-                    base_line,
+                    at(),
                 )
             )
             return failures
@@ -113,8 +137,8 @@ def check_log(layer: str, lines: Sequence[TimedLine], spec: Mapping[str, Any], b
                     f"the log ends with {len(patterns)} lines",
                     f"{len(patterns)} lines",
                     f"only {len(lines)} lines",
-                    [],
-                    base_line,
+                    [_format(lines, i) for i in range(len(lines))][-10:],
+                    at(),
                 )
             )
             return failures
@@ -129,11 +153,11 @@ def check_log(layer: str, lines: Sequence[TimedLine], spec: Mapping[str, Any], b
                         pattern.describe(),
                         repr(lines[index][1]),
                         _context(lines, index),
-                        base_line,
+                        at("lines", number),
                     )
                 )
                 return failures
-            failures.extend(_check_gap(layer, lines, pattern, previous, index, base_line=base_line))
+            failures.extend(_check_gap(layer, lines, pattern, previous, index, base_line=at("lines", number)))
             previous = index
     else:
         position = 0
@@ -150,14 +174,14 @@ def check_log(layer: str, lines: Sequence[TimedLine], spec: Mapping[str, Any], b
                         "no such line after the previous match"
                         + (f"; nearest: {lines[near][1]!r}" if lines else "; the log is empty"),
                         _context(lines, near) if lines else [],
-                        base_line,
+                        at("lines", number),
                     )
                 )
                 return failures
-            failures.extend(_check_gap(layer, lines, pattern, previous, found, base_line=base_line))
+            failures.extend(_check_gap(layer, lines, pattern, previous, found, base_line=at("lines", number)))
             previous = found
             position = found + 1
-    for item in spec.get("absent", []):
+    for number, item in enumerate(spec.get("absent", [])):
         pattern = LinePattern.parse(item)
         for index, (_, text) in enumerate(lines):
             if pattern.matches(text):
@@ -168,7 +192,7 @@ def check_log(layer: str, lines: Sequence[TimedLine], spec: Mapping[str, Any], b
                         f"no line matching {pattern.describe()}",
                         repr(text),
                         _context(lines, index),
-                        base_line,
+                        at("absent", number),
                     )
                 )
                 break

@@ -1,4 +1,7 @@
-"""Finding and loading scenario files.
+"""Finding and loading scenario files into :class:`Scenario`: schema (via
+:mod:`harness.scenario.schema`), the host with its ``extends:`` chain (fakesys's host loader), and
+the references a schema cannot check (every PCI address a step or expectation names must be a
+device of the host). Every problem is one line with file and line.
 
 A scenario is named by its file stem (``terramaster-f4-424-pro``) or given as a path. Names are
 looked up in the directories of ``$VFIOLAB_SCENARIOS`` (colon separated), then ``./scenarios``,
@@ -7,35 +10,34 @@ then the scenarios shipped inside the package.
 
 from __future__ import annotations
 
-import json
+import copy
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from fakesys.errors import SourceError
-from fakesys.host.loader import load_host
+from fakesys.host.loader import WHERE, host_data, load_host
 from fakesys.host.model import Host
-from fakesys.source import Document, load_yaml, validate
+from fakesys.source import Document, JsonPath, load_yaml
 from harness.pci.address import Bdf
+from harness.scenario.schema import describe_path, validate_scenario
 
 DEFAULT_SCENARIO = "terramaster-f4-424-pro"
 #: Step keys whose value names a device, and where in the value the address is.
 _DEVICE_STEPS = {"bind": "device", "unbind": None, "driver_override": "device", "reset": None, "reset_method": "device"}
-
-
-@cache
-def scenario_schema() -> dict[str, Any]:
-    """The JSON Schema of a whole scenario file (the host part has its own schema)."""
-    text = resources.files("harness.scenario").joinpath("scenario.schema.json").read_text(encoding="utf-8")
-    schema: dict[str, Any] = json.loads(text)
-    return schema
+#: The expectation layers in the order the runner checks them; ``guest_dmesg`` needs a live run.
+LAYERS = ("kernel_log", "userspace", "sysfs", "checker", "generator", "guest_dmesg")
+LIVE_LAYERS = ("guest_dmesg",)
 
 
 @dataclass
 class Scenario:
+    """A loaded scenario file: its host (``extends:`` resolved), steps and expectations, plus
+    the parsed document so that every expectation can name its line."""
+
     name: str
     path: Path
     host: Host
@@ -47,6 +49,28 @@ class Scenario:
 
     def line(self, *at: str | int) -> int:
         return self.document.line(at) if self.document is not None else 0
+
+    @property
+    def kernel_profile(self) -> str:
+        return self.host.kernel.profile
+
+    @property
+    def layers(self) -> list[str]:
+        """The expectation layers this scenario has, in checking order."""
+        return [layer for layer in LAYERS if layer in self.expect]
+
+    @property
+    def live(self) -> bool:
+        """Whether some expectation needs a real guest (a live run)."""
+        return any(layer in self.expect for layer in LIVE_LAYERS)
+
+    def resolved_host(self) -> dict[str, Any]:
+        """The host as plain data with its ``extends:`` chain merged (what ``scenario show``
+        prints)."""
+        if self.document is None:
+            raise ValueError(f"scenario {self.name} was not loaded from a file")
+        resolved: dict[str, Any] = _plain(host_data(self.document, ("host",), _resolve_base))
+        return resolved
 
 
 def scenario_dirs() -> list[Path]:
@@ -89,20 +113,60 @@ def find_scenario(name_or_path: str) -> Path:
     raise SourceError(name_or_path, 0, f"no scenario of that name; known scenarios: {names}")
 
 
+@dataclass(frozen=True)
+class _FileState:
+    path: str
+    mtime_ns: int
+    size: int
+
+
+_parsed: dict[_FileState, Document] = {}
+
+
+def forget_parsed_files() -> None:
+    """Drop the parsed-file cache (benchmarks measure a cold run with it)."""
+    _parsed.clear()
+
+
+def _document(path: Path) -> Document:
+    """The parsed YAML of ``path``, parsed once per version of the file. A base scenario is
+    parsed again for every scenario that extends it otherwise, and parsing dominates loading.
+    Callers get their own copy: loaded hosts may share structure with the document."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return load_yaml(path)  # load_yaml words the error
+    state = _FileState(str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+    if state not in _parsed:
+        _parsed[state] = load_yaml(path)
+    return copy.deepcopy(_parsed[state])
+
+
 def _resolve_base(name: str, extending_file: str) -> tuple[Document, tuple[str, ...]]:
     """The scenario document a host ``extends:``: a sibling of the extending file first, then
     the scenario directories."""
     sibling = Path(extending_file).parent / f"{name}.yaml"
-    return load_yaml(sibling if sibling.is_file() else find_scenario(name)), ("host",)
+    return _document(sibling if sibling.is_file() else find_scenario(name)), ("host",)
+
+
+def _plain(value: Any) -> Any:
+    """Host data without the loader's source annotations."""
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items() if key != WHERE}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    return value
 
 
 def load_scenario(name_or_path: str) -> Scenario:
+    """Load and check a scenario file; every problem is a one-line :class:`SourceError` with
+    file, line and what to write instead."""
     path = find_scenario(name_or_path)
-    doc = load_yaml(path)
+    doc = _document(path)
     data: Any = doc.data
     if not isinstance(data, dict):
         raise doc.error((), "expected a scenario (a mapping with host:)")
-    validate(doc, scenario_schema())
+    validate_scenario(doc)
     name = data.get("name", path.stem)
     if not isinstance(name, str) or name != path.stem:
         raise doc.error(("name",), f"name must match the file name {path.stem!r}, got {name!r}")
@@ -114,17 +178,39 @@ def load_scenario(name_or_path: str) -> Scenario:
         raise doc.error(("description",), "expected a string")
     host = load_host(doc, ("host",), _resolve_base)
     steps = list(data.get("steps", []))
+    expect = dict(data.get("expect", {}))
     known = {spec.bdf for spec in host.functions}
-    for index, step in enumerate(steps):
-        [(action, value)] = step.items()
-        if action not in _DEVICE_STEPS:
-            continue
-        field_name = _DEVICE_STEPS[action]
-        text = value[field_name] if field_name else value
+    for at, text in _device_references(steps, expect):
         if Bdf.parse(text) not in known:
             raise doc.error(
-                ("steps", index, action),
-                f"steps[{index}].{action}: no device {text} in the host; its devices are "
+                at,
+                f"{describe_path(at)}: no device {text} in the host; its devices are "
                 + ", ".join(str(bdf) for bdf in sorted(known)),
             )
-    return Scenario(name, path, host, description.strip(), list(tags), doc, steps, dict(data.get("expect", {})))
+    _check_generator_expectations(doc, expect.get("generator", []))
+    return Scenario(name, path, host, description.strip(), list(tags), doc, steps, expect)
+
+
+def _device_references(steps: list[dict[str, Any]], expect: dict[str, Any]) -> Iterator[tuple[JsonPath, str]]:
+    """Every PCI address the steps and expectations name, with where it is written."""
+    for index, step in enumerate(steps):
+        [(action, value)] = step.items()
+        if action in _DEVICE_STEPS:
+            field_name = _DEVICE_STEPS[action]
+            yield ("steps", index, action), value[field_name] if field_name else value
+    checker = expect.get("checker", {})
+    for address in checker.get("devices", {}):
+        yield ("expect", "checker", "devices", address), address
+    for number, group in checker.get("groups", {}).items():
+        for index, address in enumerate(group.get("devices", [])):
+            yield ("expect", "checker", "groups", number, "devices", index), address
+    for entry_index, entry in enumerate(expect.get("generator", [])):
+        for index, address in enumerate(entry["devices"]):
+            yield ("expect", "generator", entry_index, "devices", index), address
+
+
+def _check_generator_expectations(doc: Document, entries: list[dict[str, Any]]) -> None:
+    for index, entry in enumerate(entries):
+        if "reasons" in entry and not entry.get("refused", False):
+            at = ("expect", "generator", index, "reasons")
+            raise doc.error(at, f"{describe_path(at)}: reasons are only checked with refused: true; add it")

@@ -1,37 +1,64 @@
-"""Running a scenario: boot its host, apply its steps, check its expectations.
+"""Running a scenario: boot its host, apply its steps, check every expectation layer.
 
 The runner builds the simulated machine (fakesys), applies ``steps:`` through
-:mod:`harness.scenario.steps`, renders the result in memory for the sysfs expectations (or to a
-directory when asked) and checks each expectation layer, collecting every failure with what was
-expected, what was found and the surrounding lines.
+:mod:`harness.scenario.steps`, then checks the layers in order: the kernel log and userspace
+messages the steps produced, sysfs values (read from an in-memory render), and, on a root
+rendered to a directory, the checker's verdicts and the generator's output. Every failure is
+collected with what was expected, what was found and the neighbouring lines. The root of a
+failed run is kept on disk for inspection and its path is part of the report.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from fakesys.sysfs.tree import MemoryTree
-from fakesys.userspace.machine import Machine, render_machine
+from fakesys.errors import SourceError
+from fakesys.sysfs.tree import MARKER, MemoryTree, TreeWriter
+from fakesys.userspace.machine import Machine, MachineError, render_machine
 from harness.scenario.expect import Failure, TimedLine, check_log, check_sysfs
-from harness.scenario.loader import Scenario
+from harness.scenario.loader import LIVE_LAYERS, Scenario
 from harness.scenario.steps import apply_step
+
+#: Layers read from a root directory on disk (the checker and generator read roots, never fakesys).
+ROOT_LAYERS = ("checker", "generator")
+#: tmpfs, when there is one: a Terramaster root is ~1,000 files, and writing them to a disk-backed
+#: /tmp costs several times what the rest of a scenario does.
+FAST_SCRATCH = Path("/dev/shm")
+
+
+class StepError(SourceError):
+    """A step that cannot be carried out on this host (VM not running, no VM config...)."""
 
 
 @dataclass
 class RunResult:
     scenario: Scenario
-    machine: Machine
-    kernel_lines: list[TimedLine]
-    userspace_lines: list[TimedLine]
+    machine: Machine | None
+    kernel_lines: list[TimedLine] = field(default_factory=list)
+    userspace_lines: list[TimedLine] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
+    #: Where the final root was written and left (--keep, or a failed run's root).
     kept: Path | None = None
+    #: Layers compared, in order; layers that need a live run are listed apart.
+    checked: list[str] = field(default_factory=list)
+    unchecked: list[str] = field(default_factory=list)
+    seconds: float = 0.0
 
     @property
     def passed(self) -> bool:
         return not self.failures
 
     def report(self) -> str:
+        """The failures as a diff-like text: file:line, the expectation, expected, found and
+        context; then where the root was kept."""
         text = [failure.report(str(self.scenario.path)) for failure in self.failures]
         if self.kept is not None:
             text.append(f"rendered root kept in {self.kept}")
@@ -40,44 +67,173 @@ class RunResult:
 
 def run_steps(scenario: Scenario) -> tuple[Machine, int]:
     """Boot the host and apply every step; returns the machine and where the steps' part of
-    the kernel log starts (0 after a host reboot: the new boot's whole log)."""
+    the kernel log starts (0 after a host reboot: the new boot's whole log). A step that cannot
+    be carried out raises :class:`StepError` with the step's line."""
     machine = Machine(scenario.host)
     start = len(machine.kernel.log.records)
-    for step in scenario.steps:
+    for index, step in enumerate(scenario.steps):
         before = machine.kernel
-        apply_step(machine, step)
+        try:
+            apply_step(machine, step)
+        except MachineError as error:
+            action = next(iter(step))
+            raise StepError(
+                str(scenario.path), scenario.line("steps", index), f"steps[{index}].{action}: {error}"
+            ) from None
         if machine.kernel is not before:
             start = 0
     return machine, start
 
 
-def run_scenario(scenario: Scenario, keep: Path | None = None) -> RunResult:
-    machine, start = run_steps(scenario)
+def run_scenario(
+    scenario: Scenario, keep: Path | None = None, keep_failed: bool = True, failed_dir: Path | None = None
+) -> RunResult:
+    """Run ``scenario`` and check its expectations.
+
+    Args:
+        keep: write the final root to this directory and leave it there (created; an earlier
+            vfiolab render in it is replaced).
+        keep_failed: when the run fails and ``keep`` is not given, keep the final root in a new
+            directory under ``failed_dir`` (default: the system's temporary directory).
+    """
+    began = time.perf_counter()
+    result = RunResult(scenario, None)
+    try:
+        machine, start = run_steps(scenario)
+    except StepError as error:
+        result.failures.append(
+            Failure("steps", "every step can be carried out", "the step runs", error.message, [], error.line)
+        )
+        result.seconds = time.perf_counter() - began
+        return result
+    result.machine = machine
     expect = scenario.expect
-    kernel_spec = expect.get("kernel_log", {})
-    since_boot = kernel_spec.get("since") == "boot"
-    records = machine.kernel.log.records if since_boot else machine.kernel.log.records[start:]
-    kernel_lines = [(record.timestamp_us, record.text) for record in records]
-    userspace_lines = [
+    kernel_spec: dict[str, Any] = expect.get("kernel_log", {})
+    records = machine.kernel.log.records if kernel_spec.get("since") == "boot" else machine.kernel.log.records[start:]
+    result.kernel_lines = [(record.timestamp_us, record.text) for record in records]
+    result.userspace_lines = [
         (record.timestamp_us, f"{record.program}: {record.text}") for record in machine.userspace.records
     ]
-    result = RunResult(scenario, machine, kernel_lines, userspace_lines)
-    if kernel_spec:
-        result.failures += check_log("kernel log", kernel_lines, kernel_spec, scenario.line("expect", "kernel_log"))
-    if "userspace" in expect:
-        result.failures += check_log(
-            "userspace", userspace_lines, expect["userspace"], scenario.line("expect", "userspace")
-        )
-    if "sysfs" in expect:
-        tree = MemoryTree()
-        render_machine(machine, tree)
-        lines = {path: scenario.line("expect", "sysfs", path) for path in expect["sysfs"]}
-        result.failures += check_sysfs(tree, expect["sysfs"], lines)
+    for layer in ("kernel_log", "userspace"):
+        if layer in expect:
+            lines = result.kernel_lines if layer == "kernel_log" else result.userspace_lines
+
+            def line_of(*at: str | int, layer: str = layer) -> int:
+                return scenario.line("expect", layer, *at)
+
+            name = "kernel log" if layer == "kernel_log" else layer
+            result.failures += check_log(name, lines, expect[layer], line_of(), line_of)
+            result.checked.append(layer)
+    needs_directory = keep is not None or any(layer in expect for layer in ROOT_LAYERS)
+    with _rendered(machine, keep if needs_directory else None, needs_directory) as (tree, root):
+        if "sysfs" in expect:
+            sysfs_lines = {path: scenario.line("expect", "sysfs", path) for path in expect["sysfs"]}
+            result.failures += check_sysfs(tree, expect["sysfs"], sysfs_lines)
+            result.checked.append("sysfs")
+        if root is not None:
+            result.failures += _check_root_layers(scenario, root)
+            result.checked += [layer for layer in ROOT_LAYERS if layer in expect]
+    result.unchecked = [layer for layer in LIVE_LAYERS if layer in expect]
     if keep is not None:
-        keep.mkdir(parents=True, exist_ok=True)
-        render_machine(machine, str(keep))
         result.kept = keep
+    elif result.failures and keep_failed:
+        kept = Path(tempfile.mkdtemp(prefix=f"vfiolab-{scenario.name}-", dir=failed_dir))
+        render_machine(machine, str(kept))
+        result.kept = kept
+    result.seconds = time.perf_counter() - began
     return result
+
+
+def _check_root_layers(scenario: Scenario, root: Path) -> list[Failure]:
+    # Imported here: a scenario with only log and sysfs expectations needs neither.
+    from harness.checker import check_root
+    from harness.checks.base import CheckOptions
+    from harness.errors import CheckerError
+    from harness.scenario.expect_checker import check_checker
+    from harness.scenario.expect_generator import check_generator
+
+    failures: list[Failure] = []
+    expect = scenario.expect
+    report = None
+    if "checker" in expect:
+        spec = expect["checker"]
+
+        def checker_line(*at: str | int) -> int:
+            return scenario.line("expect", "checker", *at)
+
+        try:
+            report = check_root(root, CheckOptions(vm_firmware=spec.get("vm_firmware", "ovmf")))
+        except CheckerError as error:
+            failures.append(Failure("checker", "the checker runs", "a report", str(error), [], checker_line()))
+        else:
+            failures += check_checker(report, spec, checker_line)
+    if "generator" in expect:
+
+        def generator_line(*at: str | int) -> int:
+            return scenario.line("expect", "generator", *at)
+
+        shared = report if report is not None and report.options.vm_firmware == "ovmf" else None
+        failures += check_generator(root, expect["generator"], generator_line, shared)
+    return failures
+
+
+class _BothTrees:
+    """A :class:`~fakesys.sysfs.tree.Tree` that renders into memory and a directory at once, so
+    the machine is rendered once for the sysfs expectations and for the checker."""
+
+    def __init__(self, memory: MemoryTree, writer: TreeWriter) -> None:
+        self.memory = memory
+        self.writer = writer
+
+    def directory(self, relative: str) -> None:
+        self.memory.directory(relative)
+        self.writer.directory(relative)
+
+    def file(self, relative: str, content: bytes | str, mode: int = 0o644) -> None:
+        self.memory.file(relative, content, mode)
+        self.writer.file(relative, content, mode)
+
+    def link(self, relative: str, target: str) -> None:
+        self.memory.link(relative, target)
+        self.writer.link(relative, target)
+
+    def mark(self) -> None:
+        self.memory.mark()
+        self.writer.mark()
+
+
+@contextmanager
+def _rendered(machine: Machine, keep: Path | None, to_directory: bool) -> Iterator[tuple[MemoryTree, Path | None]]:
+    """The machine rendered in memory and, when asked, to a directory: ``keep``, or a scratch
+    directory removed afterwards."""
+    memory = MemoryTree()
+    if not to_directory:
+        render_machine(machine, memory)
+        yield memory, None
+        return
+    if keep is not None:
+        _prepare_kept_directory(keep)
+        render_machine(machine, _BothTrees(memory, TreeWriter(str(keep))))
+        yield memory, keep
+        return
+    base = FAST_SCRATCH if FAST_SCRATCH.is_dir() and os.access(FAST_SCRATCH, os.W_OK | os.X_OK) else None
+    scratch = Path(tempfile.mkdtemp(prefix="vfiolab-scenario-", dir=base))
+    try:
+        render_machine(machine, _BothTrees(memory, TreeWriter(str(scratch))))
+        yield memory, scratch
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _prepare_kept_directory(directory: Path) -> None:
+    """An empty directory for a kept root; replaces an earlier vfiolab render, never anything else."""
+    if directory.exists() and any(directory.iterdir()):
+        if not (directory / MARKER).exists():
+            raise SourceError(
+                str(directory), 0, "not empty and not written by vfiolab; choose an empty or new directory"
+            )
+        shutil.rmtree(directory)
+    directory.mkdir(parents=True, exist_ok=True)
 
 
 def render_final_root(scenario: Scenario, directory: Path | str) -> None:

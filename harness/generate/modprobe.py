@@ -1,0 +1,40 @@
+"""modprobe.d target: ``/etc/modprobe.d/vfio.conf`` with ``options vfio-pci ids=`` (narrowed when
+the plain ID would capture another device), ``softdep <host driver> pre: vfio-pci``, and
+``install`` hooks for devices only an address tells apart. The initramfs targets install the
+same file (:func:`vfio_conf`).
+
+``allow_unsafe_interrupts`` is written only when asked for by name, under a warning.
+"""
+
+from __future__ import annotations
+
+from harness.bootconfig import options_line
+from harness.generate.binding import VFIO_CONF, EarlyBinding, early_binding
+from harness.generate.output import GeneratedFile, GeneratedOutput
+from harness.generate.plan import Plan
+
+UNSAFE_INTERRUPTS_WARNING = (
+    "WARNING: allow_unsafe_interrupts lets vfio run without interrupt remapping; a guest can then "
+    "forge MSI writes and inject interrupts into the host. Asked for with --unsafe unsafe-interrupts."
+)
+
+
+def vfio_conf(plan: Plan, binding: EarlyBinding) -> GeneratedFile:
+    lines = [f"# {line}" for line in plan.header()]
+    lines += [f"# {text}" for text in binding.explanations]
+    lines += binding.modprobe_lines()
+    if "unsafe-interrupts" in plan.options.unsafe:
+        lines += [f"# {UNSAFE_INTERRUPTS_WARNING}", options_line("vfio_iommu_type1", {"allow_unsafe_interrupts": "1"})]
+    return GeneratedFile(VFIO_CONF, "\n".join(lines) + "\n", description="vfio-pci claims the devices at boot")
+
+
+def generate(plan: Plan) -> GeneratedOutput:
+    binding = early_binding(plan)
+    output = GeneratedOutput("modprobe", notes=[*plan.notes, *plan.forced_comment()])
+    output.files.append(vfio_conf(plan, binding))
+    output.commands += [
+        ("rebuild the initramfs so it carries the file", command) for command in plan.boot.rebuild_commands()
+    ]
+    if binding.driverctl_only:
+        output.notes += [text for text in binding.explanations if "driverctl" in text]
+    return output

@@ -1,0 +1,276 @@
+"""The one model every generator target shares: what to pass through and how to bind it.
+
+A :class:`Plan` is built from a checked root: the devices asked for, the endpoints that share
+their IOMMU groups (a group goes to a VM whole, so they are passed along and listed), how they
+become guest devices (all functions of a slot together as one multifunction device), their
+host drivers, the narrowest ``vfio-pci ids=`` entry that captures nothing else, whether the
+ROM BAR should be hidden, the VM, the CPU vendor and the bootloader.
+
+Devices the checker fails are refused (:class:`GenerateRefused`, with the checker's reasons and,
+for storage controllers, the disk-passthrough alternative) unless ``force`` is set, in which
+case every output says so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.bootconfig import BootConfig, PciIdMatch, host_driver_module, read_boot_config, vfio_id_for
+from harness.checker import CheckReport, DeviceReport, check_root
+from harness.checks.base import CheckOptions
+from harness.errors import VfiolabError
+from harness.findings import Severity
+from harness.generate.vm import VmInfo, read_vm
+from harness.pci.address import Bdf
+from harness.sysfs import HostView, PciFunction
+
+#: Device classes whose option ROM only serves the VM's boot firmware (storage, network): the
+#: ROM BAR is hidden for them (checker rom.not-needed).
+_ROM_NOT_NEEDED_CLASSES = (0x01, 0x02)
+UNSAFE_WORKAROUNDS = ("acs-override", "unsafe-interrupts")
+_DISPLAY_CLASS = 0x03
+
+
+@dataclass
+class GenerateOptions:
+    vmid: int = 100
+    #: Generate even for devices the checker fails (every output then says so).
+    force: bool = False
+    #: Workarounds that give up a protection, each asked for by name (UNSAFE_WORKAROUNDS).
+    unsafe: tuple[str, ...] = ()
+    #: libvirt: a whole minimal <domain> instead of the <hostdev> elements.
+    domain_xml: bool = False
+    #: Guest PCI address for libvirt/QEMU (``bus:slot``, e.g. ``06:00``), when wanted.
+    guest_address: str | None = None
+    #: ID overrides seen by the guest: vendor-id, device-id, sub-vendor-id, sub-device-id
+    #: (values like ``0x1060``).
+    id_overrides: dict[str, str] = field(default_factory=dict)
+    #: Proxmox node name for the resource mapping (default: the root's /etc/hostname).
+    node: str | None = None
+
+
+class GenerateRefused(VfiolabError):
+    """The checker fails a device (or a group peer it would take along)."""
+
+    def __init__(self, reasons: list[str], alternative: str | None = None) -> None:
+        super().__init__("; ".join(reasons))
+        self.reasons = reasons
+        #: What to do instead (the proxmox-disks output for a storage controller), as text.
+        self.alternative = alternative
+
+
+class GenerateError(VfiolabError):
+    """Bad input for the generator (unknown target, unknown device, bad option)."""
+
+
+@dataclass
+class PlannedFunction:
+    function: PciFunction
+    report: DeviceReport
+    #: Asked for on the command line; False for a group peer passed along with it.
+    requested: bool
+    host_module: str | None
+    #: The narrowest vfio-pci ids= entry that captures nothing else; None: only the address
+    #: tells it apart from an identical device.
+    vfio_id: PciIdMatch | None
+    #: False: hide the ROM BAR (rombar=0); None: leave QEMU's default.
+    rom_bar: bool | None
+
+    @property
+    def address(self) -> str:
+        return self.function.name
+
+
+@dataclass
+class PlannedSlot:
+    """One guest device: a host slot's functions that go to the VM together."""
+
+    functions: list[PlannedFunction]
+    #: Every function of the host slot is in the plan (Proxmox "All Functions").
+    whole_slot: bool
+
+    @property
+    def first(self) -> PlannedFunction:
+        return self.functions[0]
+
+    @property
+    def host_id(self) -> str:
+        """``0000:0b:00`` for a whole multifunction slot, else the function's address."""
+        if self.whole_slot and len(self.functions) > 1:
+            return self.first.address.rsplit(".", 1)[0]
+        return self.first.address
+
+    @property
+    def rom_bar(self) -> bool | None:
+        return self.first.rom_bar
+
+
+@dataclass
+class Plan:
+    root: Path
+    view: HostView
+    report: CheckReport
+    vm: VmInfo
+    options: GenerateOptions
+    boot: BootConfig
+    slots: list[PlannedSlot] = field(default_factory=list)
+    #: Sentences every output starts with (assumptions, peers taken along, --force).
+    notes: list[str] = field(default_factory=list)
+    #: The checker's failures that --force overrode, by device.
+    forced: list[str] = field(default_factory=list)
+
+    @property
+    def functions(self) -> list[PlannedFunction]:
+        return [item for slot in self.slots for item in slot.functions]
+
+    @property
+    def cpu_vendor(self) -> str | None:
+        return self.view.cpu.vendor
+
+    @property
+    def node(self) -> str:
+        if self.options.node:
+            return self.options.node
+        hostname = (self.view.read_text("etc/hostname") or "").strip()
+        return hostname or "pve"
+
+    def forced_comment(self) -> list[str]:
+        if not self.forced:
+            return []
+        return ["WARNING: forced (--force): generated although the checker fails: " + "; ".join(self.forced)]
+
+    def header(self) -> list[str]:
+        """The comment lines every generated file starts with."""
+        devices = ", ".join(f"{item.address} [{item.function.id_text}]" for item in self.functions)
+        return [f"vfiolab: passthrough of {devices}", *self.forced_comment()]
+
+
+def _failures(report: DeviceReport) -> list[str]:
+    reasons = [f"{finding.code}: {finding.message}" for finding in report.findings if finding.severity is Severity.FAIL]
+    reasons += [f"{code} (host)" for code in report.blocked_by]
+    return reasons
+
+
+def _group_peers(view: HostView, function: PciFunction) -> list[PciFunction]:
+    if function.iommu_group is None or function.iommu_group not in view.groups:
+        return []
+    members = [view.function(bdf) for bdf in view.groups[function.iommu_group].devices]
+    return [peer for peer in members if peer is not None and peer.bdf != function.bdf and not peer.is_bridge]
+
+
+def _card_functions(view: HostView, function: PciFunction) -> list[PciFunction]:
+    """For a display device, the other endpoint functions of its slot (its card's audio, USB)."""
+    if function.class_code is None or function.class_code >> 16 != _DISPLAY_CLASS:
+        return []
+    return [other for other in view.endpoints() if other.bdf.slot == function.bdf.slot and other.bdf != function.bdf]
+
+
+def _rom_bar(function: PciFunction) -> bool | None:
+    if function.has_rom and function.class_code is not None and function.class_code >> 16 in _ROM_NOT_NEEDED_CLASSES:
+        return False
+    return None
+
+
+def _slots(view: HostView, planned: list[PlannedFunction]) -> list[PlannedSlot]:
+    by_slot: dict[tuple[int, int, int], list[PlannedFunction]] = {}
+    for item in sorted(planned, key=lambda entry: entry.function.bdf):
+        by_slot.setdefault(item.function.bdf.slot, []).append(item)
+    slots = []
+    for key, items in by_slot.items():
+        on_host = [function for function in view.functions.values() if function.bdf.slot == key]
+        slots.append(PlannedSlot(items, whole_slot=len(items) == len(on_host)))
+    return slots
+
+
+def build_plan(
+    root: Path,
+    devices: list[str],
+    options: GenerateOptions | None = None,
+    refuse: bool = True,
+    report: CheckReport | None = None,
+) -> Plan:
+    """Check ``root`` and plan the passthrough of ``devices`` (addresses). ``refuse=False`` is
+    for targets that do not pass the devices themselves (the disk fallback). ``report``: the
+    checker's report of every endpoint of ``root``, when the caller already has it."""
+    options = options or GenerateOptions()
+    unknown = [name for name in options.unsafe if name not in UNSAFE_WORKAROUNDS]
+    if unknown:
+        raise GenerateError(f"unknown workaround {unknown[0]!r}; known: {', '.join(UNSAFE_WORKAROUNDS)}")
+    if not devices:
+        raise GenerateError("name at least one device (--device 0000:03:00.0)")
+    try:
+        wanted = [Bdf.parse(text) for text in devices]
+    except ValueError as error:
+        raise GenerateError(str(error)) from None
+    if report is None or report.options.devices is not None:
+        report = check_root(root, CheckOptions(devices=None))
+    view = report.view
+    missing = [str(bdf) for bdf in wanted if view.function(bdf) is None]
+    if missing:
+        raise GenerateError(f"no such PCI device under {root}: {', '.join(missing)}")
+    reports = {item.function.bdf: item for item in report.devices}
+    plan = Plan(root, view, report, read_vm(view, options.vmid), options, read_boot_config(view))
+    if plan.vm.source == "assumed":
+        plan.notes.append(
+            f"VM {options.vmid} has no configuration on this root: assuming machine q35 with OVMF (UEFI) firmware"
+        )
+    chosen: dict[Bdf, bool] = {}
+    for bdf in wanted:
+        function = view.function(bdf)
+        assert function is not None
+        if function.is_bridge or bdf not in reports:
+            raise GenerateError(f"{bdf} is a bridge, not an endpoint: pass the devices behind it instead")
+        chosen[bdf] = True
+        peers = _group_peers(view, function)
+        for peer in peers:
+            chosen.setdefault(peer.bdf, False)
+        card = _card_functions(view, function)
+        for other in card:
+            chosen.setdefault(other.bdf, False)
+        if card and any(other.bdf not in wanted for other in card):
+            listed = ", ".join(f"{other.bdf.short} [{other.id_text}]" for other in card)
+            plan.notes.append(
+                f"{bdf} is a display device: the other functions of its card ({listed}) go to the VM with it as "
+                "one multifunction device (a GPU's HDMI/DP audio and USB-C functions belong to its guest driver)"
+            )
+        taken = [peer for peer in peers if peer.bdf not in wanted and peer not in card]
+        if taken:
+            listed = ", ".join(f"{peer.bdf.short} [{peer.id_text}] ({peer.driver or 'no driver'})" for peer in taken)
+            plan.notes.append(
+                f"{bdf} shares IOMMU group {function.iommu_group} with {listed}: passed to the VM with it "
+                "(a group is bound to vfio-pci whole)"
+            )
+    reasons = []
+    for bdf, requested in chosen.items():
+        failures = _failures(reports[bdf])
+        if failures:
+            who = str(bdf) if requested else f"{bdf} (in the same IOMMU group)"
+            reasons.append(f"{who}: " + "; ".join(failures))
+    if reasons and refuse and not options.force:
+        asked_for = [bdf for bdf, asked in chosen.items() if asked]
+        raise GenerateRefused(reasons, _disk_alternative(view, asked_for, options))
+    plan.forced = reasons if refuse else []
+    everything = list(view.functions.values())
+    planned = [
+        PlannedFunction(
+            function=reports[bdf].function,
+            report=reports[bdf],
+            requested=requested,
+            host_module=host_driver_module(view, reports[bdf].function),
+            vfio_id=vfio_id_for(reports[bdf].function, everything),
+            rom_bar=_rom_bar(reports[bdf].function),
+        )
+        for bdf, requested in chosen.items()
+    ]
+    plan.slots = _slots(view, planned)
+    return plan
+
+
+def _disk_alternative(view: HostView, devices: list[Bdf], options: GenerateOptions) -> str | None:
+    storage = [bdf for bdf in devices if view.whole_disks(bdf)]
+    if not storage:
+        return None
+    from harness.generate.proxmox_disks import disk_commands
+
+    return disk_commands(view, storage, read_vm(view, options.vmid)).text()

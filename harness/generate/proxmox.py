@@ -1,0 +1,103 @@
+"""Proxmox VE target: ``hostpciN:`` lines for the VM, the ``qm set`` commands that write them,
+and a PCI resource mapping for ``/etc/pve/mapping/pci.cfg`` with its ``pvesh`` command.
+
+Format rules (qemu-server ``PCI.pm``, pve-guest-common ``Mapping/PCI.pm``; checker-and-generator
+section 6.1-6.2): host IDs in lowercase hex; the all-functions form ``0000:0b:00`` for a whole
+multifunction slot; ``pcie=1`` only on q35; ``rombar=0``; ``romfile`` is a bare file name under
+``/usr/share/kvm/``; ID overrides with ``0x``. A mapping's ``path`` carries the domain, ``id`` and
+``subsystem-id`` have no ``0x``, and the hostpci line names it as ``mapping=NAME``.
+"""
+
+from __future__ import annotations
+
+from harness.generate.output import GeneratedFile, GeneratedOutput
+from harness.generate.plan import Plan, PlannedSlot
+
+_OVERRIDE_KEYS = ("vendor-id", "device-id", "sub-vendor-id", "sub-device-id")
+
+
+def _options(plan: Plan, slot: PlannedSlot) -> list[str]:
+    options = []
+    if plan.vm.q35:
+        options.append("pcie=1")
+    if slot.rom_bar is False:
+        options.append("rombar=0")
+    for key in _OVERRIDE_KEYS:
+        value = plan.options.id_overrides.get(key)
+        if value is not None:
+            options.append(f"{key}={value.lower()}")
+    return options
+
+
+def hostpci_lines(plan: Plan) -> list[tuple[int, str]]:
+    """(index, value) of each hostpciN entry, at the VM's free indices."""
+    taken: set[int] = set()
+    lines = []
+    for slot in plan.slots:
+        index = plan.vm.free_index("hostpci", taken)
+        taken.add(index)
+        lines.append((index, ",".join([slot.host_id, *_options(plan, slot)])))
+    return lines
+
+
+def mapping_name(slot: PlannedSlot) -> str:
+    bdf = slot.first.function.bdf
+    return f"pci-{bdf.bus:02x}-{bdf.device:02x}" + (
+        "" if slot.whole_slot and len(slot.functions) > 1 else f"-{bdf.function}"
+    )
+
+
+def _mapping(plan: Plan, slot: PlannedSlot) -> tuple[str, str, str]:
+    """(section text, map property string, description) for one slot."""
+    function = slot.first.function
+    parts = [
+        f"id={function.id_text}",
+        f"iommugroup={function.iommu_group}" if function.iommu_group is not None else "",
+        f"node={plan.node}",
+        f"path={slot.host_id}",
+    ]
+    if function.subsystem_vendor is not None and function.subsystem_device is not None:
+        parts.append(f"subsystem-id={function.subsystem_vendor:04x}:{function.subsystem_device:04x}")
+    map_value = ",".join(part for part in parts if part)
+    description = f"{function.id_text} at {slot.host_id} (vfiolab)"
+    section = f"{mapping_name(slot)}\n\tmap {map_value}\n\tdescription {description}\n"
+    return section, map_value, description
+
+
+def generate(plan: Plan) -> GeneratedOutput:
+    output = GeneratedOutput("proxmox", notes=[*plan.notes, *plan.forced_comment()])
+    vmid = plan.vm.vmid
+    lines = hostpci_lines(plan)
+    config_text = "\n".join(f"hostpci{index}: {value}" for index, value in lines) + "\n"
+    output.files.append(
+        GeneratedFile(
+            f"/etc/pve/qemu-server/{vmid}.conf",
+            config_text,
+            how="snippet",
+            description=f"VM {vmid} ({plan.vm.machine}, {plan.vm.firmware}; from {plan.vm.source})",
+        )
+    )
+    for index, value in lines:
+        output.commands.append((f"write hostpci{index} to VM {vmid}", f"qm set {vmid} -hostpci{index} {value}"))
+    sections = []
+    for slot, (index, value) in zip(plan.slots, lines, strict=True):
+        section, map_value, description = _mapping(plan, slot)
+        sections.append(section)
+        name = mapping_name(slot)
+        output.commands.append(
+            (
+                f"or, as a resource mapping (cluster-wide, checked against the hardware at each start): create {name}",
+                f"pvesh create /cluster/mapping/pci --id {name} --map '{map_value}' --description '{description}'",
+            )
+        )
+        mapped = ",".join([f"mapping={name}", *value.split(",")[1:]])
+        output.commands.append((f"and use it as hostpci{index}", f"qm set {vmid} -hostpci{index} {mapped}"))
+    output.files.append(
+        GeneratedFile(
+            "/etc/pve/mapping/pci.cfg",
+            "\n".join(sections),
+            how="append",
+            description="resource mapping entries (pvesh create /cluster/mapping/pci writes them)",
+        )
+    )
+    return output

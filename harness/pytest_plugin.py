@@ -1,0 +1,254 @@
+"""The vfiolab pytest plugin, registered as ``vfiolab`` through the ``pytest11`` entry point.
+
+It owns three things:
+
+- **Scenario files as tests.** Every ``*.yaml`` under the scenario directories (``--scenario-dir
+  DIR``, repeatable; else the ``vfiolab_scenario_dirs`` ini key; else ``scenarios/`` beside the
+  ini file) is collected as one test item named after the scenario. The item runs the scenario
+  (:func:`harness.scenario.runner.run_scenario`) and fails with the runner's report: file:line of
+  each expectation that failed, what was expected, what was found, the neighbouring lines, and
+  where the final root was kept. A file that does not load is a collection error of one line.
+  Items carry the scenario's tags as keywords (``-k asm1062``) and the ``live`` marker when an
+  expectation needs a real guest.
+- **Fixtures.** ``scenario`` (the loaded :class:`~harness.scenario.Scenario`), ``fake_kernel`` (a
+  :class:`~harness.scenario.simulated.SimulatedHost`: the booted simulated kernel, for driving
+  steps from a test) and ``fake_host`` (the root directory rendered after the scenario's steps).
+  The scenario is chosen by indirect parametrization (``@pytest.mark.parametrize("scenario",
+  [...], indirect=True)``), else ``@pytest.mark.scenario("NAME")``, else the
+  ``vfiolab_default_scenario`` ini key (the Terramaster F4-424 Pro).
+- **Markers and reports.** ``live``, ``lab`` and ``scenario`` are registered. JUnit XML gets the
+  scenario name and kernel profile per scenario item (test case properties), the failure report
+  as the failure text, and the vfiolab version as a test-suite property.
+
+Heavy imports (the simulated machine) happen inside hooks and fixtures, so that loading the
+plugin costs nothing in projects that do not use it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from harness import __version__
+
+if TYPE_CHECKING:
+    from _pytest._code.code import ExceptionInfo, TerminalRepr, TracebackStyle
+
+    from harness.scenario.loader import Scenario
+    from harness.scenario.runner import RunResult
+    from harness.scenario.simulated import SimulatedHost
+
+SCENARIO_DIR_HELP = (
+    "directory whose *.yaml files are collected as scenario tests (repeatable; "
+    "default: the vfiolab_scenario_dirs ini key, else scenarios/ beside the ini file)"
+)
+SCENARIO_DIRS_INI_HELP = "directories whose *.yaml files are collected as scenario tests (default: scenarios)"
+SCENARIO_KEEP_HELP = (
+    "keep every scenario's final root in DIR/NAME (failed ones are always kept, in a temporary directory)"
+)
+DEFAULT_SCENARIO_INI_HELP = "scenario the fake_host, fake_kernel and scenario fixtures use when a test names none"
+MARKERS = (
+    "live: needs a real guest kernel under QEMU (harness.live); deselect with -m 'not live'",
+    "lab: needs real passthrough hardware in the lab; deselect with -m 'not lab'",
+    "scenario(name): the scenario (name or path) the fake_host, fake_kernel and scenario fixtures use",
+)
+
+
+@dataclass(frozen=True)
+class ScenarioSettings:
+    """This run's plugin settings, resolved once: command line over ini over defaults."""
+
+    directories: tuple[Path, ...]
+    keep: Path | None
+    #: Empty: harness.scenario.DEFAULT_SCENARIO (not imported here: it loads the simulated machine).
+    default_scenario: str
+
+
+_SETTINGS = pytest.StashKey[ScenarioSettings]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("vfiolab", "vfiolab scenarios")
+    group.addoption(
+        "--scenario-dir", action="append", dest="vfiolab_scenario_dirs", metavar="DIR", help=SCENARIO_DIR_HELP
+    )
+    group.addoption("--scenario-keep", dest="vfiolab_scenario_keep", metavar="DIR", help=SCENARIO_KEEP_HELP)
+    parser.addini("vfiolab_scenario_dirs", SCENARIO_DIRS_INI_HELP, type="paths", default=[])
+    parser.addini("vfiolab_default_scenario", DEFAULT_SCENARIO_INI_HELP, default="")
+
+
+def _settings(config: pytest.Config) -> ScenarioSettings:
+    invoked = config.invocation_params.dir
+    given: list[str] | None = config.getoption("vfiolab_scenario_dirs")
+    if given:
+        directories = [invoked / path for path in given]
+    else:
+        configured: list[Path] = config.getini("vfiolab_scenario_dirs")
+        directories = configured or [config.rootpath / "scenarios"]
+    keep: str | None = config.getoption("vfiolab_scenario_keep")
+    default: str = config.getini("vfiolab_default_scenario")
+    return ScenarioSettings(
+        tuple(path.resolve() for path in directories), (invoked / keep).resolve() if keep else None, default
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for marker in MARKERS:
+        config.addinivalue_line("markers", marker)
+    config.stash[_SETTINGS] = _settings(config)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    directories = ", ".join(str(path) for path in config.stash[_SETTINGS].directories)
+    return f"vfiolab {__version__}; scenario directories: {directories}"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """The vfiolab version as a JUnit test-suite property. This is what the
+    ``record_testsuite_property`` fixture does; scenario items take no fixtures, and a run may
+    hold nothing else, so the plugin records it once here."""
+    from _pytest.junitxml import xml_key
+
+    xml = session.config.stash.get(xml_key, None)
+    if xml is not None:
+        xml.add_global_property("vfiolab_version", __version__)
+
+
+def _in_scenario_directory(path: Path, directories: tuple[Path, ...]) -> bool:
+    resolved = path.resolve()
+    return any(resolved.is_relative_to(directory) for directory in directories)
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    if file_path.suffix not in (".yaml", ".yml"):
+        return None
+    if not _in_scenario_directory(file_path, parent.config.stash[_SETTINGS].directories):
+        return None
+    collector: ScenarioFile = ScenarioFile.from_parent(parent, path=file_path)
+    return collector
+
+
+class ScenarioFile(pytest.File):
+    """A scenario file: one test item, or a one-line collection error when it does not load."""
+
+    def collect(self) -> Iterator[ScenarioItem]:
+        from harness.scenario import ScenarioError, load_scenario
+
+        try:
+            scenario = load_scenario(str(self.path))
+        except ScenarioError as error:
+            raise self.CollectError(str(error)) from None
+        yield ScenarioItem.from_parent(self, name=scenario.name, scenario=scenario)
+
+
+class ScenarioFailed(Exception):
+    """Some expectation of a scenario did not hold; carries the run's result for the report."""
+
+    def __init__(self, result: RunResult) -> None:
+        super().__init__(f"scenario {result.scenario.name} failed")
+        self.result = result
+
+
+class ScenarioItem(pytest.Item):
+    """One scenario run as a test."""
+
+    def __init__(self, *, scenario: Scenario, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.scenario = scenario
+        self.result: RunResult | None = None
+        self.extra_keyword_matches.update(scenario.tags)
+        if scenario.live:
+            self.add_marker("live")
+        self.user_properties += [("scenario", scenario.name), ("kernel_profile", scenario.kernel_profile)]
+
+    def runtest(self) -> None:
+        from harness.scenario.runner import run_scenario
+
+        keep_root = self.config.stash[_SETTINGS].keep
+        self.result = run_scenario(self.scenario, keep=keep_root / self.scenario.name if keep_root else None)
+        self.user_properties.append(("layers", ",".join(self.result.checked)))
+        if self.result.unchecked:
+            self.user_properties.append(("not_checked_needs_live_run", ",".join(self.result.unchecked)))
+        if not self.result.passed:
+            raise ScenarioFailed(self.result)
+
+    def repr_failure(
+        self, excinfo: ExceptionInfo[BaseException], style: TracebackStyle | None = None
+    ) -> str | TerminalRepr:
+        from harness.scenario import ScenarioError
+
+        if isinstance(excinfo.value, ScenarioFailed):
+            result = excinfo.value.result
+            count = len(result.failures)
+            heading = (
+                f"scenario {self.scenario.name} (kernel profile {self.scenario.kernel_profile}): "
+                f"{count} expectation{'s' if count != 1 else ''} failed"
+            )
+            return f"{heading}\n{result.report()}"
+        if isinstance(excinfo.value, ScenarioError):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo, style)
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, None, f"scenario {self.scenario.name}"
+
+
+def _scenario_name(request: pytest.FixtureRequest) -> str:
+    param = getattr(request, "param", None)
+    if isinstance(param, str):
+        return param
+    marker = request.node.get_closest_marker("scenario")
+    if marker is not None:
+        if not marker.args or not isinstance(marker.args[0], str):
+            raise pytest.UsageError("@pytest.mark.scenario takes the scenario's name or path: scenario('NAME')")
+        name: str = marker.args[0]
+        return name
+    from harness.scenario import DEFAULT_SCENARIO
+
+    return request.config.stash[_SETTINGS].default_scenario or DEFAULT_SCENARIO
+
+
+def _find_in_directories(name: str, directories: tuple[Path, ...]) -> str:
+    """A bare name found in the configured scenario directories first; else as given (the
+    loader then looks in $VFIOLAB_SCENARIOS, ./scenarios and the package)."""
+    if "/" in name or name.endswith((".yaml", ".yml")):
+        return name
+    for directory in directories:
+        candidate = directory / f"{name}.yaml"
+        if candidate.is_file():
+            return str(candidate)
+    return name
+
+
+@pytest.fixture
+def scenario(request: pytest.FixtureRequest) -> Scenario:
+    """The loaded scenario this test is about (indirect parameter, ``scenario`` marker, or the
+    default). A fresh copy per test: tests may change it (``scenario.host.kernel.profile``)."""
+    from harness.scenario import load_scenario
+
+    directories = request.config.stash[_SETTINGS].directories
+    return load_scenario(_find_in_directories(_scenario_name(request), directories))
+
+
+@pytest.fixture
+def fake_kernel(scenario: Scenario) -> SimulatedHost:
+    """The scenario's host booted in the simulated kernel, steps not yet applied: drive it with
+    ``fake_kernel.step("vm_start", 100)`` or ``fake_kernel.run_steps()``."""
+    from harness.scenario.simulated import SimulatedHost
+
+    return SimulatedHost(scenario)
+
+
+@pytest.fixture
+def fake_host(scenario: Scenario, tmp_path: Path) -> Path:
+    """The scenario's root after its steps (what ``vfiolab check --scenario`` checks), rendered to
+    a fresh directory under ``tmp_path``; tests may modify it."""
+    from harness.scenario.runner import render_final_root
+
+    root = tmp_path / "root"
+    render_final_root(scenario, root)
+    return root

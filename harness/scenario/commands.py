@@ -1,0 +1,140 @@
+"""The ``vfiolab scenario`` subcommands as plain functions (``harness.cli`` wires them into
+argparse): ``run`` checks scenarios and writes JUnit XML, ``list`` shows what is there,
+``show`` prints a scenario's resolved host and steps.
+
+Exit codes: 0 success (every scenario passed); 1 some scenario failed an expectation; 2 a
+scenario does not load (a bad file, an unknown name, a --keep directory that is not vfiolab's),
+printed as one line with file and line.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+from typing import Any, TextIO
+
+import yaml
+
+from fakesys.errors import FakesysError
+from harness.scenario.junit import LoadFailure, write_junit
+from harness.scenario.loader import Scenario, list_scenarios, load_scenario
+from harness.scenario.runner import RunResult, run_scenario
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_BAD_INPUT = 2
+
+
+def run_command(names: list[str], junit_xml: Path | None, keep: Path | None, out: TextIO) -> int:
+    """``vfiolab scenario run [NAME|PATH ...] [--junit-xml FILE] [--keep DIR]``.
+
+    Runs the named scenarios (every scenario found when none is named), prints PASS or FAIL per
+    scenario with the failure reports, then a summary. With ``keep`` each final root is left in
+    ``keep/NAME``; otherwise a failed scenario's root is kept in a temporary directory named in
+    its report.
+    """
+    wanted = names or [str(path) for path in list_scenarios().values()]
+    results: list[RunResult] = []
+    problems: list[LoadFailure] = []
+    for name in wanted:
+        try:
+            scenario = load_scenario(name)
+            result = run_scenario(scenario, keep=keep / scenario.name if keep is not None else None)
+        except FakesysError as error:
+            print(f"ERROR {error}", file=out)
+            problems.append(LoadFailure(Path(name).stem, str(error)))
+            continue
+        results.append(result)
+        _print_result(result, out)
+    failed = sum(not result.passed for result in results)
+    total = sum(result.seconds for result in results)
+    count = len(results) + len(problems)
+    summary = f"{count} scenario{'s' if count != 1 else ''}: {len(results) - failed} passed, {failed} failed"
+    if problems:
+        summary += f", {len(problems)} did not load"
+    print(f"{summary} ({total:.2f} s)", file=out)
+    if junit_xml is not None:
+        write_junit(junit_xml, results, problems)
+        print(f"JUnit XML written to {junit_xml}", file=out)
+    if problems:
+        return EXIT_BAD_INPUT
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _print_result(result: RunResult, out: TextIO) -> None:
+    scenario = result.scenario
+    status = "PASS" if result.passed else "FAIL"
+    layers = ", ".join(result.checked) or "no expectations"
+    print(
+        f"{status} {scenario.name} (kernel {scenario.kernel_profile}; {layers}) {result.seconds * 1000:.0f} ms",
+        file=out,
+    )
+    if result.unchecked:
+        print(f"     not checked, needs a live run: {', '.join(result.unchecked)}", file=out)
+    if not result.passed:
+        print(textwrap.indent(result.report(), "     "), file=out)
+    elif result.kept is not None:
+        print(f"     rendered root kept in {result.kept}", file=out)
+
+
+def _one_line(text: str, width: int = 100) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 3].rstrip() + "..."
+
+
+def list_command(out: TextIO) -> int:
+    """``vfiolab scenario list``: name, layers checked and tags, then a one-line description."""
+    found = list_scenarios()
+    status = EXIT_OK
+    for name, path in found.items():
+        try:
+            scenario = load_scenario(str(path))
+        except FakesysError as error:
+            print(f"{name}  (does not load: {error})", file=out)
+            status = EXIT_BAD_INPUT
+            continue
+        layers = ", ".join(scenario.layers) or "no expectations"
+        tags = ", ".join(scenario.tags) or "-"
+        print(f"{name}  [{layers}]  tags: {tags}", file=out)
+        print(f"    {_one_line(scenario.description or '(no description)')}", file=out)
+    if not found:
+        print("no scenarios found (looked in $VFIOLAB_SCENARIOS, ./scenarios and the package)", file=out)
+    return status
+
+
+class _ShowDumper(yaml.SafeDumper):
+    """Block-style YAML with multi-line strings (host files) as literal blocks."""
+
+
+def _represent_text(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in text else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", text, style=style)
+
+
+_ShowDumper.add_representer(str, _represent_text)
+
+
+def show_data(scenario: Scenario) -> dict[str, Any]:
+    """What ``show`` prints: the scenario with its host resolved (``extends:`` merged)."""
+    data: dict[str, Any] = {"name": scenario.name}
+    if scenario.description:
+        data["description"] = scenario.description
+    if scenario.tags:
+        data["tags"] = list(scenario.tags)
+    data["host"] = scenario.resolved_host()
+    data["steps"] = list(scenario.steps)
+    return data
+
+
+def show_command(name: str, out: TextIO) -> int:
+    """``vfiolab scenario show NAME``: the resolved host and the steps, as YAML."""
+    try:
+        scenario = load_scenario(name)
+        data = show_data(scenario)
+    except FakesysError as error:
+        print(f"{error}", file=out)
+        return EXIT_BAD_INPUT
+    print(f"# scenario {scenario.name} from {scenario.path}", file=out)
+    print(f"# kernel profile {scenario.kernel_profile}; checks: {', '.join(scenario.layers) or 'nothing'}", file=out)
+    out.write(yaml.dump(data, Dumper=_ShowDumper, sort_keys=False, default_flow_style=False, width=120))
+    return EXIT_OK

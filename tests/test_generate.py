@@ -1,0 +1,459 @@
+"""The config generator, judged by the real tools: virt-xml-validate and libvirt's test driver for
+the XML, qemu-system-x86_64's property parser for the QEMU arguments, kmod's modprobe for the
+modprobe.d files, and a validator of Proxmox's documented format (tests/proxmox_format.py).
+Plus the Terramaster acceptance cases, identical controllers, apply.sh, golden files for every
+target on two hosts, and no unsafe option unless asked for.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from harness.generate import TARGETS, GeneratedOutput, GenerateOptions, GenerateRefused, generate
+from harness.generate.plan import build_plan
+from harness.generate.qemu import device_arguments
+from harness.scenario import load_scenario
+from harness.scenario.runner import render_final_root
+from tests.proxmox_format import FormatError, validate_hostpci, validate_mapping_section
+
+REPO = Path(__file__).resolve().parent.parent
+GOLDEN = Path(__file__).resolve().parent / "data" / "generate"
+INTEL_SATA = "0000:00:17.0"
+ASM = "0000:03:00.0"
+#: Golden hosts: scenario -> devices asked for.
+GOLDEN_HOSTS = {"terramaster-f4-424-pro": [INTEL_SATA], "amd-ryzen-radeon-gpu": ["0000:08:00.0"]}
+UNSAFE_WORDS = (
+    "pcie_acs_override",
+    "allow_unsafe_interrupts",
+    "iommu=soft",
+    "relax_rmrr",
+    "disable_denylist",
+    "nointremap",
+)
+
+RootOf = Callable[[str], Path]
+
+
+def vfiolab(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True, cwd=REPO, check=False, env=env
+    )
+
+
+def tool(name: str) -> str:
+    found = shutil.which(name) or next((p for p in (f"/usr/sbin/{name}", f"/sbin/{name}") if os.path.exists(p)), None)
+    if found is None:
+        pytest.fail(f"{name} is not installed: run ci/install-system-packages.sh")
+    return found
+
+
+@pytest.fixture
+def root_of(final_root: RootOf) -> RootOf:
+    return final_root
+
+
+def golden_hosts() -> list[str]:
+    return [name for name in GOLDEN_HOSTS if (REPO / "scenarios" / f"{name}.yaml").exists()]
+
+
+# --- Acceptance on the default scenario -------------------------------------------------------------
+
+
+def test_proxmox_line_for_the_intel_sata_controller() -> None:
+    completed = vfiolab(
+        "generate", "proxmox", "--scenario", "terramaster-f4-424-pro", "--device", INTEL_SATA, "--vmid", "100"
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert "hostpci0: 0000:00:17.0,pcie=1" in completed.stdout.splitlines()
+    assert "qm set 100 -hostpci0 0000:00:17.0,pcie=1" in completed.stdout
+
+
+def test_asm1062_is_refused_with_the_checker_reasons_and_the_disk_commands() -> None:
+    completed = vfiolab("generate", "proxmox", "--scenario", "terramaster-f4-424-pro", "--device", ASM)
+    assert completed.returncode == 2
+    assert "reset.bus-reset-breaks-device" in completed.stderr
+    assert "hostpci" not in completed.stdout
+    assert "qm set 100 -scsi1 /dev/disk/by-id/ata-WDC_WD40EFPX-68C6CN0_WD-WX12D34A5680" in completed.stdout
+    assert "qm set 100 -scsi2 /dev/disk/by-id/ata-WDC_WD40EFPX-68C6CN0_WD-WX12D34A5681" in completed.stdout
+
+
+def test_forced_output_says_so_in_every_file(root_of: RootOf) -> None:
+    root = root_of("terramaster-f4-424-pro")
+    for target in ("modprobe", "libvirt", "qemu", "initramfs-tools"):
+        output = generate(target, root, [ASM], GenerateOptions(force=True))
+        for item in output.files:
+            if item.path.endswith("modules"):
+                continue  # the host's own file, with our lines appended after its comment
+            assert "generated although the checker fails" in item.content, (target, item.path)
+            assert "reset.bus-reset-breaks-device" in item.content
+
+
+def test_disk_fallback_needs_no_force(root_of: RootOf) -> None:
+    output = generate("proxmox-disks", root_of("terramaster-f4-424-pro"), [ASM])
+    commands = [command for _, command in output.commands]
+    assert commands == [
+        "qm set 100 -scsi1 /dev/disk/by-id/ata-WDC_WD40EFPX-68C6CN0_WD-WX12D34A5680,serial=WD-WX12D34A5680",
+        "qm set 100 -scsi2 /dev/disk/by-id/ata-WDC_WD40EFPX-68C6CN0_WD-WX12D34A5681,serial=WD-WX12D34A5681",
+    ]
+    assert any("SMART" in note for note in output.notes) and any("scsiblock=1" in note for note in output.notes)
+
+
+# --- apply.sh ----------------------------------------------------------------------------------------
+
+
+def test_all_writes_a_tree_whose_apply_script_lists_each_change(root_of: RootOf, tmp_path: Path) -> None:
+    out = tmp_path / "plan"
+    completed = vfiolab(
+        "generate", "all", "--scenario", "terramaster-f4-424-pro", "--device", INTEL_SATA, "--out", str(out)
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert (out / "etc/modprobe.d/vfio.conf").is_file() and os.access(out / "apply.sh", os.X_OK)
+    host = tmp_path / "host"
+    shutil.copytree(root_of("terramaster-f4-424-pro"), host, symlinks=True)
+    before = (host / "etc/initramfs-tools/modules").read_text()
+    environment = {**os.environ, "VFIOLAB_ROOT": str(host)}
+
+    dry = subprocess.run(
+        [str(out / "apply.sh"), "--dry-run"], capture_output=True, text=True, env=environment, check=False
+    )
+    assert dry.returncode == 0, dry.stderr
+    assert "would create: /etc/modprobe.d/vfio.conf" in dry.stdout
+    assert "would replace: /etc/initramfs-tools/modules" in dry.stdout
+    assert "    +vfio_pci" in dry.stdout  # the diff of what changes
+    assert "would run: update-initramfs -u -k all" in dry.stdout
+    assert "would run: qm set 100 -hostpci0 0000:00:17.0,pcie=1" in dry.stdout
+    assert not (host / "etc/modprobe.d/vfio.conf").exists()
+    assert (host / "etc/initramfs-tools/modules").read_text() == before
+
+    applied = subprocess.run(
+        [str(out / "apply.sh"), "--yes"], capture_output=True, text=True, env=environment, check=False
+    )
+    assert applied.returncode == 0, applied.stderr
+    assert (host / "etc/modprobe.d/vfio.conf").read_text() == (out / "etc/modprobe.d/vfio.conf").read_text()
+    backups = list((host / "etc/initramfs-tools").glob("modules.vfiolab-*"))
+    assert len(backups) == 1 and backups[0].read_text() == before
+    again = subprocess.run(
+        [str(out / "apply.sh"), "--yes"], capture_output=True, text=True, env=environment, check=False
+    )
+    assert "unchanged: /etc/modprobe.d/vfio.conf" in again.stdout and "wrote" not in again.stdout
+
+    other = {**os.environ, "VFIOLAB_ROOT": str(root_of("n100-asm1184e-switch"))}
+    refused = subprocess.run([str(out / "apply.sh"), "--yes"], capture_output=True, text=True, env=other, check=False)
+    assert refused.returncode == 1 and "refusing" in refused.stderr
+
+
+def test_out_never_overwrites_without_asking(tmp_path: Path) -> None:
+    target = tmp_path / "etc/modprobe.d/vfio.conf"
+    target.parent.mkdir(parents=True)
+    target.write_text("mine\n")
+    args = [
+        "generate",
+        "modprobe",
+        "--scenario",
+        "terramaster-f4-424-pro",
+        "--device",
+        INTEL_SATA,
+        "--out",
+        str(tmp_path),
+    ]
+    completed = vfiolab(*args)
+    assert completed.returncode == 3 and "--overwrite" in completed.stderr
+    assert target.read_text() == "mine\n"
+    assert vfiolab(*args, "--overwrite").returncode == 0
+    assert "options vfio-pci ids=8086:54d3" in target.read_text()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["generate", "proxmox", "--scenario", "terramaster-f4-424-pro", "--device", "0000:09:00.0"],
+            "no such PCI device",
+        ),
+        (["generate", "nonsense", "--scenario", "terramaster-f4-424-pro", "--device", INTEL_SATA], "invalid choice"),
+        (["generate", "proxmox", "--scenario", "terramaster-f4-424-pro"], "--device"),
+        (["generate", "proxmox", "--scenario", "terramaster-f4-424-pro", "--device", "00:1c.6"], "bridge"),
+    ],
+)
+def test_bad_input_could_not_run(args: list[str], message: str) -> None:
+    completed = vfiolab(*args)
+    assert completed.returncode == 3, completed.stdout
+    assert message in completed.stderr and "Traceback" not in completed.stderr
+
+
+# --- Identical controllers -----------------------------------------------------------------------------
+
+
+def identical_controllers(tmp_path: Path, second_subsystem: int | None) -> Path:
+    """The Terramaster with a second ASM1062 in place of the NVMe, holding the host's root; both
+    with FLR (so the checker passes them)."""
+    flr = {"capabilities": [{"id": "express", "devcap": {"flr": True}}]}
+    second: dict[str, Any] = {"bdf": "04:00.0", "device": "asmedia-asm1062", "driver": "ahci", "override": flr}
+    if second_subsystem is not None:
+        second["override"] = {**flr, "header": {"subsystem_device": second_subsystem}}
+    host = {
+        "extends": "terramaster-f4-424-pro",
+        "pci": [{"bdf": "03:00.0", "behaviours": [], "override": flr}, second],
+        "disks": [
+            {"name": "nvme0n1", "remove": True},
+            {
+                "name": "sde",
+                "controller": "04:00.0",
+                "model": "Samsung SSD 870",
+                "serial": "S6PNNX0T1",
+                "partitions": [1, 2, 3],
+            },
+        ],
+        "device_mapper": [{"name": "pve-root", "slaves": ["sde3"]}, {"name": "pve-swap", "slaves": ["sde3"]}],
+        "mounts": [{"source": "/dev/sde2", "target": "/boot/efi", "fstype": "vfat"}],
+    }
+    path = tmp_path / "twins.yaml"
+    path.write_text(yaml.safe_dump({"name": "twins", "host": host}, sort_keys=False))
+    root = tmp_path / "root"
+    render_final_root(load_scenario(str(path)), root)
+    return root
+
+
+def modprobe_text(output: GeneratedOutput) -> str:
+    [conf] = [item for item in output.files if item.path == "/etc/modprobe.d/vfio.conf"]
+    return conf.content
+
+
+def test_identical_twins_are_bound_by_address(tmp_path: Path) -> None:
+    root = identical_controllers(tmp_path, None)
+    text = modprobe_text(generate("modprobe", root, [ASM]))
+    lines = [line for line in text.splitlines() if line and not line.startswith("#")]
+    assert not [line for line in lines if line.startswith("options vfio-pci ids=")]
+    assert lines == [
+        "install ahci echo vfio-pci > /sys/bus/pci/devices/0000:03:00.0/driver_override; /sbin/modprobe vfio-pci; "
+        "/sbin/modprobe --ignore-install ahci $CMDLINE_OPTS"
+    ]
+    assert "0000:04:00.0" not in "\n".join(lines)
+    assert "bound by address" in text and "driverctl set-override 0000:03:00.0 vfio-pci" in text
+    modprobe_accepts(tmp_path, text)
+
+
+def test_twins_told_apart_by_subsystem_get_a_narrowed_ids_entry(tmp_path: Path) -> None:
+    root = identical_controllers(tmp_path, 0x2116)
+    text = modprobe_text(generate("modprobe", root, [ASM]))
+    lines = [line for line in text.splitlines() if line and not line.startswith("#")]
+    assert lines == ["options vfio-pci ids=1b21:0612:1b21:1060", "softdep ahci pre: vfio-pci"]
+    assert "plain 1b21:0612 would also capture 04:00.0" in text
+    modprobe_accepts(tmp_path, text)
+
+
+# --- Real tools as judges -------------------------------------------------------------------------------
+
+
+def modprobe_accepts(tmp_path: Path, text: str) -> None:
+    """kmod parses the file with nothing on stderr, without the test machine's /lib/modules."""
+    config = tmp_path / "vfio-judge.conf"
+    config.write_text(text)
+    modules = tmp_path / "empty-modules"
+    (modules / "lib/modules/0.0.0").mkdir(parents=True, exist_ok=True)
+    completed = subprocess.run(
+        [tool("modprobe"), "-c", "-C", str(config), "-d", str(modules), "-S", "0.0.0"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert completed.returncode == 0 and completed.stderr == "", completed.stderr
+    dumped = completed.stdout.splitlines()
+    for line in text.splitlines():
+        if line.startswith("options vfio-pci "):
+            assert line.replace("vfio-pci", "vfio_pci", 1) in dumped
+        elif line.startswith(("softdep ", "install ")):
+            assert line in dumped
+
+
+def plans() -> list[tuple[str, list[str], GenerateOptions]]:
+    cases = [("terramaster-f4-424-pro", [INTEL_SATA], GenerateOptions())]
+    if "amd-ryzen-radeon-gpu" in golden_hosts():
+        overrides = {"sub-vendor-id": "0x1002", "sub-device-id": "0x0b36"}
+        cases.append(
+            ("amd-ryzen-radeon-gpu", ["0000:08:00.0"], GenerateOptions(guest_address="06:00", id_overrides=overrides))
+        )
+    cases.append(("terramaster-f4-424-pro", [INTEL_SATA, "0000:01:00.0"], GenerateOptions(force=True, vmid=200)))
+    return cases
+
+
+@pytest.mark.parametrize(("scenario", "devices", "options"), plans())
+def test_libvirt_domain_passes_virt_xml_validate_and_the_test_driver(
+    root_of: RootOf, tmp_path: Path, scenario: str, devices: list[str], options: GenerateOptions
+) -> None:
+    import libvirt
+
+    options.domain_xml = True
+    output = generate("libvirt", root_of(scenario), devices, options)
+    [document] = output.files
+    path = tmp_path / "domain.xml"
+    path.write_text(document.content)
+    validated = subprocess.run(
+        [tool("virt-xml-validate"), str(path), "domain"], capture_output=True, text=True, check=False
+    )
+    assert validated.returncode == 0, validated.stdout + validated.stderr
+    connection = libvirt.open("test:///default")
+    try:
+        defined = connection.defineXML(document.content)
+        description = defined.XMLDesc()
+    finally:
+        connection.close()
+    plan = build_plan(root_of(scenario), devices, options)
+    assert description.count("<hostdev mode='subsystem' type='pci' managed='yes'>") == len(plan.functions)
+    for item in plan.functions:
+        bdf = item.function.bdf
+        assert f"bus='0x{bdf.bus:02x}' slot='0x{bdf.device:02x}' function='0x{bdf.function:x}'" in description
+
+
+@pytest.mark.parametrize(("scenario", "devices", "options"), plans())
+def test_qemu_arguments_are_parsed_by_the_real_qemu(
+    root_of: RootOf, scenario: str, devices: list[str], options: GenerateOptions
+) -> None:
+    plan = build_plan(root_of(scenario), devices, options)
+    machine = "q35" if plan.vm.q35 else "pc"
+    for arguments in device_arguments(plan):
+        # QEMU stops at the first vfio-pci device it cannot open, so each guest device is judged
+        # in its own dry start; a host address that exists on this machine is swapped for one
+        # that cannot, so the only acceptable failure is "no such host device".
+        judged = list(arguments)
+        for item in plan.functions:
+            if os.path.exists(f"/sys/bus/pci/devices/{item.address}"):
+                judged = [part.replace(f"host={item.address}", "host=00fe:fe:1f.7") for part in judged]
+        command = [tool("qemu-system-x86_64"), "-machine", f"{machine},accel=tcg", "-nodefaults", "-display", "none"]
+        command += ["-S", "-monitor", "none", *judged]
+        completed = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+        assert completed.returncode != 0
+        assert "no such host device" in completed.stderr, completed.stderr
+        for problem in ("Property", "expects", "Parameter", "not found", "invalid"):
+            assert problem not in completed.stderr.split("no such host device")[0], completed.stderr
+
+
+@pytest.mark.parametrize(("scenario", "devices", "options"), plans())
+def test_proxmox_output_follows_the_documented_format(
+    root_of: RootOf, scenario: str, devices: list[str], options: GenerateOptions
+) -> None:
+    output = generate("proxmox", root_of(scenario), devices, options)
+    config, mapping = output.files
+    for line in config.content.splitlines():
+        key, _, value = line.partition(": ")
+        validate_hostpci(key, value)
+    for section in mapping.content.split("\n\n"):
+        if section.strip():
+            validate_mapping_section(section)
+    for _, command in output.commands:
+        words = command.split()
+        if words[:2] == ["qm", "set"]:
+            validate_hostpci(words[3].lstrip("-"), words[4])
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "hostpci0: 0000:03:00.0,pcie=1",
+        "hostpci0: 0000:03:00.0,pcie=1,rombar=0",
+        "hostpci0: 0000:03:00.0,pcie=1,rombar=0,sub-device-id=0x0612,sub-vendor-id=0x1b21",
+        "hostpci0: 0000:03:00.0,pcie=1,rombar=0,romfile=asm1061.rom",
+        "hostpci0: 0000:03:00.0,pcie=1,x-vga=on",
+        "hostpci1: mapping=asm1061,pcie=1",
+        "hostpci2: 0000:08:00,pcie=1",
+    ],
+)
+def test_the_validator_accepts_the_reference_lines(line: str) -> None:
+    key, _, value = line.partition(": ")
+    validate_hostpci(key, value)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "hostpci0: 0000:0A:00.0",  # uppercase hex
+        "hostpci0: asm1061",  # a bare mapping name
+        "hostpci0: 0000:03:00.0,romfile=/usr/share/kvm/asm1061.rom",  # absolute romfile
+        "hostpci0: 0000:03:00.0,sub-device-id=1060",  # no 0x
+        "hostpci16: 0000:03:00.0",
+        "hostpci0: host=0000:03:00.0,mapping=asm1061",
+    ],
+)
+def test_the_validator_rejects_known_bad_forms(line: str) -> None:
+    key, _, value = line.partition(": ")
+    with pytest.raises(FormatError):
+        validate_hostpci(key, value)
+
+
+@pytest.mark.parametrize(
+    "section",
+    [
+        "asm1061\n\tmap id=1b21:0612,node=pve,path=03:00.0\n",  # path without domain
+        "asm1061\n\tmap id=0x1b21:0x0612,node=pve,path=0000:03:00.0\n",  # id with 0x
+        "pci: asm1061\n\tmap id=1b21:0612,node=pve,path=0000:03:00.0\n",  # prefixed header
+    ],
+)
+def test_the_validator_rejects_bad_mapping_entries(section: str) -> None:
+    with pytest.raises(FormatError):
+        validate_mapping_section(section)
+
+
+def test_modprobe_output_is_accepted_by_kmod(root_of: RootOf, tmp_path: Path) -> None:
+    for scenario, devices, options in plans():
+        modprobe_accepts(tmp_path, modprobe_text(generate("modprobe", root_of(scenario), devices, options)))
+
+
+# --- Golden files and safety ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("scenario", golden_hosts())
+@pytest.mark.parametrize("target", list(TARGETS))
+def test_golden_output(root_of: RootOf, scenario: str, target: str) -> None:
+    """Each target's whole output on two hosts; VFIOLAB_UPDATE_GOLDEN=1 rewrites the files (review
+    the diff before committing)."""
+    text = generate(target, root_of(scenario), GOLDEN_HOSTS[scenario]).text()
+    path = GOLDEN / scenario / f"{target}.txt"
+    if os.environ.get("VFIOLAB_UPDATE_GOLDEN") == "1":
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    assert path.exists(), f"no golden file {path}: run with VFIOLAB_UPDATE_GOLDEN=1"
+    assert text == path.read_text()
+
+
+def non_comment_lines(output: GeneratedOutput) -> list[str]:
+    lines = [command for _, command in output.commands]
+    for item in output.files:
+        lines += [
+            line for line in item.content.splitlines() if line.strip() and not line.lstrip().startswith(("#", "<!--"))
+        ]
+    return lines
+
+
+@pytest.mark.parametrize("scenario", golden_hosts())
+def test_no_unsafe_option_without_the_explicit_flag(root_of: RootOf, scenario: str) -> None:
+    root = root_of(scenario)
+    for target in TARGETS:
+        output = generate(target, root, GOLDEN_HOSTS[scenario])
+        offending = [line for line in non_comment_lines(output) if any(word in line for word in UNSAFE_WORDS)]
+        assert offending == [], (target, offending)
+    asked = generate("all", root, GOLDEN_HOSTS[scenario], GenerateOptions(unsafe=("acs-override", "unsafe-interrupts")))
+    text = "\n".join(item.content for item in asked.files)
+    assert "options vfio_iommu_type1 allow_unsafe_interrupts=1" in text
+    assert "WARNING: allow_unsafe_interrupts" in text
+    modprobe = generate("cmdline", root, GOLDEN_HOSTS[scenario], GenerateOptions(unsafe=("acs-override",)))
+    assert any("pcie_acs_override=downstream,multifunction" in line for line in non_comment_lines(modprobe))
+    assert any("WARNING: pcie_acs_override" in note for note in modprobe.notes)
+
+
+def test_group_peers_are_passed_and_listed_or_the_device_is_refused(root_of: RootOf, tmp_path: Path) -> None:
+    with pytest.raises(GenerateRefused) as refused:
+        generate("proxmox", root_of("n100-asm1184e-switch"), ["0000:03:00.0"])
+    assert "isolation.switch-without-acs" in str(refused.value)
+    if "amd-ryzen-radeon-gpu" in golden_hosts():
+        output = generate("proxmox", root_of("amd-ryzen-radeon-gpu"), ["0000:08:00.0"])
+        assert any("08:00.1" in note and "go to the VM with it" in note for note in output.notes)
+        assert output.files[0].content.startswith("hostpci0: 0000:08:00,pcie=1")
