@@ -26,7 +26,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from harness.sysfs import HostView, PciFunction, shell_assignments
+from harness.sysfs import HostView, PciFunction, device_file, driver_file, on_host, shell_assignments
 
 # --- Kernel arguments -------------------------------------------------------------------------
 
@@ -673,7 +673,7 @@ def override_install_line(module: str, addresses: Iterable[str]) -> str:
     """A modprobe.d ``install`` line that gives ``addresses`` to vfio-pci by address whenever
     ``module`` (their host driver) is about to load, in the initramfs as in the real root:
     driver_override set first keeps every other driver from matching the device."""
-    writes = "; ".join(f"echo vfio-pci > /sys/bus/pci/devices/{address}/driver_override" for address in addresses)
+    writes = "; ".join(f"echo vfio-pci > {on_host(device_file(address, 'driver_override'))}" for address in addresses)
     return f"install {module} {writes}; /sbin/modprobe vfio-pci; /sbin/modprobe --ignore-install {module} $CMDLINE_OPTS"
 
 
@@ -990,7 +990,7 @@ def host_driver_module(view: HostView, function: PciFunction) -> str | None:
     the module of its current driver (``/sys/bus/pci/drivers/<driver>/module``), else the usual
     driver of its class."""
     if function.driver and function.driver != "vfio-pci":
-        module = view.readlink_name(f"sys/bus/pci/drivers/{function.driver}/module")
+        module = view.readlink_name(driver_file(function.driver, "module"))
         return module_name(module or function.driver)
     if function.class_code is not None:
         return CLASS_DRIVERS.get(function.class_code)

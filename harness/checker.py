@@ -18,7 +18,7 @@ from harness.checks import CHECKS, CheckContext, CheckOptions
 from harness.errors import CheckerError
 from harness.findings import Evidence, Finding, Severity, Verdict
 from harness.pci.address import Bdf
-from harness.sysfs import HostView, PciFunction, read_host
+from harness.sysfs import PCI_DEVICES, HostView, PciFunction, device_file, read_host
 
 EXIT_PASS = 0
 EXIT_WARN = 1
@@ -93,7 +93,7 @@ def _unprivileged_finding(view: HostView) -> Finding | None:
 def _config_evidence(view: HostView, name: str) -> Evidence:
     function = view.functions[Bdf.parse(name)]
     size = function.config.size if function.config is not None else 0
-    return Evidence(view.show(f"sys/bus/pci/devices/{name}/config"), f"{size} bytes readable")
+    return Evidence(view.show(device_file(name, "config")), f"{size} bytes readable")
 
 
 def run_checks(view: HostView, options: CheckOptions | None = None) -> CheckReport:
@@ -144,7 +144,7 @@ def check_root(root: str | Path = "/", options: CheckOptions | None = None) -> C
     view = read_host(path)
     if not view.functions:
         raise CheckerError(
-            f"{root}: no PCI devices could be read under {view.show('sys/bus/pci/devices')} "
+            f"{root}: no PCI devices could be read under {view.show(PCI_DEVICES)} "
             "(is this a Linux root, and is /sys mounted?)"
         )
     options = options or CheckOptions()

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from harness.findings import Evidence
 from harness.pci import regs
 from harness.pci.config import CapabilityLoopError
-from harness.sysfs import HostView, PciFunction
+from harness.sysfs import HostView, PciFunction, device_file
 
 #: drivers/pci/pci.c pci_reset_fn_methods[], in the kernel's order.
 KERNEL_METHOD_ORDER = ("device_specific", "acpi", "flr", "af_flr", "pm", "bus", "cxl_bus")
@@ -106,13 +106,9 @@ class ResetPlan:
         return f"kernel function reset: {kernel}; QEMU at VM start: {qemu}"
 
 
-def _device_path(function: PciFunction) -> str:
-    return f"sys/bus/pci/devices/{function.name}"
-
-
 def _read_config_facts(view: HostView, function: PciFunction, facts: ResetFacts) -> None:
     config = function.config
-    config_path = view.show(f"{_device_path(function)}/config")
+    config_path = view.show(device_file(function.name, "config"))
     if config is None or config.truncated or config.dead:
         return
     try:
@@ -199,7 +195,7 @@ def analyse(
     facts.config_dead = function.config_dead
     _read_config_facts(view, function, facts)
     _topology_facts(view, function, facts)
-    method_path = view.show(f"{_device_path(function)}/reset_method")
+    method_path = view.show(device_file(function.name, "reset_method"))
     if function.reset_method is not None:
         facts.methods = [name for name in function.reset_method if name]
         facts.methods_source = "file"

@@ -64,7 +64,7 @@ def disk_uses(view: HostView, disk: BlockDevice) -> DiskUse:
         name = _resolve_source(view, mount.source)
         if name is None or name not in closure:
             continue
-        use.evidence.append(Evidence("/proc/mounts", f"{mount.source} {mount.target} {mount.fstype}"))
+        use.evidence.append(Evidence(view.show("proc/mounts"), f"{mount.source} {mount.target} {mount.fstype}"))
         if mount.target == "/":
             use.uses.append(("root", Severity.FAIL, f"the host's root filesystem ({mount.source} on /)"))
         elif mount.target in _BOOT_TARGETS:
@@ -74,18 +74,22 @@ def disk_uses(view: HostView, disk: BlockDevice) -> DiskUse:
     for source in view.swaps:
         name = _resolve_source(view, source)
         if name is not None and name in closure:
-            use.evidence.append(Evidence("/proc/swaps", source))
+            use.evidence.append(Evidence(view.show("proc/swaps"), source))
             use.uses.append(("swap", Severity.FAIL, f"active swap ({source})"))
     for name in stacked:
         if name.startswith("md"):
-            use.evidence.append(Evidence(f"/sys/class/block/{name}/slaves", " ".join(view.blocks[name].slaves)))
+            use.evidence.append(
+                Evidence(view.show(f"sys/class/block/{name}/slaves"), " ".join(view.blocks[name].slaves))
+            )
             use.uses.append(("md", Severity.FAIL, f"a member of the md array {name}"))
     mounted_or_swap = {kind for kind, _, _ in use.uses}
     unmounted_dm = [name for name in stacked if name.startswith("dm-")]
     if unmounted_dm and not mounted_or_swap:
         labels = ", ".join(view.blocks[name].dm_name or name for name in unmounted_dm)
         use.evidence.append(
-            Evidence(f"/sys/class/block/{unmounted_dm[0]}/slaves", " ".join(view.blocks[unmounted_dm[0]].slaves))
+            Evidence(
+                view.show(f"sys/class/block/{unmounted_dm[0]}/slaves"), " ".join(view.blocks[unmounted_dm[0]].slaves)
+            )
         )
         use.uses.append(("device-mapper", Severity.WARN, f"active device-mapper volumes ({labels})"))
     for name in sorted({disk.name, *disk.partitions}):
@@ -94,9 +98,9 @@ def disk_uses(view: HostView, disk: BlockDevice) -> DiskUse:
             continue
         pool = block.fs_label or "?"
         imported = view.exists(f"proc/spl/kstat/zfs/{pool}")
-        use.evidence.append(Evidence(f"/run/udev/data ({name})", f"ID_FS_TYPE=zfs_member ID_FS_LABEL={pool}"))
+        use.evidence.append(Evidence(view.show(f"run/udev/data ({name})"), f"ID_FS_TYPE=zfs_member ID_FS_LABEL={pool}"))
         if imported:
-            use.evidence.append(Evidence(f"/proc/spl/kstat/zfs/{pool}", "exists: the pool is imported"))
+            use.evidence.append(Evidence(view.show(f"proc/spl/kstat/zfs/{pool}"), "exists: the pool is imported"))
             use.uses.append(("zfs", Severity.FAIL, f"a member of the ZFS pool '{pool}', imported on the host"))
         else:
             use.uses.append(("zfs", Severity.INFO, f"a member of the ZFS pool '{pool}', not imported on the host"))

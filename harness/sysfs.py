@@ -23,6 +23,27 @@ from harness.pci.config import ConfigSpace
 
 _BDF_NAME = re.compile(r"^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$")
 KERNEL_LOG_FILES = ("var/log/dmesg", "var/log/kern.log")
+#: Where the kernel lists PCI functions and drivers, relative to a root (every path harness reads
+#: is relative to the root it was given; :func:`on_host` turns one into the path a user types).
+PCI_DEVICES = "sys/bus/pci/devices"
+PCI_DRIVERS = "sys/bus/pci/drivers"
+
+
+def device_file(address: str, attribute: str = "") -> str:
+    """``sys/bus/pci/devices/<address>[/<attribute>]``, relative to a root."""
+    return f"{PCI_DEVICES}/{address}/{attribute}" if attribute else f"{PCI_DEVICES}/{address}"
+
+
+def driver_file(driver: str, attribute: str) -> str:
+    """``sys/bus/pci/drivers/<driver>/<attribute>``, relative to a root."""
+    return f"{PCI_DRIVERS}/{driver}/{attribute}"
+
+
+def on_host(relative: str) -> str:
+    """A root-relative path as the user knows it on the checked host (absolute)."""
+    return "/" + relative.lstrip("/")
+
+
 #: Base class 08 (system peripheral), subclass 06: the IOMMU's own PCI function (AMD-Vi).
 IOMMU_CLASS = 0x0806
 
@@ -187,7 +208,7 @@ class HostView:
 
     def show(self, relative: str) -> str:
         """A path as the user knows it (absolute on the checked host)."""
-        return "/" + relative.lstrip("/")
+        return on_host(relative)
 
     def read_text(self, relative: str, note_missing: bool = False) -> str | None:
         data = self.read_bytes(relative, note_missing)
@@ -307,7 +328,7 @@ def _strip(text: str | None) -> str | None:
 
 
 def _read_function(view: HostView, name: str) -> PciFunction | None:
-    link = f"sys/bus/pci/devices/{name}"
+    link = device_file(name)
     try:
         real = os.path.realpath(view._path(link))
         relative = os.path.relpath(real, view.root)
@@ -376,9 +397,9 @@ def _controller_of(real: str) -> Bdf | None:
 def read_host(root: Path | str) -> HostView:
     """Read everything the checks use from ``root``."""
     view = HostView(Path(root))
-    if not view.abs("sys/bus/pci/devices").is_dir():
-        view.unseen.append((view.show("sys/bus/pci/devices"), "does not exist"))
-    for name in view.listdir("sys/bus/pci/devices"):
+    if not view.abs(PCI_DEVICES).is_dir():
+        view.unseen.append((view.show(PCI_DEVICES), "does not exist"))
+    for name in view.listdir(PCI_DEVICES):
         if _BDF_NAME.match(name):
             function = _read_function(view, name)
             if function is not None:
@@ -421,7 +442,7 @@ def read_host(root: Path | str) -> HostView:
             value = view.read_text(f"sys/module/{module}/parameters/{param}")
             if value is not None:
                 view.module_params.setdefault(module, {})[param] = value.strip()
-    view.loaded_drivers = set(view.listdir("sys/bus/pci/drivers"))
+    view.loaded_drivers = set(view.listdir(PCI_DRIVERS))
     return view
 
 

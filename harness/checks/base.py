@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.findings import Evidence, Finding
-from harness.sysfs import HostView, PciFunction
+from harness.sysfs import HostView, PciFunction, device_file
 
 
 @dataclass
@@ -47,7 +47,7 @@ class CheckContext:
         return Evidence(self.view.show(relative), str(value))
 
     def device_evidence(self, function: PciFunction, attribute: str, value: object) -> Evidence:
-        return Evidence(self.view.show(f"sys/bus/pci/devices/{function.name}/{attribute}"), str(value))
+        return Evidence(self.view.show(device_file(function.name, attribute)), str(value))
 
     def kernel_version(self) -> tuple[int, ...] | None:
         """(major, minor, patch) of the running kernel. Debian's ABI names (``6.1.0-26-amd64``)

@@ -63,7 +63,7 @@ def _storage(ctx: CheckContext, function: PciFunction, unit: PciFunction) -> Ite
     uses = [disk_uses(view, disk) for disk in disks]
     listing = "; ".join(item.disk.text for item in uses)
     evidence = [
-        Evidence(f"/dev/disk/by-id/{item.disk.preferred_id}", f"-> ../../{item.disk.name}")
+        Evidence(view.show(f"dev/disk/by-id/{item.disk.preferred_id}"), f"-> ../../{item.disk.name}")
         for item in uses
         if item.disk.preferred_id
     ]

@@ -16,7 +16,7 @@ from harness.checks.base import CheckContext, device_label
 from harness.findings import Evidence, Finding, Severity
 from harness.pci import regs
 from harness.pci.address import Bdf
-from harness.sysfs import PciFunction
+from harness.sysfs import PciFunction, device_file
 
 #: libvirt's ACS test: any of SV, RR, CR, UF enabled counts (virpci.c, "PCI_EXT_ACS_CTRL &
 #: (SV|RR|CR|UF)"); the kernel wants all four (drivers/iommu/iommu.c REQ_ACS_FLAGS).
@@ -34,7 +34,7 @@ def check(ctx: CheckContext) -> Iterator[Finding]:
 
 def _group(ctx: CheckContext, function: PciFunction) -> Iterator[Finding]:
     view = ctx.view
-    link = f"sys/bus/pci/devices/{function.name}/iommu_group"
+    link = device_file(function.name, "iommu_group")
     if function.iommu_group is None:
         yield Finding(
             "isolation.no-group",
@@ -152,7 +152,7 @@ def _acs_path(ctx: CheckContext, function: PciFunction) -> Iterator[Finding]:
         if bridge is None:
             break
         config = bridge.config
-        config_path = f"sys/bus/pci/devices/{bridge.name}/config"
+        config_path = device_file(bridge.name, "config")
         if config is None or config.truncated:
             unseen.append(bridge.name)
         elif config.has_extended_space and not config.dead:
@@ -191,10 +191,7 @@ def _acs_path(ctx: CheckContext, function: PciFunction) -> Iterator[Finding]:
             "needs root",
             "ACS lives in extended config space, which the kernel shows only to root.",
             "Rerun as root (sudo vfiolab check) to see ACS on the path.",
-            [
-                ctx.evidence(f"sys/bus/pci/devices/{name}/config", "only the first 64 bytes are readable")
-                for name in unseen
-            ],
+            [ctx.evidence(device_file(name, "config"), "only the first 64 bytes are readable") for name in unseen],
             device=function.name,
         )
 

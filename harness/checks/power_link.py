@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from harness.checks.base import CheckContext
 from harness.findings import Finding, Severity
 from harness.known_devices import D3COLD_WAKE_FAILURE, lookup
-from harness.sysfs import PciFunction
+from harness.sysfs import PciFunction, device_file
 
 _SPEED_ORDER = ("2.5 GT/s", "5.0 GT/s", "8.0 GT/s", "16.0 GT/s", "32.0 GT/s", "64.0 GT/s")
 
@@ -130,7 +130,7 @@ def _d3cold(ctx: CheckContext, function: PciFunction) -> Iterator[Finding]:
     problem = known.problem(D3COLD_WAKE_FAILURE) if known else None
     if problem is None:
         return
-    allowed = ctx.view.read_text(f"sys/bus/pci/devices/{function.name}/d3cold_allowed")
+    allowed = ctx.view.read_text(device_file(function.name, "d3cold_allowed"))
     if allowed is not None and allowed.strip() == "0":
         return
     yield Finding(
@@ -138,7 +138,8 @@ def _d3cold(ctx: CheckContext, function: PciFunction) -> Iterator[Finding]:
         Severity.WARN,
         "known not to wake from D3cold, and D3cold is allowed",
         f"{problem.detail}. Sources: {'; '.join(problem.sources)}.",
-        f"echo 0 > /sys/bus/pci/devices/{function.name}/d3cold_allowed (e.g. from a udev rule), or keep vfio-pci "
+        f"echo 0 > {ctx.view.show(device_file(function.name, 'd3cold_allowed'))} (e.g. from a udev rule), "
+        "or keep vfio-pci "
         "from suspending it: options vfio-pci disable_idle_d3=1",
         [ctx.device_evidence(function, "d3cold_allowed", (allowed or "unknown").strip())],
         device=function.name,

@@ -24,7 +24,7 @@ from harness.findings import Evidence, Finding, Severity
 from harness.pci.address import Bdf
 from harness.pci.rom import MAX_ROM_SIZE, RomImage, RomParseResult, parse_rom
 from harness.storage import controller_in_use
-from harness.sysfs import PciFunction
+from harness.sysfs import PciFunction, device_file, on_host
 
 SOURCE = "option ROM format: checker-and-generator.md §9, after awilliam/rom-parser and kernel drivers/pci/rom.c"
 CLASS_STORAGE = 0x01
@@ -53,7 +53,7 @@ def _rom_bar_off(name: str) -> str:
 
 
 def _dump_commands(name: str) -> str:
-    rom = f"/sys/bus/pci/devices/{name}/rom"
+    rom = on_host(device_file(name, "rom"))
     return f"echo 1 > {rom}; cat {rom} > {name}.rom; echo 0 > {rom}"
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from fakesys.userspace.machine import Machine
 from harness.pci.address import Bdf
+from harness.sysfs import device_file, driver_file, on_host
 
 
 def _device(text: str) -> str:
@@ -29,17 +30,17 @@ def apply_step(machine: Machine, step: Mapping[str, Any]) -> None:
     elif action == "write":
         machine.write(value["path"], value["value"])
     elif action == "bind":
-        machine.write(f"/sys/bus/pci/drivers/{value['driver']}/bind", _device(value["device"]))
+        machine.write(on_host(driver_file(value["driver"], "bind")), _device(value["device"]))
     elif action == "unbind":
         device = _device(value)
-        machine.write(f"/sys/bus/pci/devices/{device}/driver/unbind", device)
+        machine.write(on_host(device_file(device, "driver/unbind")), device)
     elif action == "driver_override":
         device = _device(value["device"])
-        machine.write(f"/sys/bus/pci/devices/{device}/driver_override", (value["driver"] or "") + "\n")
+        machine.write(on_host(device_file(device, "driver_override")), (value["driver"] or "") + "\n")
     elif action == "reset":
-        machine.write(f"/sys/bus/pci/devices/{_device(value)}/reset", "1")
+        machine.write(on_host(device_file(_device(value), "reset")), "1")
     elif action == "reset_method":
-        machine.write(f"/sys/bus/pci/devices/{_device(value['device'])}/reset_method", value["value"])
+        machine.write(on_host(device_file(_device(value["device"]), "reset_method")), value["value"])
     elif action == "modprobe":
         machine.kernel.load_module(str(value).replace("-", "_"))
     elif action == "wait":
