@@ -7,6 +7,12 @@ timestamps) share one clock, so a wait costs no real time and every run is deter
 from __future__ import annotations
 
 
+def dmesg_stamp(timestamp_us: int) -> str:
+    """``[    1.234567]``: a timestamp as dmesg prints it."""
+    seconds, micros = divmod(timestamp_us, 1_000_000)
+    return f"[{seconds:5d}.{micros:06d}]"
+
+
 class VirtualClock:
     """Microseconds since boot; only ever advanced explicitly."""
 

@@ -259,6 +259,17 @@ def cmd_check(args: argparse.Namespace) -> int:
     return report.exit_code
 
 
+def _guest_address(text: str) -> str:
+    bus, separator, slot = text.partition(":")
+    try:
+        valid = bool(separator) and 0 <= int(bus, 16) <= 0xFF and 0 <= int(slot, 16) <= 0x1F
+    except ValueError:
+        valid = False
+    if not valid:
+        raise argparse.ArgumentTypeError(f"expected BUS:SLOT in hex, e.g. 06:00, got {text!r}")
+    return text
+
+
 def _override_argument(text: str) -> tuple[str, str]:
     key, separator, value = text.partition("=")
     keys = ("vendor-id", "device-id", "sub-vendor-id", "sub-device-id")
@@ -477,7 +488,12 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument(
         "--domain-xml", action="store_true", help="libvirt: a whole minimal <domain>, not just <hostdev>"
     )
-    generate.add_argument("--guest-address", metavar="BUS:SLOT", help="guest PCI address for libvirt/QEMU, e.g. 06:00")
+    generate.add_argument(
+        "--guest-address",
+        metavar="BUS:SLOT",
+        type=_guest_address,
+        help="guest PCI address for libvirt/QEMU, e.g. 06:00",
+    )
     generate.add_argument(
         "--override",
         metavar="KEY=0xNNNN",

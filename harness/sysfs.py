@@ -44,6 +44,8 @@ def on_host(relative: str) -> str:
     return "/" + relative.lstrip("/")
 
 
+#: The modules whose parameters checks read (a host has hundreds; some are root-only).
+CHECKED_MODULES = ("vfio_pci", "vfio_iommu_type1")
 #: Base class 08 (system peripheral), subclass 06: the IOMMU's own PCI function (AMD-Vi).
 IOMMU_CLASS = 0x0806
 
@@ -286,6 +288,15 @@ class HostView:
             and item.class_code >> 8 != IOMMU_CLASS
         ]
 
+    def group_peers(self, function: PciFunction) -> list[PciFunction]:
+        """The other endpoints of ``function``'s IOMMU group (bridges and the IOMMU function,
+        which are never passed through, left out)."""
+        group = self.groups.get(function.iommu_group) if function.iommu_group is not None else None
+        if group is None:
+            return []
+        members = set(group.devices) - {function.bdf}
+        return [item for item in self.endpoints() if item.bdf in members]
+
     @property
     def iommu_active(self) -> bool:
         return bool(self.groups) or bool(self.iommu_units)
@@ -347,11 +358,9 @@ def _read_function(view: HostView, name: str) -> PciFunction | None:
     function.subsystem_device = _hex(text("subsystem_device"))
     function.class_code = _hex(text("class"))
     function.revision = _hex(text("revision"))
-    config = view.read_bytes(f"{base}/config")
+    config = view.read_bytes(f"{base}/config", note_missing=True)
     if config is not None:
         function.config = ConfigSpace(config)
-    else:
-        view.unseen.append((view.show(f"{base}/config"), "could not be read"))
     function.driver = view.readlink_name(f"{base}/driver")
     override = _strip(text("driver_override"))
     function.driver_override = None if override in (None, "(null)") else override
@@ -437,7 +446,7 @@ def read_host(root: Path | str) -> HostView:
             break
     _read_storage(view)
     _read_net(view)
-    for module in view.listdir("sys/module"):
+    for module in CHECKED_MODULES:
         for param in view.listdir(f"sys/module/{module}/parameters"):
             value = view.read_text(f"sys/module/{module}/parameters/{param}")
             if value is not None:

@@ -37,14 +37,9 @@ REPO = Path(__file__).resolve().parent.parent
 
 SCENARIO = "amd-ryzen-radeon-gpu"
 GPU, GPU_AUDIO = "0000:08:00.0", "0000:08:00.1"
-AMD_MSI_ADDRESS = "\t\tAddress: 00000000fee00000  Data: 0000"
 
 #: Probe lines the simulated host prints differently, by device, and why.
 KNOWN_DEVIATIONS: dict[str, dict[str, str]] = {
-    "02:00.2": {
-        "\t\tLnkSta:\tSpeed 8GT/s, Width x4": "fakesys trains a link below every bridge, so the switch-internal bus "
-        "of the chipset's upstream port is trained against 03:08.0 at its 2.5GT/s target",
-    },
     "04:00.0": {
         "\tCapabilities: [168 v1] Device Serial Number ...": "linux-hardware.org redacts the serial number",
     },
@@ -53,21 +48,6 @@ KNOWN_DEVIATIONS: dict[str, dict[str, str]] = {
         "the boot VGA device (IORESOURCE_ROM_SHADOW); fakesys reports the ROM BAR (fca00000)",
     },
 }
-#: Every device with MSI enabled: AMD-Vi remaps MSIs through the data field (IRTE index per
-#: device), so the address stays fee00000; fakesys writes the Intel remappable format.
-MSI_DEVICES = {
-    "00:01.1",
-    "00:01.2",
-    "00:03.1",
-    "02:00.1",
-    "02:00.2",
-    "03:08.0",
-    "06:00.0",
-    "07:00.0",
-    GPU[5:],
-    GPU_AUDIO[5:],
-}
-
 PCI_IDS = """\
 1002  Advanced Micro Devices, Inc. [AMD/ATI]
 	1478  Navi 10 XL Upstream Port of PCI Express Switch
@@ -1220,8 +1200,9 @@ def test_nothing_lspci_cannot_decode(simulated: dict[str, list[str]]) -> None:
 def test_lspci_prints_the_probed_lines(simulated: dict[str, list[str]], bdf: str) -> None:
     expected, actual = _comparable(PROBE_BLOCKS[bdf]), _comparable(simulated[bdf])
     assert len(actual) == len(expected), "\n".join(actual)
-    skipped = set(KNOWN_DEVIATIONS.get(bdf, {})) | ({AMD_MSI_ADDRESS} if bdf in MSI_DEVICES else set())
+    skipped = set(KNOWN_DEVIATIONS.get(bdf, {}))
     assert skipped <= set(expected), f"a known deviation of {bdf} is no longer a probe line"
+    assert not skipped & set(actual), f"a known deviation of {bdf} now matches: drop it from KNOWN_DEVIATIONS"
     differing = [(want, got) for want, got in zip(expected, actual, strict=True) if want != got and want not in skipped]
     assert not differing
 
@@ -1244,8 +1225,7 @@ def test_header_registers_match_the_other_machines_dump(root: Path, bdf: str) ->
 def test_iommu_groups_have_the_probed_members(root: Path) -> None:
     """Group numbers differ (the probed machine has more devices), membership must not. The
     probe shows no group for 00:00.0 and 00:00.2 (the IVRS table does not cover the root complex
-    and amd_iommu never translates the IOMMU function itself); fakesys groups them, so they are
-    left out here and checked below."""
+    and amd_iommu never translates the IOMMU function itself), and neither does fakesys."""
 
     def partition(groups: dict[str, str]) -> set[frozenset[str]]:
         members: dict[str, set[str]] = {}
@@ -1259,6 +1239,8 @@ def test_iommu_groups_have_the_probed_members(root: Path) -> None:
         if numbers:
             probed[bdf] = numbers[0]
     assert "00:00.0" not in probed and "00:00.2" not in probed
+    for ungrouped in ("00:00.0", "00:00.2"):
+        assert not (root / "sys/bus/pci/devices" / f"0000:{ungrouped}" / "iommu_group").exists()
     rendered = {bdf: (root / "sys/bus/pci/devices" / f"0000:{bdf}" / "iommu_group").resolve().name for bdf in probed}
     assert partition(rendered) == partition(probed)
 

@@ -467,3 +467,21 @@ def test_verdicts_per_group_are_the_worst_of_their_devices(rendered: Callable[[s
     assert groups[12].verdict is Verdict.FAIL
     assert groups[4].verdict is Verdict.PASS
     assert groups[9].verdict is Verdict.WARN
+
+
+def test_a_kernel_log_finding_reads_as_its_worst_line(check_host: CheckHost) -> None:
+    log = [
+        "[    6.000000] ahci 0000:00:17.0: not ready 1023ms after resume; waiting",
+        "[    7.000000] ahci 0000:00:17.0: not ready 65535ms after resume; giving up",
+    ]
+    sata = device(check_host(terramaster(kernel={"log": log}), devices=[INTEL_SATA]), INTEL_SATA)
+    found = finding(sata, "kernel-log.not-ready")
+    assert found.severity is Severity.FAIL
+    assert "gave up" in found.message
+
+
+def test_isa_bridges_in_a_group_are_not_peers(rendered: Callable[[str], Path]) -> None:
+    """00:1f.0 (eSPI, class 0601) shares group 9 with the audio function; it is a bridge to
+    the host's legacy devices, not something passed through, so it is not listed as a peer."""
+    audio = device(check_root(rendered("terramaster-f4-424-pro")), "0000:00:1f.3")
+    assert "00:1f.0" not in finding(audio, "isolation.busy-siblings").message

@@ -457,3 +457,24 @@ def test_group_peers_are_passed_and_listed_or_the_device_is_refused(root_of: Roo
         output = generate("proxmox", root_of("amd-ryzen-radeon-gpu"), ["0000:08:00.0"])
         assert any("08:00.1" in note and "go to the VM with it" in note for note in output.notes)
         assert output.files[0].content.startswith("hostpci0: 0000:08:00,pcie=1")
+
+
+def test_planning_the_audio_function_leaves_its_isa_bridge_out(root_of: RootOf) -> None:
+    output = generate("proxmox", root_of("terramaster-f4-424-pro"), ["0000:00:1f.3"], GenerateOptions(force=True))
+    assert output.files[0].content.startswith("hostpci0: 0000:00:1f.3,")
+    assert not any("00:1f.0" in note for note in output.notes)
+
+
+def test_a_bad_guest_address_could_not_run() -> None:
+    args = [
+        "generate",
+        "libvirt",
+        "--scenario",
+        "terramaster-f4-424-pro",
+        "--device",
+        INTEL_SATA,
+        "--guest-address",
+        "zz",
+    ]
+    completed = vfiolab(*args)
+    assert completed.returncode == 3 and "BUS:SLOT" in completed.stderr and "Traceback" not in completed.stderr

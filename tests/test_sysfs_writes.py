@@ -229,3 +229,26 @@ def test_vfio_bound_device_with_idle_d3_disabled_stays_in_d0(tmp_path: Path) -> 
     )
     kernel = FakeKernel(load_scenario(str(path)).host)
     assert kernel.device("03:00.0").current_state == "D0"
+
+
+def test_new_id_leaves_a_removed_device_alone() -> None:
+    kernel = _kernel(modules="vfio_pci")
+    dev = kernel.device("03:00.0")
+    kernel.write("/sys/bus/pci/drivers/ahci/unbind", "0000:03:00.0")
+    kernel.write(f"{ASM}/remove", "1")
+    assert kernel.write("/sys/bus/pci/drivers/vfio-pci/new_id", "1b21 0612") > 0
+    assert dev.driver is None
+
+
+def test_a_dead_device_keeps_its_link_down_through_a_retrain() -> None:
+    from fakesys.hw import link
+    from harness.pci import regs
+
+    kernel = _kernel()
+    dev = kernel.device("03:00.0")
+    kernel.kill(dev)
+    port = dev.parent
+    assert port is not None
+    assert not link.retrain(port.device)
+    lnksta = port.device.read(port.pcie_cap + 0x12, 2)
+    assert not lnksta & regs.EXPRESS_LNKSTA_DLLLA and lnksta & regs.EXPRESS_LNKSTA_LBMS

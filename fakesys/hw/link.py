@@ -43,7 +43,12 @@ def train(port: Device) -> bool:
         return False
     partner = _link_partner(port)
     partner_base = partner.express_offset if partner is not None else 0
-    trains = partner is not None and partner_base != 0 and all(b.link_trains() for b in partner.behaviours)
+    trains = (
+        partner is not None
+        and partner_base != 0
+        and partner.alive
+        and all(behaviour.link_trains() for behaviour in partner.behaviours)
+    )
     if partner is None or not partner_base or not trains:
         port.link_up = False
         port.update_field(regs.EXPRESS, base, "lnksta", "dll_active", 0)

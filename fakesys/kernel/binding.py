@@ -143,8 +143,14 @@ def _enable_msi(kernel: FakeKernel, dev: PciDev) -> None:
         dev.device.write(msi.offset + 2, 2, control | 0x1)
         vectors = 1
         index = kernel.next_msi_irq - FIRST_MSI_IRQ
-        # With interrupt remapping the address carries the IRTE index (remappable format).
-        if kernel.host.iommu.interrupt_remapping and kernel.iommu_enabled:
+        remapped = kernel.host.iommu.interrupt_remapping and kernel.iommu_enabled
+        if remapped and kernel.host.cpu.vendor == "amd":
+            # AMD-Vi keeps the compatibility address and puts the index into the device's own
+            # interrupt remapping table in the data (drivers/iommu/amd/iommu.c
+            # irq_remapping_prepare_irte / fill_msi_msg): the first vector is entry 0.
+            address, data = 0xFEE00000, 0
+        elif remapped:
+            # Intel: the remappable format carries the IRTE index in the address.
             address, data = 0xFEE00000 | (index << 5) | 0x18, 0
         else:
             address, data = 0xFEE00000 | ((index % kernel.host.cpu.cores) << 12), 0x4021 + index

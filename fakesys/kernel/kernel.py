@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from fakesys.clock import VirtualClock
 from fakesys.host.model import Host
+from fakesys.hw import link
 from fakesys.kernel import binding, drivers, store
 from fakesys.kernel.drivers import IdMatch
 from fakesys.kernel.iommu import assign_groups, enable_acs
@@ -268,10 +269,8 @@ class FakeKernel:
     def kill(self, dev: PciDev) -> None:
         """The device stopped answering: config reads give all-ones and its link is down."""
         dev.device.alive = False
-        port = dev.parent
-        if port is not None and port.pcie_cap:
-            port.device.update_field(regs.EXPRESS, port.pcie_cap, "lnksta", "dll_active", 0)
-            port.device.update_field(regs.EXPRESS, port.pcie_cap, "lnksta", "bandwidth_management", 1)
+        if dev.parent is not None:
+            link.train(dev.parent.device)
 
     def set_power_register(self, dev: PciDev, state: str) -> None:
         if dev.pm_cap and state in POWER_STATE_CODES:

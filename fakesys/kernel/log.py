@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from fakesys.clock import VirtualClock
+from fakesys.clock import VirtualClock, dmesg_stamp
 
 _STAMP = re.compile(r"^\[\s*(\d+)\.(\d{6})\]\s?(.*)$")
 
@@ -24,8 +24,7 @@ class LogRecord:
     level: str = "info"
 
     def format(self) -> str:
-        seconds, micros = divmod(self.timestamp_us, 1_000_000)
-        return f"[{seconds:5d}.{micros:06d}] {self.text}"
+        return f"{dmesg_stamp(self.timestamp_us)} {self.text}"
 
 
 @dataclass

@@ -254,7 +254,7 @@ def _new_id(kernel: FakeKernel, driver_name: str, value: str, count: int) -> int
     if number != 7 and entry in existing:
         return -errno.EEXIST
     existing.append(entry)
-    for dev in kernel.devices:
+    for dev in kernel.present:
         if dev.driver is None and binding.matches(kernel, driver_name, dev):
             binding.probe(kernel, dev, driver_name)
     return count

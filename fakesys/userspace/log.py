@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from fakesys.clock import VirtualClock
+from fakesys.clock import VirtualClock, dmesg_stamp
 
 
 @dataclass(frozen=True)
@@ -19,8 +19,7 @@ class UserspaceRecord:
     destination: str = "task"
 
     def format(self) -> str:
-        seconds, micros = divmod(self.timestamp_us, 1_000_000)
-        return f"[{seconds:5d}.{micros:06d}] {self.program}: {self.text}"
+        return f"{dmesg_stamp(self.timestamp_us)} {self.program}: {self.text}"
 
 
 @dataclass

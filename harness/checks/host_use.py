@@ -15,25 +15,17 @@ from collections.abc import Iterator
 from harness.checks.base import CheckContext
 from harness.findings import Evidence, Finding, Severity
 from harness.storage import disk_uses
-from harness.sysfs import HostView, PciFunction
+from harness.sysfs import PciFunction
 
 _STORAGE_CLASS = 0x01
 
 
 def check(ctx: CheckContext) -> Iterator[Finding]:
     for function in ctx.selected():
-        units = [function, *_group_endpoints(ctx.view, function)]
+        units = [function, *ctx.view.group_peers(function)]
         for unit in units:
             yield from _storage(ctx, function, unit)
             yield from _network(ctx, function, unit)
-
-
-def _group_endpoints(view: HostView, function: PciFunction) -> list[PciFunction]:
-    group = view.groups.get(function.iommu_group) if function.iommu_group is not None else None
-    if group is None:
-        return []
-    peers = [view.function(bdf) for bdf in group.devices if bdf != function.bdf]
-    return [peer for peer in peers if peer is not None and not peer.is_bridge]
 
 
 def _unique(evidence: list[Evidence]) -> list[Evidence]:

@@ -54,8 +54,7 @@ def _group(ctx: CheckContext, function: PciFunction) -> Iterator[Finding]:
         ctx.evidence(link, str(function.iommu_group)),
         ctx.evidence(members_path, " ".join(item.short for item in members)),
     ]
-    peers = [view.function(bdf) for bdf in members if bdf != function.bdf]
-    endpoints = [peer for peer in peers if peer is not None and not peer.is_bridge]
+    endpoints = view.group_peers(function)
     siblings = [peer for peer in endpoints if peer.bdf.slot == function.bdf.slot]
     strangers = [peer for peer in endpoints if peer.bdf.slot != function.bdf.slot]
     if strangers:
@@ -108,7 +107,7 @@ def _group(ctx: CheckContext, function: PciFunction) -> Iterator[Finding]:
         yield Finding(
             "isolation.own-group",
             Severity.INFO,
-            f"alone in IOMMU group {function.iommu_group}" + (" (with its bridges)" if peers else ""),
+            f"alone in IOMMU group {function.iommu_group}" + (" (with its bridges)" if len(members) > 1 else ""),
             "Nothing else moves to the VM with it.",
             "",
             evidence,

@@ -116,13 +116,12 @@ def check(ctx: CheckContext) -> Iterator[Finding]:
         if not matched:
             continue
         matched.sort(key=lambda item: item[1].number)
-        worst = max(pattern.severity for pattern, _ in matched)
+        worst = max((pattern for pattern, _ in matched), key=lambda pattern: pattern.severity)
         meanings = list(dict.fromkeys(pattern.meaning for pattern, _ in matched))
-        code = next(pattern.code for pattern, _ in matched if pattern.severity is worst)
         yield Finding(
-            code,
-            worst,
-            f"the kernel log has {len(matched)} line(s) about it: {meanings[0]}",
+            worst.code,
+            worst.severity,
+            f"the kernel log has {len(matched)} line(s) about it: {worst.meaning}",
             "; ".join(meanings).capitalize() + ".",
             "See the reset analysis for what caused it; a device that stopped answering needs a host power cycle.",
             [Evidence(*describe_group(path, group)) for group in group_similar([line for _, line in matched])],

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from harness.bootconfig import has_arg, intel_iommu_default, split_kernel_args
 from harness.checks.base import CheckContext
 from harness.findings import Evidence, Finding, Severity
 from harness.kernellog import search
@@ -88,12 +89,16 @@ def _iommu(ctx: CheckContext) -> Iterator[Finding]:
             blocks_all=True,
         )
         return
-    argument = "intel_iommu=on" if vendor == "intel" else None
-    has_argument = argument is not None and argument in (view.cmdline or "").split()
+    booted = split_kernel_args(view.cmdline)
+    missing_argument = (
+        vendor == "intel"
+        and not has_arg(booted, "intel_iommu", "on")
+        and not intel_iommu_default(view, ctx.kernel_version()).on
+    )
+    # The cmdline check owns the exact line to write, for the bootloader this host uses.
     fix = (
-        f"Add {argument} to the kernel command line (GRUB_CMDLINE_LINUX in /etc/default/grub, then "
-        "update-grub; or /etc/kernel/cmdline, then proxmox-boot-tool refresh) and reboot."
-        if argument and not has_argument
+        "Boot with intel_iommu=on: see the cmdline.intel-iommu-missing finding for the line to write and where."
+        if missing_argument
         else "Check the kernel log for DMAR/AMD-Vi errors; make sure the kernel is built with the IOMMU driver."
     )
     evidence = [groups_evidence, units_evidence]
@@ -130,7 +135,7 @@ def _interrupt_remapping(ctx: CheckContext) -> Iterator[Finding]:
     enabled_lines = search(view.kernel_log or [], _IR_ENABLED)
     if enabled_lines and view.kernel_log_path:
         evidence.append(Evidence(f"{view.kernel_log_path}:{enabled_lines[0].number}", enabled_lines[0].text))
-    disabled_by = [arg for arg in (view.cmdline or "").split() if arg in _IR_DISABLED_ARGS]
+    disabled_by = [arg.raw for arg in split_kernel_args(view.cmdline) if arg.raw in _IR_DISABLED_ARGS]
     if disabled_by:
         evidence.append(ctx.evidence("proc/cmdline", view.cmdline))
     unsafe = view.module_params.get("vfio_iommu_type1", {}).get("allow_unsafe_interrupts")

@@ -10,7 +10,7 @@ in patched kernels (Proxmox's); ``iommu=soft``-style workarounds are never writt
 
 from __future__ import annotations
 
-from harness.bootconfig import has_arg, intel_iommu_default
+from harness.bootconfig import KernelArg, has_arg, intel_iommu_default
 from harness.checks.base import CheckContext
 from harness.generate.output import GeneratedFile, GeneratedOutput
 from harness.generate.plan import Plan
@@ -43,15 +43,19 @@ def wanted_arguments(plan: Plan) -> tuple[list[str], list[str]]:
     return add, why
 
 
+def _configured(configured: list[KernelArg], argument: str) -> bool:
+    """``name=a,b`` is configured when every comma item of it is."""
+    name, _, value = argument.partition("=")
+    return all(has_arg(configured, name, item or None) for item in value.split(","))
+
+
 def generate(plan: Plan) -> GeneratedOutput:
     output = GeneratedOutput("cmdline", notes=[*plan.notes, *plan.forced_comment()])
     add, why = wanted_arguments(plan)
     output.notes += why
     loader = plan.boot.bootloader
     configured = loader.args
-    missing = [
-        argument for argument in add if not has_arg(configured, argument.split("=", 1)[0], argument.split("=", 1)[1])
-    ]
+    missing = [argument for argument in add if not _configured(configured, argument)]
     if not missing:
         output.notes.append(f"{loader.path} already gives the kernel everything needed ({loader.cmdline or 'empty'})")
         return output

@@ -152,13 +152,6 @@ def _failures(report: DeviceReport) -> list[str]:
     return reasons
 
 
-def _group_peers(view: HostView, function: PciFunction) -> list[PciFunction]:
-    if function.iommu_group is None or function.iommu_group not in view.groups:
-        return []
-    members = [view.function(bdf) for bdf in view.groups[function.iommu_group].devices]
-    return [peer for peer in members if peer is not None and peer.bdf != function.bdf and not peer.is_bridge]
-
-
 def _card_functions(view: HostView, function: PciFunction) -> list[PciFunction]:
     """For a display device, the other endpoint functions of its slot (its card's audio, USB)."""
     if function.class_code is None or function.class_code >> 16 != _DISPLAY_CLASS:
@@ -222,7 +215,7 @@ def build_plan(
         if function.is_bridge or bdf not in reports:
             raise GenerateError(f"{bdf} is a bridge, not an endpoint: pass the devices behind it instead")
         chosen[bdf] = True
-        peers = _group_peers(view, function)
+        peers = view.group_peers(function)
         for peer in peers:
             chosen.setdefault(peer.bdf, False)
         card = _card_functions(view, function)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from harness.errors import VfiolabError
 from harness.sysfs import HostView
 
 _INDEXED_KEY = re.compile(r"^(hostpci|scsi|sata|virtio|ide)(\d+)$")
@@ -36,7 +37,7 @@ class VmInfo:
         for index in range(limit):
             if index not in busy:
                 return index
-        raise ValueError(f"VM {self.vmid} has no free {bus} slot (0-{limit - 1} are all used)")
+        raise VfiolabError(f"VM {self.vmid} has no free {bus} slot (0-{limit - 1} are all used)")
 
 
 def read_vm(view: HostView, vmid: int) -> VmInfo:

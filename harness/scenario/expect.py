@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from fakesys.clock import dmesg_stamp
 from fakesys.sysfs.tree import MemoryTree
 
 TimedLine = tuple[int, str]  # (timestamp in µs, text)
@@ -71,8 +72,7 @@ class LinePattern:
 
 def _format(lines: Sequence[TimedLine], index: int) -> str:
     stamp, text = lines[index]
-    seconds, micros = divmod(stamp, 1_000_000)
-    return f"[{seconds:5d}.{micros:06d}] {text}"
+    return f"{dmesg_stamp(stamp)} {text}"
 
 
 def _context(lines: Sequence[TimedLine], around: int, radius: int = 3) -> list[str]:
