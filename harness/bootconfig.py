@@ -639,6 +639,8 @@ def read_modules_load(view: HostView) -> list[ModuleEntry]:
 # --- initramfs-tools --------------------------------------------------------------------------
 
 INITRAMFS_TOOLS_MODULES = "/etc/initramfs-tools/modules"
+#: Where vfiolab puts (and the binding check suggests) the vfio-pci modprobe.d lines.
+VFIO_CONF = "/etc/modprobe.d/vfio.conf"
 LOCAL_SCRIPTS = "etc/initramfs-tools/scripts"
 PACKAGE_SCRIPTS = "usr/share/initramfs-tools/scripts"
 _LOADS_VFIO = re.compile(
@@ -960,8 +962,13 @@ class BootConfig:
 
 
 def read_boot_config(view: HostView) -> BootConfig:
+    """The host's boot configuration, read once per view (the cmdline and binding checks and
+    the generator all need it)."""
+    cached = view.derived.get("boot-config")
+    if isinstance(cached, BootConfig):
+        return cached
     bootloader, unused = detect_bootloaders(view)
-    return BootConfig(
+    config = BootConfig(
         booted=split_kernel_args(view.cmdline) if view.cmdline is not None else None,
         bootloader=bootloader,
         unused_bootloader=unused,
@@ -972,6 +979,8 @@ def read_boot_config(view: HostView) -> BootConfig:
         mkinitcpio=read_mkinitcpio(view),
         driverctl=read_driverctl(view),
     )
+    view.derived["boot-config"] = config
+    return config
 
 
 #: Drivers a device of a class gets from the host when nothing else binds it, for naming the

@@ -218,6 +218,12 @@ def _target_names() -> list[str]:
     return list(TARGETS)
 
 
+def _unsafe_workarounds() -> tuple[str, ...]:
+    from harness.generate import UNSAFE_WORKAROUNDS
+
+    return UNSAFE_WORKAROUNDS
+
+
 @contextmanager
 def _checked_root(args: argparse.Namespace) -> Iterator[Path]:
     """The root to check: --root, a scenario rendered after its steps, or /."""
@@ -271,10 +277,13 @@ def _guest_address(text: str) -> str:
 
 
 def _override_argument(text: str) -> tuple[str, str]:
+    from harness.generate import OVERRIDE_PROPERTIES
+
     key, separator, value = text.partition("=")
-    keys = ("vendor-id", "device-id", "sub-vendor-id", "sub-device-id")
-    if not separator or key not in keys:
-        raise argparse.ArgumentTypeError(f"expected KEY=0xNNNN with KEY one of {', '.join(keys)}, got {text!r}")
+    if not separator or key not in OVERRIDE_PROPERTIES:
+        raise argparse.ArgumentTypeError(
+            f"expected KEY=0xNNNN with KEY one of {', '.join(OVERRIDE_PROPERTIES)}, got {text!r}"
+        )
     try:
         number = int(value, 16)
     except ValueError:
@@ -506,7 +515,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--unsafe",
         metavar="WORKAROUND",
         action="append",
-        choices=("acs-override", "unsafe-interrupts"),
+        choices=_unsafe_workarounds(),
         help="also write a workaround that gives up a protection: acs-override or unsafe-interrupts",
     )
     generate.set_defaults(handler=cmd_generate)

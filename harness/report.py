@@ -14,6 +14,7 @@ from harness import __version__
 from harness.checker import CheckReport, DeviceReport
 from harness.findings import Finding, Severity, Verdict
 from harness.pciids import PciNames, find_ids_file
+from harness.sysfs import version_text
 
 
 def load_schema() -> dict[str, Any]:
@@ -22,18 +23,12 @@ def load_schema() -> dict[str, Any]:
     return schema
 
 
-def _version_text(version: tuple[int, ...] | None) -> str | None:
-    return ".".join(str(part) for part in version) if version else None
-
-
 def _names(report: CheckReport) -> PciNames:
     vendors = {item.function.vendor for item in report.devices if item.function.vendor is not None}
     return PciNames(find_ids_file(report.view.root), vendors)
 
 
 def to_json(report: CheckReport, title: str | None = None) -> dict[str, Any]:
-    from harness.checks import CheckContext
-
     view = report.view
     names = _names(report)
     counts = {"pass": 0, "warn": 0, "fail": 0}
@@ -59,7 +54,7 @@ def to_json(report: CheckReport, title: str | None = None) -> dict[str, Any]:
         "root": title or str(view.root),
         "host": {
             "kernel_release": view.kernel_release,
-            "kernel_version": _version_text(CheckContext(view).kernel_version()),
+            "kernel_version": version_text(view.kernel_version),
             "cpu_vendor": view.cpu.vendor,
             "cpu_model": view.cpu.model,
             "iommu_active": view.iommu_active,

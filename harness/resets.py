@@ -28,12 +28,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from harness.findings import Evidence
-from harness.pci import regs
 from harness.pci.config import CapabilityLoopError
 from harness.sysfs import HostView, PciFunction, device_file
 
-#: drivers/pci/pci.c pci_reset_fn_methods[], in the kernel's order.
-KERNEL_METHOD_ORDER = ("device_specific", "acpi", "flr", "af_flr", "pm", "bus", "cxl_bus")
 #: ``reset_method`` appeared in 5.15 (pci-sysfs.c, "PCI: Add reset_method").
 RESET_METHOD_SINCE = (5, 15)
 
@@ -51,16 +48,12 @@ class ResetFacts:
     #: (PM capability with NoSoftRst clear). None: config space could not be read.
     has_flr: bool | None = None
     has_pm_reset: bool | None = None
-    #: True when has_flr/has_pm_reset were inferred from reset_method (config not readable).
-    capabilities_from_methods: bool = False
     on_root_bus: bool = False
     parent: str | None = None
     #: Other functions on the same bus, and those of them outside the device's IOMMU group.
     bus_peers: list[str] = field(default_factory=list)
     foreign_bus_peers: list[str] = field(default_factory=list)
     hotplug_slot: bool = False
-    integrated: bool = False
-    config_dead: bool = False
     evidence: list[Evidence] = field(default_factory=list)
 
     @property
@@ -89,12 +82,15 @@ class ResetPlan:
     qemu_sequence: list[str]
     #: QEMU tries its own bus reset before anything else.
     qemu_bus_reset_first: bool
-    #: QEMU has nothing it can use.
-    qemu_cannot_reset: bool
 
     @property
     def bus_reset_by_kernel(self) -> bool:
         return self.function_reset == "bus"
+
+    @property
+    def qemu_cannot_reset(self) -> bool:
+        """QEMU has nothing it can use."""
+        return not self.qemu_sequence
 
     @property
     def bus_reset_expected(self) -> bool:
@@ -121,7 +117,6 @@ def _read_config_facts(view: HostView, function: PciFunction, facts: ResetFacts)
     devcap_flr = express is not None and express.flr
     facts.has_flr = devcap_flr or af_flr
     facts.has_pm_reset = power is not None and not power.no_soft_reset
-    facts.integrated = express is not None and express.port_type == regs.EXPRESS_TYPE_RC_INTEGRATED
     parts = []
     if express is not None:
         flr_mark = "+" if devcap_flr else "-"
@@ -192,7 +187,6 @@ def analyse(
     ``quirk_no_bus_reset`` for this device, which refuses the kernel's bus method and QEMU's hot
     reset alike."""
     facts = ResetFacts()
-    facts.config_dead = function.config_dead
     _read_config_facts(view, function, facts)
     _topology_facts(view, function, facts)
     method_path = view.show(device_file(function.name, "reset_method"))
@@ -213,7 +207,6 @@ def analyse(
     if facts.has_flr is None and facts.methods is not None:
         facts.has_flr = "flr" in facts.methods or "af_flr" in facts.methods
         facts.has_pm_reset = "pm" in facts.methods
-        facts.capabilities_from_methods = True
     return plan(facts, bus_reset_blocked)
 
 
@@ -235,4 +228,4 @@ def plan(facts: ResetFacts, bus_reset_blocked: bool = False) -> ResetPlan:
             bus_first = True
         if reset_works and has_pm:
             sequence.append(f"VFIO_DEVICE_RESET ({function_reset})")
-    return ResetPlan(facts, function_reset, sequence, bus_first, not sequence)
+    return ResetPlan(facts, function_reset, sequence, bus_first)

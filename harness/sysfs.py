@@ -181,6 +181,8 @@ class HostView:
     cpu: CpuInfo = field(default_factory=CpuInfo)
     cmdline: str | None = None
     kernel_release: str | None = None
+    #: (major, minor, patch) of the running kernel (:func:`kernel_version`).
+    kernel_version: tuple[int, ...] | None = None
     kernel_log: list[LogLine] | None = None
     kernel_log_path: str | None = None
     mounts: list[Mount] = field(default_factory=list)
@@ -188,10 +190,12 @@ class HostView:
     blocks: dict[str, BlockDevice] = field(default_factory=dict)
     net: dict[str, NetInterface] = field(default_factory=dict)
     module_params: dict[str, dict[str, str]] = field(default_factory=dict)
-    loaded_drivers: set[str] = field(default_factory=set)
     #: What could not be read: (path, reason).
     unseen: list[tuple[str, str]] = field(default_factory=list)
     _buses: dict[tuple[int, int, Bdf | None], list[PciFunction]] | None = field(default=None, repr=False)
+    _endpoints: set[Bdf] | None = field(default=None, repr=False)
+    #: Derived readings other modules make once per view (the boot configuration...), by name.
+    derived: dict[str, object] = field(default_factory=dict, repr=False)
 
     # --- Reading ------------------------------------------------------------------------------
 
@@ -294,8 +298,9 @@ class HostView:
         group = self.groups.get(function.iommu_group) if function.iommu_group is not None else None
         if group is None:
             return []
-        members = set(group.devices) - {function.bdf}
-        return [item for item in self.endpoints() if item.bdf in members]
+        if self._endpoints is None:
+            self._endpoints = {item.bdf for item in self.endpoints()}
+        return [self.functions[bdf] for bdf in group.devices if bdf != function.bdf and bdf in self._endpoints]
 
     @property
     def iommu_active(self) -> bool:
@@ -438,6 +443,7 @@ def read_host(root: Path | str) -> HostView:
     _read_cpu(view)
     view.cmdline = _strip(view.read_text("proc/cmdline", note_missing=True))
     view.kernel_release = _strip(view.read_text("proc/sys/kernel/osrelease", note_missing=True))
+    view.kernel_version = kernel_version(view.kernel_release, view.read_text("proc/version"))
     for candidate in KERNEL_LOG_FILES:
         text = view.read_text(candidate)
         if text is not None:
@@ -451,8 +457,26 @@ def read_host(root: Path | str) -> HostView:
             value = view.read_text(f"sys/module/{module}/parameters/{param}")
             if value is not None:
                 view.module_params.setdefault(module, {})[param] = value.strip()
-    view.loaded_drivers = set(view.listdir(PCI_DRIVERS))
     return view
+
+
+def kernel_version(release: str | None, version_text: str | None) -> tuple[int, ...] | None:
+    """(major, minor, patch) of a kernel. Debian's ABI names (``6.1.0-26-amd64``) hide the
+    upstream version, which /proc/version carries after the build number (``#1 SMP
+    PREEMPT_DYNAMIC Debian 6.1.112-1``; Proxmox: ``PMX 6.8.12-4``); the compiler's ``(Debian
+    12.2.0-14)`` earlier on the line is not it."""
+    build = (version_text or "").partition("#")[2]
+    match = re.search(r"\b(?:Debian|PMX) (\d+)\.(\d+)\.(\d+)", build)
+    if match is None:
+        match = re.match(r"^(\d+)\.(\d+)(?:\.(\d+))?", release or "")
+    if match is None:
+        return None
+    return tuple(int(part) if part else 0 for part in match.groups())
+
+
+def version_text(version: tuple[int, ...] | None) -> str | None:
+    """``6.12.117`` (None stays None)."""
+    return ".".join(str(part) for part in version) if version else None
 
 
 def _read_cpu(view: HostView) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -12,6 +11,7 @@ import pytest
 from fakesys.kernel.kernel import FakeKernel
 from fakesys.sysfs.render import render
 from harness.scenario import load_scenario
+from tests.helpers import system_tool
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
@@ -59,10 +59,7 @@ def final_root(tmp_path_factory: pytest.TempPathFactory) -> RenderRoot:
 
 
 def lspci_path() -> str:
-    found = shutil.which("lspci") or next((p for p in ("/usr/bin/lspci", "/usr/sbin/lspci") if Path(p).exists()), None)
-    if found is None:
-        pytest.fail("lspci is not installed: run ci/install-system-packages.sh (package pciutils)")
-    return found
+    return system_tool("lspci", "pciutils")
 
 
 @pytest.fixture(scope="session")

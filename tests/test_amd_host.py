@@ -20,14 +20,13 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import yaml
+
+from tests.helpers import vfiolab
 
 # The shapes of the session fixtures scenario_root and lspci (tests/conftest.py).
 RenderRoot = Callable[..., Path]
@@ -1285,10 +1284,7 @@ def test_host_is_an_amd_proxmox_machine(root: Path) -> None:
 
 def test_checker_verdicts_for_the_gpu_and_the_root_disk(root: Path) -> None:
     """Through the documented `vfiolab check --json` contract (exit 2: some device fails)."""
-    vfiolab = shutil.which("vfiolab", path=str(Path(sys.executable).parent)) or "vfiolab"
-    completed = subprocess.run(
-        [vfiolab, "check", "--root", str(root), "--json"], check=False, capture_output=True, text=True
-    )
+    completed = vfiolab("check", "--root", str(root), "--json")
     assert completed.returncode == 2, completed.stderr
     report = json.loads(completed.stdout)
     devices = {device["bdf"]: device for device in report["devices"]}

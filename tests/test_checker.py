@@ -2,7 +2,7 @@
 reset analysis must tell apart, and each check's pass/warn/fail boundary on small hosts.
 
 Hosts are scenario files (most extend the shipped Terramaster host and change one thing), run
-through their steps and rendered to a directory, which the checker then reads like any root.
+through their steps and final_root to a directory, which the checker then reads like any root.
 """
 
 from __future__ import annotations
@@ -43,11 +43,6 @@ def write_scenario(directory: Path, name: str, host: dict[str, Any], steps: list
     path = directory / f"{name}.yaml"
     path.write_text(yaml.safe_dump(document, sort_keys=False))
     return path
-
-
-@pytest.fixture
-def rendered(final_root: Callable[[str], Path]) -> Callable[[str], Path]:
-    return final_root
 
 
 @pytest.fixture
@@ -92,9 +87,9 @@ def terramaster(**changes: Any) -> dict[str, Any]:
 
 
 def test_default_scenario_intel_sata_passes_and_asm1062_fails_the_reset_analysis(
-    rendered: Callable[[str], Path],
+    final_root: Callable[[str], Path],
 ) -> None:
-    report = check_root(rendered("terramaster-f4-424-pro"))
+    report = check_root(final_root("terramaster-f4-424-pro"))
     sata = device(report, INTEL_SATA)
     assert sata.verdict is Verdict.PASS
     assert sata.findings and all(item.severity is Severity.INFO for item in sata.findings)
@@ -117,9 +112,9 @@ def test_default_scenario_intel_sata_passes_and_asm1062_fails_the_reset_analysis
 
 
 def test_after_the_failed_vm_start_the_log_lines_and_all_ones_config_are_evidence(
-    rendered: Callable[[str], Path],
+    final_root: Callable[[str], Path],
 ) -> None:
-    report = check_root(rendered("terramaster-asm1062-vm-start"), CheckOptions(devices=[ASM]))
+    report = check_root(final_root("terramaster-asm1062-vm-start"), CheckOptions(devices=[ASM]))
     asm = device(report, ASM)
     assert asm.verdict is Verdict.FAIL
     reset = finding(asm, "reset.bus-reset-breaks-device")
@@ -134,9 +129,9 @@ def test_after_the_failed_vm_start_the_log_lines_and_all_ones_config_are_evidenc
 
 
 def test_unknown_power_state_of_an_unbound_device_raises_nothing_above_info(
-    rendered: Callable[[str], Path],
+    final_root: Callable[[str], Path],
 ) -> None:
-    root = rendered("terramaster-asm1062-unbound")
+    root = final_root("terramaster-asm1062-unbound")
     assert (root / "sys/bus/pci/devices/0000:03:00.0/power_state").read_text().strip() == "unknown"
     asm = device(check_root(root), ASM)
     for item in asm.findings:
@@ -203,14 +198,14 @@ def test_asm1164_fails_the_reset_check_on_68(check_host: CheckHost) -> None:
     assert "reset_method: pm bus" in evidence_text(failing)
 
 
-def test_device_with_flr_gets_only_information(rendered: Callable[[str], Path]) -> None:
-    nvme = device(check_root(rendered("terramaster-f4-424-pro")), "0000:04:00.0")
+def test_device_with_flr_gets_only_information(final_root: Callable[[str], Path]) -> None:
+    nvme = device(check_root(final_root("terramaster-f4-424-pro")), "0000:04:00.0")
     reset = finding(nvme, "reset.flr")
     assert reset.severity is Severity.INFO
 
 
-def test_bus_only_device_is_information(rendered: Callable[[str], Path]) -> None:
-    nic = device(check_root(rendered("terramaster-f4-424-pro")), "0000:02:00.0")
+def test_bus_only_device_is_information(final_root: Callable[[str], Path]) -> None:
+    nic = device(check_root(final_root("terramaster-f4-424-pro")), "0000:02:00.0")
     assert finding(nic, "reset.bus").severity is Severity.INFO
 
 
@@ -246,8 +241,8 @@ def test_device_with_no_reset_method_off_the_root_bus_warns(check_host: CheckHos
 # --- Isolation ----------------------------------------------------------------------------------
 
 
-def test_switch_without_acs_fails_isolation_for_its_endpoints(rendered: Callable[[str], Path]) -> None:
-    report = check_root(rendered("n100-asm1184e-switch"))
+def test_switch_without_acs_fails_isolation_for_its_endpoints(final_root: Callable[[str], Path]) -> None:
+    report = check_root(final_root("n100-asm1184e-switch"))
     for address in ("0000:03:00.0", "0000:04:00.0", "0000:05:00.0", "0000:06:00.0"):
         nic = device(report, address)
         failing = finding(nic, "isolation.switch-without-acs")
@@ -268,8 +263,8 @@ def test_switch_behind_a_root_port_without_acs_shares_one_group(check_host: Chec
     assert "04:00.0" in shared.message and "06:00.0" in shared.message
 
 
-def test_own_group_passes_and_busy_siblings_warn(rendered: Callable[[str], Path]) -> None:
-    report = check_root(rendered("terramaster-f4-424-pro"))
+def test_own_group_passes_and_busy_siblings_warn(final_root: Callable[[str], Path]) -> None:
+    report = check_root(final_root("terramaster-f4-424-pro"))
     assert finding(device(report, ASM), "isolation.own-group").severity is Severity.INFO
     audio = device(report, "0000:00:1f.3")
     busy = finding(audio, "isolation.busy-siblings")
@@ -347,15 +342,15 @@ def test_zfs_members_fail_only_when_the_host_imported_the_pool(
     assert any("ZFS pool 'tank'" in item.message or "ZFS pool 'tank'" in item.why for item in asm.findings)
 
 
-def test_network_interface_up_fails_and_down_is_information(rendered: Callable[[str], Path]) -> None:
-    report = check_root(rendered("terramaster-f4-424-pro"))
+def test_network_interface_up_fails_and_down_is_information(final_root: Callable[[str], Path]) -> None:
+    report = check_root(final_root("terramaster-f4-424-pro"))
     up = finding(device(report, "0000:01:00.0"), "host-use.network-up")
     assert up.severity is Severity.FAIL and "vmbr0" in up.message
     assert finding(device(report, "0000:02:00.0"), "host-use.network-idle").severity is Severity.INFO
 
 
-def test_disks_are_listed_with_their_by_id_names(rendered: Callable[[str], Path]) -> None:
-    sata = device(check_root(rendered("terramaster-f4-424-pro")), INTEL_SATA)
+def test_disks_are_listed_with_their_by_id_names(final_root: Callable[[str], Path]) -> None:
+    sata = device(check_root(final_root("terramaster-f4-424-pro")), INTEL_SATA)
     listing = finding(sata, "host-use.disks")
     assert "sda (ata-WDC_WD40EFPX-68C6CN0_WD-WX12D34A5678)" in listing.message
     assert "sdb (ata-WDC_WD40EFPX-68C6CN0_WD-WX12D34A5679)" in listing.message
@@ -364,8 +359,8 @@ def test_disks_are_listed_with_their_by_id_names(rendered: Callable[[str], Path]
 # --- Platform -------------------------------------------------------------------------------------
 
 
-def test_platform_passes_on_the_terramaster(rendered: Callable[[str], Path]) -> None:
-    report = check_root(rendered("terramaster-f4-424-pro"))
+def test_platform_passes_on_the_terramaster(final_root: Callable[[str], Path]) -> None:
+    report = check_root(final_root("terramaster-f4-424-pro"))
     host_codes = {item.code: item.severity for item in report.host_findings}
     assert host_codes["platform.iommu-active"] is Severity.INFO
     assert host_codes["platform.interrupt-remapping"] is Severity.INFO
@@ -454,15 +449,15 @@ def test_kernel_log_lines_attach_to_the_device_they_name(check_host: CheckHost) 
     "name",
     ["terramaster-f4-424-pro", "terramaster-asm1062-vm-start", "terramaster-asm1062-unbound", "n100-asm1184e-switch"],
 )
-def test_json_report_validates_against_the_shipped_schema(rendered: Callable[[str], Path], name: str) -> None:
-    document = to_json(check_root(rendered(name)))
+def test_json_report_validates_against_the_shipped_schema(final_root: Callable[[str], Path], name: str) -> None:
+    document = to_json(check_root(final_root(name)))
     jsonschema.validate(document, load_schema())
     assert json.loads(json.dumps(document)) == document
     assert document["exit_code"] == 2
 
 
-def test_verdicts_per_group_are_the_worst_of_their_devices(rendered: Callable[[str], Path]) -> None:
-    report = check_root(rendered("terramaster-f4-424-pro"))
+def test_verdicts_per_group_are_the_worst_of_their_devices(final_root: Callable[[str], Path]) -> None:
+    report = check_root(final_root("terramaster-f4-424-pro"))
     groups = {group.number: group for group in report.groups}
     assert groups[12].verdict is Verdict.FAIL
     assert groups[4].verdict is Verdict.PASS
@@ -480,8 +475,8 @@ def test_a_kernel_log_finding_reads_as_its_worst_line(check_host: CheckHost) -> 
     assert "gave up" in found.message
 
 
-def test_isa_bridges_in_a_group_are_not_peers(rendered: Callable[[str], Path]) -> None:
+def test_isa_bridges_in_a_group_are_not_peers(final_root: Callable[[str], Path]) -> None:
     """00:1f.0 (eSPI, class 0601) shares group 9 with the audio function; it is a bridge to
     the host's legacy devices, not something passed through, so it is not listed as a peer."""
-    audio = device(check_root(rendered("terramaster-f4-424-pro")), "0000:00:1f.3")
+    audio = device(check_root(final_root("terramaster-f4-424-pro")), "0000:00:1f.3")
     assert "00:1f.0" not in finding(audio, "isolation.busy-siblings").message

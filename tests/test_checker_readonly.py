@@ -29,18 +29,14 @@ from harness.checks import CheckOptions
 from harness.errors import CheckerError
 from harness.known_devices import known_devices
 from harness.report import to_json
-from harness.scenario import load_scenario
-from harness.scenario.runner import render_final_root
 
 REPO = Path(__file__).resolve().parent.parent
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 
 
-@pytest.fixture(scope="module")
-def vm_start_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("readonly") / "root"
-    render_final_root(load_scenario(str(REPO / "scenarios" / "terramaster-asm1062-vm-start.yaml")), root)
-    return root
+@pytest.fixture
+def vm_start_root(final_root: Callable[[str], Path]) -> Path:
+    return final_root("terramaster-asm1062-vm-start")
 
 
 def snapshot(root: Path) -> dict[str, tuple[Any, ...]]:

@@ -2,28 +2,21 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from harness.cli import main
+from tests.helpers import vfiolab
 
 REPO = Path(__file__).resolve().parent.parent
 
 
-def _vfiolab(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True, cwd=cwd, check=False
-    )
-
-
 def test_help_explains_commands_and_exit_codes() -> None:
-    completed = _vfiolab("--help")
+    completed = vfiolab("--help")
     assert completed.returncode == 0
     assert "fakesys" in completed.stdout and "exit codes" in completed.stdout
-    render_help = _vfiolab("fakesys", "render", "--help").stdout
+    render_help = vfiolab("fakesys", "render", "--help").stdout
     assert "--unprivileged" in render_help and "SCENARIO" in render_help
 
 
@@ -43,18 +36,18 @@ def test_render_never_touches_a_foreign_directory(tmp_path: Path, capsys: pytest
 
 
 def test_lspci_subcommand_runs_the_real_lspci(tmp_path: Path) -> None:
-    completed = _vfiolab("fakesys", "lspci", "terramaster-f4-424-pro", "--", "-tvnn")
+    completed = vfiolab("fakesys", "lspci", "terramaster-f4-424-pro", "--", "-tvnn")
     assert completed.returncode == 0, completed.stderr
     assert "1c.6-[03]----00.0" in completed.stdout and "[1b21:0612]" in completed.stdout
 
 
 def test_lspci_unprivileged_option_before_the_separator(tmp_path: Path) -> None:
-    completed = _vfiolab("fakesys", "lspci", "terramaster-f4-424-pro", "--unprivileged", "--", "-vv", "-s", "03:00.0")
+    completed = vfiolab("fakesys", "lspci", "terramaster-f4-424-pro", "--unprivileged", "--", "-vv", "-s", "03:00.0")
     assert "Capabilities: <access denied>" in completed.stdout
 
 
 def test_unknown_scenario_lists_the_known_ones() -> None:
-    completed = _vfiolab("fakesys", "render", "no-such-host", "/nonexistent")
+    completed = vfiolab("fakesys", "render", "no-such-host", "/nonexistent")
     assert completed.returncode == 2
     assert "no scenario of that name; known scenarios: " in completed.stderr
     assert "terramaster-f4-424-pro" in completed.stderr and "Traceback" not in completed.stderr
@@ -69,11 +62,11 @@ def test_describe_turns_a_dump_into_an_equivalent_description(tmp_path: Path) ->
     model = load_device("asmedia-asm1062")
     dump = tmp_path / "dump.txt"
     dump.write_text(format_hexdump("03:00.0", "SATA controller", bytes(model.config)))
-    completed = _vfiolab("fakesys", "describe", str(dump))
+    completed = vfiolab("fakesys", "describe", str(dump))
     assert completed.returncode == 0, completed.stderr
     assert encode(parse_yaml(completed.stdout, "described")).config == model.config
 
 
 def test_scenarios_are_found_from_any_directory(tmp_path: Path) -> None:
-    completed = _vfiolab("fakesys", "render", "terramaster-f4-424-pro", str(tmp_path / "r"), cwd=tmp_path)
+    completed = vfiolab("fakesys", "render", "terramaster-f4-424-pro", str(tmp_path / "r"), cwd=tmp_path)
     assert completed.returncode == 0, completed.stderr

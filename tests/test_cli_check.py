@@ -4,14 +4,13 @@ errors without tracebacks."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import jsonschema
 import pytest
 
 from harness.report import load_schema
+from tests.helpers import vfiolab
 
 REPO = Path(__file__).resolve().parent.parent
 REFERENCE_ROM_LINES = [
@@ -20,12 +19,6 @@ REFERENCE_ROM_LINES = [
     "\tPCIR: revision 3, vendor revision: 420",
     "\tLast image",
 ]
-
-
-def vfiolab(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True, cwd=REPO, check=False
-    )
 
 
 def test_check_help_documents_the_exit_codes() -> None:

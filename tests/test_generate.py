@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from harness.generate.plan import build_plan
 from harness.generate.qemu import device_arguments
 from harness.scenario import load_scenario
 from harness.scenario.runner import render_final_root
+from tests.helpers import system_tool, vfiolab
 from tests.proxmox_format import FormatError, validate_hostpci, validate_mapping_section
 
 REPO = Path(__file__).resolve().parent.parent
@@ -41,28 +41,6 @@ UNSAFE_WORDS = (
 )
 
 RootOf = Callable[[str], Path]
-
-
-def vfiolab(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True, cwd=REPO, check=False, env=env
-    )
-
-
-def tool(name: str) -> str:
-    found = shutil.which(name) or next((p for p in (f"/usr/sbin/{name}", f"/sbin/{name}") if os.path.exists(p)), None)
-    if found is None:
-        pytest.fail(f"{name} is not installed: run ci/install-system-packages.sh")
-    return found
-
-
-@pytest.fixture
-def root_of(final_root: RootOf) -> RootOf:
-    return final_root
-
-
-def golden_hosts() -> list[str]:
-    return [name for name in GOLDEN_HOSTS if (REPO / "scenarios" / f"{name}.yaml").exists()]
 
 
 # --- Acceptance on the default scenario -------------------------------------------------------------
@@ -86,8 +64,8 @@ def test_asm1062_is_refused_with_the_checker_reasons_and_the_disk_commands() -> 
     assert "qm set 100 -scsi2 /dev/disk/by-id/ata-WDC_WD40EFPX-68C6CN0_WD-WX12D34A5681" in completed.stdout
 
 
-def test_forced_output_says_so_in_every_file(root_of: RootOf) -> None:
-    root = root_of("terramaster-f4-424-pro")
+def test_forced_output_says_so_in_every_file(final_root: RootOf) -> None:
+    root = final_root("terramaster-f4-424-pro")
     for target in ("modprobe", "libvirt", "qemu", "initramfs-tools"):
         output = generate(target, root, [ASM], GenerateOptions(force=True))
         for item in output.files:
@@ -97,8 +75,8 @@ def test_forced_output_says_so_in_every_file(root_of: RootOf) -> None:
             assert "reset.bus-reset-breaks-device" in item.content
 
 
-def test_disk_fallback_needs_no_force(root_of: RootOf) -> None:
-    output = generate("proxmox-disks", root_of("terramaster-f4-424-pro"), [ASM])
+def test_disk_fallback_needs_no_force(final_root: RootOf) -> None:
+    output = generate("proxmox-disks", final_root("terramaster-f4-424-pro"), [ASM])
     commands = [command for _, command in output.commands]
     assert commands == [
         "qm set 100 -scsi1 /dev/disk/by-id/ata-WDC_WD40EFPX-68C6CN0_WD-WX12D34A5680,serial=WD-WX12D34A5680",
@@ -110,7 +88,7 @@ def test_disk_fallback_needs_no_force(root_of: RootOf) -> None:
 # --- apply.sh ----------------------------------------------------------------------------------------
 
 
-def test_all_writes_a_tree_whose_apply_script_lists_each_change(root_of: RootOf, tmp_path: Path) -> None:
+def test_all_writes_a_tree_whose_apply_script_lists_each_change(final_root: RootOf, tmp_path: Path) -> None:
     out = tmp_path / "plan"
     completed = vfiolab(
         "generate", "all", "--scenario", "terramaster-f4-424-pro", "--device", INTEL_SATA, "--out", str(out)
@@ -118,7 +96,7 @@ def test_all_writes_a_tree_whose_apply_script_lists_each_change(root_of: RootOf,
     assert completed.returncode == 0, completed.stderr
     assert (out / "etc/modprobe.d/vfio.conf").is_file() and os.access(out / "apply.sh", os.X_OK)
     host = tmp_path / "host"
-    shutil.copytree(root_of("terramaster-f4-424-pro"), host, symlinks=True)
+    shutil.copytree(final_root("terramaster-f4-424-pro"), host, symlinks=True)
     before = (host / "etc/initramfs-tools/modules").read_text()
     environment = {**os.environ, "VFIOLAB_ROOT": str(host)}
 
@@ -146,7 +124,7 @@ def test_all_writes_a_tree_whose_apply_script_lists_each_change(root_of: RootOf,
     )
     assert "unchanged: /etc/modprobe.d/vfio.conf" in again.stdout and "wrote" not in again.stdout
 
-    other = {**os.environ, "VFIOLAB_ROOT": str(root_of("n100-asm1184e-switch"))}
+    other = {**os.environ, "VFIOLAB_ROOT": str(final_root("n100-asm1184e-switch"))}
     refused = subprocess.run([str(out / "apply.sh"), "--yes"], capture_output=True, text=True, env=other, check=False)
     assert refused.returncode == 1 and "refusing" in refused.stderr
 
@@ -261,7 +239,7 @@ def modprobe_accepts(tmp_path: Path, text: str) -> None:
     modules = tmp_path / "empty-modules"
     (modules / "lib/modules/0.0.0").mkdir(parents=True, exist_ok=True)
     completed = subprocess.run(
-        [tool("modprobe"), "-c", "-C", str(config), "-d", str(modules), "-S", "0.0.0"],
+        [system_tool("modprobe"), "-c", "-C", str(config), "-d", str(modules), "-S", "0.0.0"],
         capture_output=True,
         text=True,
         check=False,
@@ -276,29 +254,27 @@ def modprobe_accepts(tmp_path: Path, text: str) -> None:
 
 
 def plans() -> list[tuple[str, list[str], GenerateOptions]]:
-    cases = [("terramaster-f4-424-pro", [INTEL_SATA], GenerateOptions())]
-    if "amd-ryzen-radeon-gpu" in golden_hosts():
-        overrides = {"sub-vendor-id": "0x1002", "sub-device-id": "0x0b36"}
-        cases.append(
-            ("amd-ryzen-radeon-gpu", ["0000:08:00.0"], GenerateOptions(guest_address="06:00", id_overrides=overrides))
-        )
-    cases.append(("terramaster-f4-424-pro", [INTEL_SATA, "0000:01:00.0"], GenerateOptions(force=True, vmid=200)))
-    return cases
+    overrides = {"sub-vendor-id": "0x1002", "sub-device-id": "0x0b36"}
+    return [
+        ("terramaster-f4-424-pro", [INTEL_SATA], GenerateOptions()),
+        ("amd-ryzen-radeon-gpu", ["0000:08:00.0"], GenerateOptions(guest_address="06:00", id_overrides=overrides)),
+        ("terramaster-f4-424-pro", [INTEL_SATA, "0000:01:00.0"], GenerateOptions(force=True, vmid=200)),
+    ]
 
 
 @pytest.mark.parametrize(("scenario", "devices", "options"), plans())
 def test_libvirt_domain_passes_virt_xml_validate_and_the_test_driver(
-    root_of: RootOf, tmp_path: Path, scenario: str, devices: list[str], options: GenerateOptions
+    final_root: RootOf, tmp_path: Path, scenario: str, devices: list[str], options: GenerateOptions
 ) -> None:
     import libvirt
 
     options.domain_xml = True
-    output = generate("libvirt", root_of(scenario), devices, options)
+    output = generate("libvirt", final_root(scenario), devices, options)
     [document] = output.files
     path = tmp_path / "domain.xml"
     path.write_text(document.content)
     validated = subprocess.run(
-        [tool("virt-xml-validate"), str(path), "domain"], capture_output=True, text=True, check=False
+        [system_tool("virt-xml-validate"), str(path), "domain"], capture_output=True, text=True, check=False
     )
     assert validated.returncode == 0, validated.stdout + validated.stderr
     connection = libvirt.open("test:///default")
@@ -307,7 +283,7 @@ def test_libvirt_domain_passes_virt_xml_validate_and_the_test_driver(
         description = defined.XMLDesc()
     finally:
         connection.close()
-    plan = build_plan(root_of(scenario), devices, options)
+    plan = build_plan(final_root(scenario), devices, options)
     assert description.count("<hostdev mode='subsystem' type='pci' managed='yes'>") == len(plan.functions)
     for item in plan.functions:
         bdf = item.function.bdf
@@ -316,9 +292,9 @@ def test_libvirt_domain_passes_virt_xml_validate_and_the_test_driver(
 
 @pytest.mark.parametrize(("scenario", "devices", "options"), plans())
 def test_qemu_arguments_are_parsed_by_the_real_qemu(
-    root_of: RootOf, scenario: str, devices: list[str], options: GenerateOptions
+    final_root: RootOf, scenario: str, devices: list[str], options: GenerateOptions
 ) -> None:
-    plan = build_plan(root_of(scenario), devices, options)
+    plan = build_plan(final_root(scenario), devices, options)
     machine = "q35" if plan.vm.q35 else "pc"
     for arguments in device_arguments(plan):
         # QEMU stops at the first vfio-pci device it cannot open, so each guest device is judged
@@ -328,7 +304,14 @@ def test_qemu_arguments_are_parsed_by_the_real_qemu(
         for item in plan.functions:
             if os.path.exists(f"/sys/bus/pci/devices/{item.address}"):
                 judged = [part.replace(f"host={item.address}", "host=00fe:fe:1f.7") for part in judged]
-        command = [tool("qemu-system-x86_64"), "-machine", f"{machine},accel=tcg", "-nodefaults", "-display", "none"]
+        command = [
+            system_tool("qemu-system-x86_64"),
+            "-machine",
+            f"{machine},accel=tcg",
+            "-nodefaults",
+            "-display",
+            "none",
+        ]
         command += ["-S", "-monitor", "none", *judged]
         completed = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
         assert completed.returncode != 0
@@ -339,9 +322,9 @@ def test_qemu_arguments_are_parsed_by_the_real_qemu(
 
 @pytest.mark.parametrize(("scenario", "devices", "options"), plans())
 def test_proxmox_output_follows_the_documented_format(
-    root_of: RootOf, scenario: str, devices: list[str], options: GenerateOptions
+    final_root: RootOf, scenario: str, devices: list[str], options: GenerateOptions
 ) -> None:
-    output = generate("proxmox", root_of(scenario), devices, options)
+    output = generate("proxmox", final_root(scenario), devices, options)
     config, mapping = output.files
     for line in config.content.splitlines():
         key, _, value = line.partition(": ")
@@ -402,24 +385,25 @@ def test_the_validator_rejects_bad_mapping_entries(section: str) -> None:
         validate_mapping_section(section)
 
 
-def test_modprobe_output_is_accepted_by_kmod(root_of: RootOf, tmp_path: Path) -> None:
+def test_modprobe_output_is_accepted_by_kmod(final_root: RootOf, tmp_path: Path) -> None:
     for scenario, devices, options in plans():
-        modprobe_accepts(tmp_path, modprobe_text(generate("modprobe", root_of(scenario), devices, options)))
+        modprobe_accepts(tmp_path, modprobe_text(generate("modprobe", final_root(scenario), devices, options)))
 
 
 # --- Golden files and safety ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("scenario", golden_hosts())
+@pytest.mark.parametrize("scenario", list(GOLDEN_HOSTS))
 @pytest.mark.parametrize("target", list(TARGETS))
-def test_golden_output(root_of: RootOf, scenario: str, target: str) -> None:
+def test_golden_output(final_root: RootOf, scenario: str, target: str) -> None:
     """Each target's whole output on two hosts; VFIOLAB_UPDATE_GOLDEN=1 rewrites the files (review
     the diff before committing)."""
-    text = generate(target, root_of(scenario), GOLDEN_HOSTS[scenario]).text()
+    text = generate(target, final_root(scenario), GOLDEN_HOSTS[scenario]).text()
     path = GOLDEN / scenario / f"{target}.txt"
     if os.environ.get("VFIOLAB_UPDATE_GOLDEN") == "1":
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
+        pytest.skip(f"rewrote {path}: review the diff")
     assert path.exists(), f"no golden file {path}: run with VFIOLAB_UPDATE_GOLDEN=1"
     assert text == path.read_text()
 
@@ -433,9 +417,9 @@ def non_comment_lines(output: GeneratedOutput) -> list[str]:
     return lines
 
 
-@pytest.mark.parametrize("scenario", golden_hosts())
-def test_no_unsafe_option_without_the_explicit_flag(root_of: RootOf, scenario: str) -> None:
-    root = root_of(scenario)
+@pytest.mark.parametrize("scenario", list(GOLDEN_HOSTS))
+def test_no_unsafe_option_without_the_explicit_flag(final_root: RootOf, scenario: str) -> None:
+    root = final_root(scenario)
     for target in TARGETS:
         output = generate(target, root, GOLDEN_HOSTS[scenario])
         offending = [line for line in non_comment_lines(output) if any(word in line for word in UNSAFE_WORDS)]
@@ -449,18 +433,17 @@ def test_no_unsafe_option_without_the_explicit_flag(root_of: RootOf, scenario: s
     assert any("WARNING: pcie_acs_override" in note for note in modprobe.notes)
 
 
-def test_group_peers_are_passed_and_listed_or_the_device_is_refused(root_of: RootOf, tmp_path: Path) -> None:
+def test_group_peers_are_passed_and_listed_or_the_device_is_refused(final_root: RootOf, tmp_path: Path) -> None:
     with pytest.raises(GenerateRefused) as refused:
-        generate("proxmox", root_of("n100-asm1184e-switch"), ["0000:03:00.0"])
+        generate("proxmox", final_root("n100-asm1184e-switch"), ["0000:03:00.0"])
     assert "isolation.switch-without-acs" in str(refused.value)
-    if "amd-ryzen-radeon-gpu" in golden_hosts():
-        output = generate("proxmox", root_of("amd-ryzen-radeon-gpu"), ["0000:08:00.0"])
-        assert any("08:00.1" in note and "go to the VM with it" in note for note in output.notes)
-        assert output.files[0].content.startswith("hostpci0: 0000:08:00,pcie=1")
+    output = generate("proxmox", final_root("amd-ryzen-radeon-gpu"), ["0000:08:00.0"])
+    assert any("08:00.1" in note and "go to the VM with it" in note for note in output.notes)
+    assert output.files[0].content.startswith("hostpci0: 0000:08:00,pcie=1")
 
 
-def test_planning_the_audio_function_leaves_its_isa_bridge_out(root_of: RootOf) -> None:
-    output = generate("proxmox", root_of("terramaster-f4-424-pro"), ["0000:00:1f.3"], GenerateOptions(force=True))
+def test_planning_the_audio_function_leaves_its_isa_bridge_out(final_root: RootOf) -> None:
+    output = generate("proxmox", final_root("terramaster-f4-424-pro"), ["0000:00:1f.3"], GenerateOptions(force=True))
     assert output.files[0].content.startswith("hostpci0: 0000:00:1f.3,")
     assert not any("00:1f.0" in note for note in output.notes)
 

@@ -48,6 +48,10 @@ class KernelProfile:
     #: The <=5 GT/s path gives up after PCI_RESET_WAIT - delay and needs DLLLA to go on (v6.5 on);
     #: 6.1 polls the device for the whole PCIE_RESET_READY_POLL_MS.
     short_first_wait: bool
+    #: pci_reset_function() and vfio-pci's release-time reset lock the upstream bridge too
+    #: (6.12.117 drivers/pci/pci.c pci_dev_lock of dev->bus->self), so their bus reset does not
+    #: print "unlocked secondary bus reset".
+    locks_bridge_on_reset: bool
     #: pci_dev_save_and_disable() checks the device answers ("Device config space inaccessible").
     config_accessible_check: bool
     #: pci_bridge_secondary_bus_reset() warns once about a reset without the bridge locked.
@@ -76,6 +80,7 @@ PROFILES: dict[str, KernelProfile] = {
         dev_wait_retrains=False,
         dll_message_uses_delay=False,
         short_first_wait=False,
+        locks_bridge_on_reset=False,
         config_accessible_check=False,
         warns_unlocked_bus_reset=False,
         power_up_waits=False,
@@ -92,6 +97,7 @@ PROFILES: dict[str, KernelProfile] = {
         dev_wait_retrains=False,
         dll_message_uses_delay=False,
         short_first_wait=False,
+        locks_bridge_on_reset=False,
         config_accessible_check=False,
         warns_unlocked_bus_reset=False,
         power_up_waits=True,
@@ -108,6 +114,7 @@ PROFILES: dict[str, KernelProfile] = {
         dev_wait_retrains=True,
         dll_message_uses_delay=False,
         short_first_wait=True,
+        locks_bridge_on_reset=False,
         config_accessible_check=False,
         warns_unlocked_bus_reset=False,
         power_up_waits=False,
@@ -124,6 +131,7 @@ PROFILES: dict[str, KernelProfile] = {
         dev_wait_retrains=True,
         dll_message_uses_delay=True,
         short_first_wait=True,
+        locks_bridge_on_reset=True,
         config_accessible_check=True,
         warns_unlocked_bus_reset=True,
         power_up_waits=True,

@@ -244,24 +244,23 @@ def save_and_disable(kernel: FakeKernel, dev: PciDev) -> None:
     dev.device.write(0x04, 2, 0x0400)
 
 
-def reset_function(kernel: FakeKernel, dev: PciDev) -> int:
-    """pci_reset_function (the sysfs ``reset`` file's path); 6.12 also locks the bridge."""
+def _saved_reset(kernel: FakeKernel, dev: PciDev, locked_bridge: bool) -> int:
     if not dev.reset_methods:
         return -ENOTTY
     save_and_disable(kernel, dev)
-    result = reset_function_locked(kernel, dev, locked_bridge=kernel.profile.name == "6.12")
+    result = reset_function_locked(kernel, dev, locked_bridge)
     restore_state(kernel, dev)
     return result
+
+
+def reset_function(kernel: FakeKernel, dev: PciDev) -> int:
+    """pci_reset_function (the sysfs ``reset`` file's path); some kernels also lock the bridge."""
+    return _saved_reset(kernel, dev, kernel.profile.locks_bridge_on_reset)
 
 
 def try_reset_function(kernel: FakeKernel, dev: PciDev) -> int:
     """pci_try_reset_function (vfio-pci open, VFIO_DEVICE_RESET): no bridge lock."""
-    if not dev.reset_methods:
-        return -ENOTTY
-    save_and_disable(kernel, dev)
-    result = reset_function_locked(kernel, dev)
-    restore_state(kernel, dev)
-    return result
+    return _saved_reset(kernel, dev, locked_bridge=False)
 
 
 def bus_resettable(bus_devices: list[PciDev]) -> bool:

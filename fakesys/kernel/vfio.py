@@ -189,7 +189,10 @@ def close_device(kernel: FakeKernel, dev: PciDev) -> None:
     if reloaded or vdev.reset_works:
         dev.device.write(0x04, 2, 0x0400)
         # 6.12 trylocks the bridge as well (a 2025 stable change), so its bus reset is "locked".
-        if vdev.reset_works and reset_function_locked(kernel, dev, locked_bridge=kernel.profile.name == "6.12") == 0:
+        if (
+            vdev.reset_works
+            and reset_function_locked(kernel, dev, locked_bridge=kernel.profile.locks_bridge_on_reset) == 0
+        ):
             vdev.needs_reset = False
         restore_state(kernel, dev)
     disable_device(kernel, dev)

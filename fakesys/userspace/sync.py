@@ -146,8 +146,7 @@ def sync_root(machine: Machine, root: Path) -> list[tuple[PendingWrite, int]]:
     journal = read_journal(root)
     for write in journal:
         machine.write(write.path, write.value)
-    results = [(write, machine.write(write.path, write.value)) for write in pending_writes(machine, root)]
-    rerender(machine, root)
+    results = apply_pending(machine, root)
     entries = [*journal, *(write for write, _ in results)]
     (root / JOURNAL).write_text("".join(json.dumps(asdict(entry)) + "\n" for entry in entries))
     return results

@@ -7,7 +7,6 @@ every check needs: evidence from a path, the devices selected, the kernel versio
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,21 +47,6 @@ class CheckContext:
 
     def device_evidence(self, function: PciFunction, attribute: str, value: object) -> Evidence:
         return Evidence(self.view.show(device_file(function.name, attribute)), str(value))
-
-    def kernel_version(self) -> tuple[int, ...] | None:
-        """(major, minor, patch) of the running kernel. Debian's ABI names (``6.1.0-26-amd64``)
-        hide the upstream version, which /proc/version carries after the build number
-        (``#1 SMP PREEMPT_DYNAMIC Debian 6.1.112-1``; Proxmox: ``PMX 6.8.12-4``); the compiler's
-        ``(Debian 12.2.0-14)`` earlier on the line is not it."""
-        release = self.view.kernel_release or ""
-        version_text = self.view.read_text("proc/version") or ""
-        build = version_text.partition("#")[2]
-        match = re.search(r"\b(?:Debian|PMX) (\d+)\.(\d+)\.(\d+)", build)
-        if match is None:
-            match = re.match(r"^(\d+)\.(\d+)(?:\.(\d+))?", release)
-        if match is None:
-            return None
-        return tuple(int(part) if part else 0 for part in match.groups())
 
 
 Check = Callable[[CheckContext], Iterable[Finding]]

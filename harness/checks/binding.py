@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from harness.bootconfig import (
+    VFIO_CONF,
     BootConfig,
     BootScript,
     PciIdMatch,
@@ -36,7 +37,6 @@ from harness.storage import disk_uses
 from harness.sysfs import PciFunction
 
 VFIO = "vfio_pci"
-VFIO_CONF = "/etc/modprobe.d/vfio.conf"
 INIT_ORDER = (
     "initramfs-tools `init` runs scripts/init-top/* (Debian's init-top/udev starts udevd, triggers coldplug "
     "and settles, so udev loads the host driver for every device), then load_modules for "

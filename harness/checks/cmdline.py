@@ -162,7 +162,7 @@ def _intel_iommu(line: _Cmdline) -> Iterator[Finding]:
     if _effective(line.booted, "intel_iommu") is False or _effective(line.booted, "iommu") is False:
         return  # cmdline.iommu-disabled said it
     booted_on = _effective(line.booted, "intel_iommu") is True
-    default = intel_iommu_default(view, ctx.kernel_version())
+    default = intel_iommu_default(view, ctx.view.kernel_version)
     evidence = [
         line.proc(),
         ctx.evidence("sys/kernel/iommu_groups", f"{len(view.groups)} groups"),

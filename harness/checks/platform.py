@@ -93,7 +93,7 @@ def _iommu(ctx: CheckContext) -> Iterator[Finding]:
     missing_argument = (
         vendor == "intel"
         and not has_arg(booted, "intel_iommu", "on")
-        and not intel_iommu_default(view, ctx.kernel_version()).on
+        and not intel_iommu_default(view, ctx.view.kernel_version).on
     )
     # The cmdline check owns the exact line to write, for the bootloader this host uses.
     fix = (

@@ -22,7 +22,7 @@ from harness.findings import Evidence, Finding, Severity
 from harness.kernellog import describe_group, group_similar
 from harness.known_devices import LINK_DEAD_AFTER_BUS_RESET, FixStatus, KnownDevice, Problem, lookup
 from harness.resets import ResetPlan, analyse
-from harness.sysfs import HostView, PciFunction
+from harness.sysfs import HostView, PciFunction, version_text
 
 _QEMU_SOURCE = "QEMU hw/vfio/pci.c vfio_pci_reset (8.1-9.2, Proxmox VE 8)"
 _RESET_LOG = re.compile(
@@ -32,7 +32,7 @@ _RESET_LOG = re.compile(
 
 
 def check(ctx: CheckContext) -> Iterator[Finding]:
-    version = ctx.kernel_version()
+    version = ctx.view.kernel_version
     for function in ctx.selected():
         known = lookup(function.vendor, function.device)
         problem = known.problem(LINK_DEAD_AFTER_BUS_RESET) if known else None
@@ -124,14 +124,14 @@ def _known_bad(
 ) -> Finding:
     facts = plan.facts
     evidence = _evidence(ctx, function, plan) + _log_evidence(ctx.view, function)
-    version_text = ".".join(str(part) for part in version) if version else "unknown"
+    kernel = version_text(version) or "unknown"
     quirk = known.kernel_fix
     sources = "; ".join(problem.sources)
     if fix_status is FixStatus.PRESENT and quirk is not None:
         return Finding(
             "reset.kernel-quirk-protects",
             Severity.INFO,
-            f"known to lose its link after a bus reset, but kernel {version_text} carries {quirk.quirk} for it",
+            f"known to lose its link after a bus reset, but kernel {kernel} carries {quirk.quirk} for it",
             f"{known.name} [{known.id_text}]: {problem.detail}. The kernel's {quirk.quirk} refuses every bus reset "
             f"of it (read in {quirk.versions_text}), so QEMU's hot reset is refused and it falls back to "
             f"{plan.function_reset or 'no reset'}. Sources: {sources}.",
@@ -177,8 +177,7 @@ def _known_bad(
         kernel_text = f"No kernel has a no-bus-reset quirk for {known.id_text}."
     else:
         kernel_text = (
-            f"Kernel {version_text} is not known to carry {quirk.quirk} for {known.id_text} "
-            f"(read in {quirk.versions_text})."
+            f"Kernel {kernel} is not known to carry {quirk.quirk} for {known.id_text} (read in {quirk.versions_text})."
         )
     others = _other_controllers(ctx, function)
     fix_parts = [_disk_fix(ctx, function)]

@@ -22,7 +22,7 @@ from pathlib import Path
 from harness.checks.base import CheckContext
 from harness.findings import Evidence, Finding, Severity
 from harness.pci.address import Bdf
-from harness.pci.rom import MAX_ROM_SIZE, RomImage, RomParseResult, parse_rom
+from harness.pci.rom import RomImage, RomParseResult, parse_rom, read_rom_file
 from harness.storage import controller_in_use
 from harness.sysfs import PciFunction, device_file, on_host
 
@@ -84,17 +84,12 @@ def _live_root(ctx: CheckContext) -> bool:
         return False
 
 
-def _read_quietly(path: Path) -> tuple[bytes | None, str]:
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read(MAX_ROM_SIZE + 1)
-    except OSError as error:
-        return None, error.strerror or str(error)
-    if len(data) > MAX_ROM_SIZE:
-        return None, "larger than 16 MiB, the largest option ROM"
-    if not data:
+def _read(path: Path) -> tuple[bytes | None, str]:
+    data, reason = read_rom_file(path)
+    if data == b"":
+        # sysfs ``rom`` reads empty until the ROM is enabled (echo 1 > rom).
         return None, "reading it returned nothing (the ROM is not enabled)"
-    return data, ""
+    return data, reason
 
 
 def _enable_and_read(path: Path) -> tuple[bytes | None, str]:
@@ -104,7 +99,7 @@ def _enable_and_read(path: Path) -> tuple[bytes | None, str]:
     except OSError as error:
         return None, f"`echo 1 > rom` failed: {error.strerror or error}"
     try:
-        return _read_quietly(path)
+        return _read(path)
     finally:
         # Leave the ROM BAR as we found it even if the read failed.
         try:
@@ -116,13 +111,13 @@ def _enable_and_read(path: Path) -> tuple[bytes | None, str]:
 
 def _get_rom(ctx: CheckContext, function: PciFunction, given: Path | None) -> _Rom | None:
     if given is not None:
-        data, reason = _read_quietly(given)
+        data, reason = _read(given)
         value = f"{len(data)} bytes" if data is not None else f"not read: {reason}"
         return _Rom(Evidence(str(given), value), data, reason, from_file=True)
     if not function.has_rom:
         return None
     path = ctx.view.abs(f"{function.path}/rom")
-    data, reason = _read_quietly(path)
+    data, reason = _read(path)
     enabled = False
     in_use = controller_in_use(ctx.view, function.bdf) if data is None and ctx.options.read_rom else []
     if in_use:

@@ -33,7 +33,15 @@ from harness.generate import (
     qemu,
 )
 from harness.generate.output import GeneratedFile, GeneratedOutput, OutputExistsError
-from harness.generate.plan import UNSAFE_WORKAROUNDS, GenerateError, GenerateOptions, GenerateRefused, Plan, build_plan
+from harness.generate.plan import (
+    OVERRIDE_PROPERTIES,
+    UNSAFE_WORKAROUNDS,
+    GenerateError,
+    GenerateOptions,
+    GenerateRefused,
+    Plan,
+    build_plan,
+)
 
 Target = Callable[[Plan], GeneratedOutput]
 
@@ -71,6 +79,7 @@ def generate(
 
 
 __all__ = [
+    "OVERRIDE_PROPERTIES",
     "TARGETS",
     "UNSAFE_WORKAROUNDS",
     "GenerateError",

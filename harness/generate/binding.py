@@ -16,11 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from harness.bootconfig import PciIdMatch, format_vfio_ids, options_line, override_install_line, softdep_line
-from harness.checks.base import CheckContext
 from harness.generate.plan import Plan
 from harness.sysfs import PciFunction
 
-VFIO_CONF = "/etc/modprobe.d/vfio.conf"
 #: What the initramfs must contain for vfio-pci; vfio_virqfd was folded into vfio in 6.2.
 VFIO_MODULES = ("vfio_pci", "vfio", "vfio_iommu_type1")
 VFIO_MODULES_BEFORE_62 = ("vfio_virqfd",)
@@ -95,6 +93,6 @@ def early_binding(plan: Plan) -> EarlyBinding:
 
 def initramfs_modules(plan: Plan) -> list[str]:
     """Modules to put in the initramfs for vfio-pci on this kernel."""
-    version = CheckContext(plan.view).kernel_version()
+    version = plan.view.kernel_version
     old = version is not None and version[:2] < (6, 2)
     return [*VFIO_MODULES, *(VFIO_MODULES_BEFORE_62 if old else ())]

@@ -11,7 +11,6 @@ in patched kernels (Proxmox's); ``iommu=soft``-style workarounds are never writt
 from __future__ import annotations
 
 from harness.bootconfig import KernelArg, has_arg, intel_iommu_default
-from harness.checks.base import CheckContext
 from harness.generate.output import GeneratedFile, GeneratedOutput
 from harness.generate.plan import Plan
 
@@ -29,7 +28,7 @@ def wanted_arguments(plan: Plan) -> tuple[list[str], list[str]]:
     add: list[str] = []
     why: list[str] = []
     if plan.cpu_vendor == "intel":
-        default = intel_iommu_default(plan.view, CheckContext(plan.view).kernel_version())
+        default = intel_iommu_default(plan.view, plan.view.kernel_version)
         if default.on:
             why.append(
                 f"the Intel IOMMU is on by default in this kernel ({default.reason}); intel_iommu=on only states it"

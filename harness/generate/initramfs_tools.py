@@ -11,12 +11,12 @@ under ``/usr/share/initramfs-tools/scripts`` are never edited: an upgrade overwr
 
 from __future__ import annotations
 
+from harness.bootconfig import INITRAMFS_TOOLS_MODULES
 from harness.generate.binding import early_binding, initramfs_modules
 from harness.generate.modprobe import vfio_conf
 from harness.generate.output import GeneratedFile, GeneratedOutput
 from harness.generate.plan import Plan
 
-MODULES_FILE = "/etc/initramfs-tools/modules"
 ORDERING = (
     "/etc/initramfs-tools/modules loads after udev coldplug (init-top), so on its own the host driver can "
     "bind first; the softdep in /etc/modprobe.d/vfio.conf is what puts vfio-pci ahead of it."
@@ -25,16 +25,17 @@ ORDERING = (
 
 def modules_file(plan: Plan) -> GeneratedFile:
     """The modules file as it should read: the host's own lines kept, the vfio modules added once."""
-    current = plan.view.read_text(MODULES_FILE.lstrip("/")) or ""
-    present = {
-        line.split()[0].replace("-", "_") for line in current.splitlines() if line.strip() and not line.startswith("#")
-    }
+    current = plan.view.read_text(INITRAMFS_TOOLS_MODULES) or ""
+    listed = plan.boot.initramfs_tools.modules if plan.boot.initramfs_tools is not None else []
+    present = {entry.module for entry in listed}
     missing = [module for module in initramfs_modules(plan) if module not in present]
     text = current if current.endswith("\n") or not current else current + "\n"
     if missing:
         text += "# vfiolab: vfio-pci in the initramfs (see /etc/modprobe.d/vfio.conf for the ordering)\n"
         text += "".join(f"{module}\n" for module in missing)
-    return GeneratedFile(MODULES_FILE, text, description="whole file: the host's lines plus the vfio modules")
+    return GeneratedFile(
+        INITRAMFS_TOOLS_MODULES, text, description="whole file: the host's lines plus the vfio modules"
+    )
 
 
 def generate(plan: Plan) -> GeneratedOutput:

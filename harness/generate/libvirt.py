@@ -13,17 +13,10 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 from harness.generate.output import GeneratedFile, GeneratedOutput
-from harness.generate.plan import Plan
+from harness.generate.plan import OVERRIDE_PROPERTIES, Plan
 from harness.pci.address import Bdf
 
 QEMU_NAMESPACE = "http://libvirt.org/schemas/domain/qemu/1.0"
-#: Proxmox-style override keys -> QEMU vfio-pci properties.
-OVERRIDE_PROPERTIES = {
-    "vendor-id": "x-pci-vendor-id",
-    "device-id": "x-pci-device-id",
-    "sub-vendor-id": "x-pci-sub-vendor-id",
-    "sub-device-id": "x-pci-sub-device-id",
-}
 
 
 def _address(parent: ET.Element, bdf: Bdf, **extra: str) -> ET.Element:
@@ -40,16 +33,6 @@ def _address(parent: ET.Element, bdf: Bdf, **extra: str) -> ET.Element:
     )
 
 
-def guest_bdf(plan: Plan, slot_index: int, function: int) -> Bdf | None:
-    """The guest address for a planned function, from --guest-address (``bus:slot``; further
-    slots take the next slot numbers)."""
-    text = plan.options.guest_address
-    if not text:
-        return None
-    bus_text, _, slot_text = text.partition(":")
-    return Bdf(0, int(bus_text, 16), int(slot_text, 16) + slot_index, function)
-
-
 def hostdevs(plan: Plan) -> list[ET.Element]:
     elements = []
     counter = 0
@@ -63,7 +46,7 @@ def hostdevs(plan: Plan) -> list[ET.Element]:
                 ET.SubElement(hostdev, "rom", {"bar": "off"})
             if plan.options.id_overrides:
                 ET.SubElement(hostdev, "alias", {"name": f"ua-hostdev{counter}"})
-            guest = guest_bdf(plan, slot_index, item.function.bdf.function)
+            guest = plan.guest_bdf(slot_index, item.function.bdf.function)
             if guest is not None:
                 extra = {"type": "pci"}
                 if len(slot.functions) > 1 and item is slot.first:

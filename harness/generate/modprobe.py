@@ -8,8 +8,8 @@ same file (:func:`vfio_conf`).
 
 from __future__ import annotations
 
-from harness.bootconfig import options_line
-from harness.generate.binding import VFIO_CONF, EarlyBinding, early_binding
+from harness.bootconfig import VFIO_CONF, options_line
+from harness.generate.binding import EarlyBinding, early_binding
 from harness.generate.output import GeneratedFile, GeneratedOutput
 from harness.generate.plan import Plan
 

@@ -29,6 +29,13 @@ from harness.sysfs import HostView, PciFunction
 #: ROM BAR is hidden for them (checker rom.not-needed).
 _ROM_NOT_NEEDED_CLASSES = (0x01, 0x02)
 UNSAFE_WORKAROUNDS = ("acs-override", "unsafe-interrupts")
+#: Guest-visible ID overrides (Proxmox's keys) -> QEMU vfio-pci properties.
+OVERRIDE_PROPERTIES = {
+    "vendor-id": "x-pci-vendor-id",
+    "device-id": "x-pci-device-id",
+    "sub-vendor-id": "x-pci-sub-vendor-id",
+    "sub-device-id": "x-pci-sub-device-id",
+}
 _DISPLAY_CLASS = 0x03
 
 
@@ -134,6 +141,15 @@ class Plan:
             return self.options.node
         hostname = (self.view.read_text("etc/hostname") or "").strip()
         return hostname or "pve"
+
+    def guest_bdf(self, slot_index: int, function: int) -> Bdf | None:
+        """The guest address of a planned function, from --guest-address (``bus:slot``; further
+        slots take the next slot numbers)."""
+        text = self.options.guest_address
+        if not text:
+            return None
+        bus_text, _, slot_text = text.partition(":")
+        return Bdf(0, int(bus_text, 16), int(slot_text, 16) + slot_index, function)
 
     def forced_comment(self) -> list[str]:
         if not self.forced:

@@ -11,9 +11,7 @@ multifunction slot; ``pcie=1`` only on q35; ``rombar=0``; ``romfile`` is a bare 
 from __future__ import annotations
 
 from harness.generate.output import GeneratedFile, GeneratedOutput
-from harness.generate.plan import Plan, PlannedSlot
-
-_OVERRIDE_KEYS = ("vendor-id", "device-id", "sub-vendor-id", "sub-device-id")
+from harness.generate.plan import OVERRIDE_PROPERTIES, Plan, PlannedSlot
 
 
 def _options(plan: Plan, slot: PlannedSlot) -> list[str]:
@@ -22,7 +20,7 @@ def _options(plan: Plan, slot: PlannedSlot) -> list[str]:
         options.append("pcie=1")
     if slot.rom_bar is False:
         options.append("rombar=0")
-    for key in _OVERRIDE_KEYS:
+    for key in OVERRIDE_PROPERTIES:
         value = plan.options.id_overrides.get(key)
         if value is not None:
             options.append(f"{key}={value.lower()}")

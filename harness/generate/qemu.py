@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import shlex
 
-from harness.generate.libvirt import OVERRIDE_PROPERTIES, guest_bdf
 from harness.generate.output import GeneratedFile, GeneratedOutput
-from harness.generate.plan import Plan
+from harness.generate.plan import OVERRIDE_PROPERTIES, Plan
 
 #: Root ports go at 0x1c upwards on pcie.0, clear of QEMU's and Proxmox's usual devices.
 FIRST_ROOT_PORT_SLOT = 0x1C
@@ -37,7 +36,7 @@ def device_arguments(plan: Plan) -> list[list[str]]:
             if plan.vm.q35:
                 properties += [f"bus={port_id}", f"addr=0x0.{item.function.bdf.function:x}"]
             else:
-                guest = guest_bdf(plan, slot_index, item.function.bdf.function)
+                guest = plan.guest_bdf(slot_index, item.function.bdf.function)
                 if guest is not None:
                     properties.append(f"addr={guest.device:#x}.{guest.function:x}")
             if len(slot.functions) > 1 and item is slot.first:

@@ -18,6 +18,7 @@ tool's code.
 from __future__ import annotations
 
 import enum
+import os
 import sys
 from dataclasses import dataclass, field
 from typing import TextIO
@@ -424,6 +425,19 @@ def format_rom_parser(result: RomParseResult) -> str:
     return "\n".join(lines) + "\n"
 
 
+def read_rom_file(path: str | os.PathLike[str]) -> tuple[bytes | None, str]:
+    """(the image, "") or (None, why not). Bounded, so a device node or a wrong file cannot make
+    us read forever."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_ROM_SIZE + 1)
+    except OSError as error:
+        return None, error.strerror or str(error)
+    if len(data) > MAX_ROM_SIZE:
+        return None, "larger than 16 MiB, the largest option ROM"
+    return data, ""
+
+
 def run_rom_command(path: str, out: TextIO, err: TextIO | None = None) -> int:
     """``vfiolab rom FILE``: print the rom-parser style report, then any further problems.
 
@@ -431,15 +445,9 @@ def run_rom_command(path: str, out: TextIO, err: TextIO | None = None) -> int:
     line on ``err``, default stderr).
     """
     errors = sys.stderr if err is None else err
-    try:
-        with open(path, "rb") as handle:
-            # Bounded so that a device node or a wrong file cannot make us read forever.
-            data = handle.read(MAX_ROM_SIZE + 1)
-    except OSError as error:
-        print(f"vfiolab rom: cannot read {path}: {error.strerror or error}", file=errors)
-        return 2
-    if len(data) > MAX_ROM_SIZE:
-        print(f"vfiolab rom: {path} is larger than 16 MiB, the largest option ROM; not a ROM image", file=errors)
+    data, reason = read_rom_file(path)
+    if data is None:
+        print(f"vfiolab rom: cannot read {path}: {reason}", file=errors)
         return 2
     result = parse_rom(data)
     out.write(format_rom_parser(result))

@@ -1,0 +1,32 @@
+"""Helpers several test modules share: running the vfiolab command as a user would, and finding
+the real system tools the tests use as judges."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def vfiolab(*args: str, cwd: Path = REPO, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``vfiolab ARGS`` through this interpreter (no PATH lookup), output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True, cwd=cwd, check=False, env=env
+    )
+
+
+def system_tool(name: str, package: str | None = None) -> str:
+    """The path of a real tool (also in the sbin directories a non-root PATH lacks); the test
+    fails, naming the Debian package, when it is missing."""
+    found = shutil.which(name) or next(
+        (path for path in (f"/usr/sbin/{name}", f"/sbin/{name}", f"/usr/bin/{name}") if os.path.exists(path)), None
+    )
+    if found is None:
+        pytest.fail(f"{name} is not installed: run ci/install-system-packages.sh ({package or 'see that script'})")
+    return found
