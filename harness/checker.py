@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.checks import CHECKS, CheckContext, CheckOptions
-from harness.errors import CheckerError
+from harness.errors import CheckerError, UsageError
 from harness.findings import Evidence, Finding, Severity, Verdict
 from harness.pci.address import Bdf
 from harness.sysfs import PCI_DEVICES, HostView, PciFunction, device_file, read_host
@@ -151,5 +151,5 @@ def check_root(root: str | Path = "/", options: CheckOptions | None = None) -> C
     if options.devices:
         missing = [text for text in options.devices if view.function(text) is None]
         if missing:
-            raise CheckerError(f"no such PCI device under {root}: {', '.join(missing)}")
+            raise UsageError(f"no such PCI device under {root}: {', '.join(missing)}")
     return run_checks(view, options)

@@ -1,10 +1,8 @@
 """The ``vfiolab`` command line: thin subcommands over the library.
 
-Exit codes (all subcommands): 0 success; 1 the command ran and found a problem (documented per
-subcommand); 2 bad input or usage (a file that does not load, a missing argument); 3 the
-command could not run (a required tool is missing). ``check`` differs: 2 means a device fails,
-and every "could not run" case, bad arguments included, is 3. Errors are one line, without a
-traceback.
+Exit codes are the one table in :mod:`harness.exitcodes`, shared by every subcommand. Errors a
+user can cause are one line without a traceback (:mod:`harness.errors` maps each to its code);
+an internal error writes its traceback to a file named in the message (``--debug`` prints it).
 """
 
 from __future__ import annotations
@@ -21,23 +19,23 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import NoReturn
 
-from harness import __version__
+from harness import __version__, exitcodes
 from harness.checks.base import CheckOptions
 
-EXIT_OK = 0
-EXIT_USAGE = 2
-EXIT_REFUSED = 2
-EXIT_CANNOT_RUN = 3
+EXIT_OK = exitcodes.OK
+EXIT_USAGE = exitcodes.USAGE
+EXIT_DATA = exitcodes.DATA
+EXIT_REFUSED = exitcodes.FAIL
+EXIT_CANNOT_RUN = exitcodes.CANNOT_RUN
+REPORT_HOW = "please report it with that output (README: Reporting a bug)"
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse with a per-command exit code for usage errors (``check`` uses 2 for "fail")."""
-
-    usage_exit_code = EXIT_USAGE
+    """argparse whose usage errors exit with the usage code (64), never a verdict code."""
 
     def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
-        self.exit(self.usage_exit_code, f"{self.prog}: error: {message}\n")
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
 
 class CliError(Exception):
@@ -50,14 +48,14 @@ class CliError(Exception):
 
 @contextmanager
 def _simulated_machine_errors() -> Iterator[None]:
-    """Bad input to a fakesys subcommand becomes a CliError (exit 2, one line)."""
+    """Bad input to a fakesys subcommand becomes a CliError (exit 65, one line)."""
     # Imported here: only the fakesys subcommands may use the simulated machine.
     from fakesys.errors import FakesysError
 
     try:
         yield
     except FakesysError as error:
-        raise CliError(str(error)) from None
+        raise CliError(str(error), EXIT_DATA) from None
 
 
 def _render_scenario(scenario: str, directory: Path, unprivileged: bool, force: bool) -> None:
@@ -98,9 +96,12 @@ def _prepare_directory(directory: Path, force: bool) -> None:
 
     if directory.exists() and any(directory.iterdir()):
         if not (directory / MARKER).exists():
-            raise CliError(f"{directory} is not empty and was not written by vfiolab; choose an empty or new directory")
+            raise CliError(
+                f"{directory} is not empty and was not written by vfiolab; choose an empty or new directory",
+                exitcodes.CANNOT_CREATE,
+            )
         if not force:
-            raise CliError(f"{directory} holds an earlier render; add --force to replace it")
+            raise CliError(f"{directory} holds an earlier render; add --force to replace it", exitcodes.CANNOT_CREATE)
         shutil.rmtree(directory)
     directory.mkdir(parents=True, exist_ok=True)
 
@@ -198,7 +199,7 @@ def _announce_rom_reads(args: argparse.Namespace, root: Path) -> None:
     if root.resolve() != Path("/"):
         raise CliError(
             "--read-rom reads ROMs of the running host only; it cannot be combined with --root/--scenario",
-            EXIT_CANNOT_RUN,
+            EXIT_USAGE,
         )
     if os.geteuid() != 0:
         raise CliError(
@@ -239,7 +240,7 @@ def _checked_root(args: argparse.Namespace) -> Iterator[Path]:
         try:
             render_final_root(load_scenario(args.scenario), root)
         except ScenarioError as error:
-            raise CliError(str(error), EXIT_CANNOT_RUN) from None
+            raise CliError(str(error), EXIT_DATA) from None
         yield root
 
 
@@ -249,13 +250,13 @@ def cmd_check(args: argparse.Namespace) -> int:
     from harness.report import write_human, write_json
 
     if args.rom and len(args.device or []) != 1 and any(key == "*" for key, _ in args.rom):
-        raise CliError("--rom FILE needs exactly one --device; otherwise write --rom BDF=FILE", EXIT_CANNOT_RUN)
+        raise CliError("--rom FILE needs exactly one --device; otherwise write --rom BDF=FILE", EXIT_USAGE)
     with _checked_root(args) as root:
         _announce_rom_reads(args, root)
         try:
             report = check_root(root, _check_options(args))
         except CheckerError as error:
-            raise CliError(str(error), EXIT_CANNOT_RUN) from None
+            raise CliError(str(error), error.exit_code) from None
         title = f"scenario {args.scenario}" if args.scenario else None
         if args.json:
             write_json(report, sys.stdout, title)
@@ -319,14 +320,14 @@ def cmd_generate(args: argparse.Namespace) -> int:
                 print(refused.alternative, end="")
             return EXIT_REFUSED
         except VfiolabError as error:
-            raise CliError(str(error), EXIT_CANNOT_RUN) from None
+            raise CliError(str(error), error.exit_code) from None
         if args.out is None:
             print(output.text(), end="")
             return EXIT_OK
         try:
             written = output.write(Path(args.out), overwrite=args.overwrite)
         except VfiolabError as error:
-            raise CliError(str(error), EXIT_CANNOT_RUN) from None
+            raise CliError(str(error), error.exit_code) from None
     for path in written:
         print(f"wrote {path}", file=sys.stderr)
     print(output.text(files=False), end="")
@@ -360,16 +361,18 @@ def cmd_rom(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="vfiolab",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Simulated PCI passthrough hardware, and a passthrough checker for real and simulated hosts.",
         epilog=(
-            "exit codes: 0 success; 2 bad input or usage (the message names the file and line); "
-            "3 a required tool is missing. 'vfiolab check' has its own codes (see vfiolab check --help). "
-            "Scenarios are named by file stem (see scenarios/) or given as a path."
+            "exit codes (every subcommand):\n"
+            + exitcodes.table_text()
+            + "\n\nScenarios are named by file stem (see vfiolab scenario list) or given as a path."
         ),
     )
     parser.add_argument("--version", action="version", version=f"vfiolab {__version__}")
+    parser.add_argument("--debug", action="store_true", help="print the traceback of an internal error")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     commands.required = True
 
@@ -396,8 +399,10 @@ def build_parser() -> argparse.ArgumentParser:
               0  every checked device passes
               1  the worst verdict is warn
               2  some device fails
-              3  the checker could not run (no such root, nothing readable, a scenario that does
-                 not load, bad arguments)
+              3  the checker could not run (no such root, nothing readable)
+             64  usage error (a typo in an option, bad arguments)
+             65  a scenario or root that is malformed
+             (vfiolab --help lists every code)
 
             examples:
               vfiolab check                                  this host (run as root to see everything)
@@ -405,7 +410,6 @@ def build_parser() -> argparse.ArgumentParser:
               vfiolab check --root /path/to/captured-root --json"""
         ),
     )
-    check.usage_exit_code = EXIT_CANNOT_RUN
     where = check.add_mutually_exclusive_group()
     where.add_argument("--root", metavar="DIR", help="root directory to check (default: /, this host)")
     where.add_argument(
@@ -468,14 +472,16 @@ def build_parser() -> argparse.ArgumentParser:
             exit codes:
               0  generated
               2  refused: the checker fails a device (or a group peer); see stderr
-              3  could not run: bad arguments, unknown device or target, output files that exist
+              3  could not run (the root is unreadable)
+             64  usage error: bad arguments, a device the host does not have
+             65  a scenario or root that is malformed
+             73  output files that exist (add --overwrite) or cannot be written
 
             examples:
               vfiolab generate proxmox --scenario terramaster-f4-424-pro --device 0000:00:17.0 --vmid 100
               vfiolab generate all --device 0000:00:17.0 --out vfio-plan && vfio-plan/apply.sh --dry-run"""
         ),
     )
-    generate.usage_exit_code = EXIT_CANNOT_RUN
     generate.add_argument("target", metavar="TARGET", choices=_target_names(), help="what to generate (see above)")
     generate_where = generate.add_mutually_exclusive_group()
     generate_where.add_argument("--root", metavar="DIR", help="root directory to read (default: /, this host)")
@@ -538,7 +544,7 @@ def build_parser() -> argparse.ArgumentParser:
             failed scenario's root is kept in a temporary directory named in the report."""
         ),
         epilog="exit codes: 0 every scenario passed; 1 some scenario failed an expectation; "
-        "2 a scenario file does not load (one line with file:line).",
+        "65 a scenario file does not load (one line with file:line); 64 usage error.",
     )
     scenario_run.add_argument(
         "names", nargs="*", metavar="NAME|PATH", help="scenario name or path to a .yaml file (default: all)"
@@ -569,7 +575,7 @@ def build_parser() -> argparse.ArgumentParser:
         "rom",
         help="print what rom-parser prints for an option ROM image",
         description="Parse a PCI option ROM image (e.g. saved with echo 1 > rom; cat rom > FILE; echo 0 > rom) and "
-        "print its images like awilliam/rom-parser, then any problems found. Exit 0 valid, 1 problems, 2 unreadable.",
+        "print its images like awilliam/rom-parser, then any problems found. Exit 0 valid, 1 problems, 66 unreadable.",
     )
     rom.add_argument("file", metavar="FILE", help="ROM image file")
     rom.set_defaults(handler=cmd_rom)
@@ -650,6 +656,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _internal_error(error: BaseException, debug: bool) -> int:
+    """A bug: one line naming where the traceback went (or the traceback itself with --debug)."""
+    import traceback
+
+    text = "".join(traceback.format_exception(error))
+    if debug:
+        sys.stderr.write(text)
+        print(f"vfiolab: internal error; {REPORT_HOW}", file=sys.stderr)
+        return exitcodes.INTERNAL
+    try:
+        handle, name = tempfile.mkstemp(prefix="vfiolab-crash-", suffix=".txt")
+        with os.fdopen(handle, "w") as crash:
+            crash.write(f"vfiolab {__version__}\nargv: {sys.argv!r}\n\n{text}")
+        where = f"the traceback is in {name}"
+    except OSError:
+        where = "run again with --debug to see the traceback"
+    print(
+        f"vfiolab: internal error ({type(error).__name__}: {error}); {where}; {REPORT_HOW}",
+        file=sys.stderr,
+    )
+    return exitcodes.INTERNAL
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     arguments = list(sys.argv[1:] if argv is None else argv)
@@ -664,18 +693,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not hasattr(args, "lspci_args"):
             parser.error(f"{' '.join(passthrough)}: this command takes no arguments after --")
         args.lspci_args = [*args.lspci_args, *passthrough]
+    from fakesys.errors import FakesysError
+    from harness.errors import VfiolabError
+
     try:
         code: int = args.handler(args)
     except CliError as error:
         print(f"vfiolab: error: {error}", file=sys.stderr)
         return error.code
+    except VfiolabError as error:
+        print(f"vfiolab: error: {error}", file=sys.stderr)
+        return error.exit_code
+    except FakesysError as error:
+        print(f"vfiolab: error: {error}", file=sys.stderr)
+        return exitcodes.DATA
     except KeyboardInterrupt:
-        return 130
+        return exitcodes.INTERRUPTED
     except BrokenPipeError:
         # The reader went away (vfiolab check | head): not an error worth a traceback.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 141
+    except Exception as error:
+        return _internal_error(error, args.debug)
     return code
 
 

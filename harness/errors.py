@@ -1,18 +1,59 @@
-"""The harness's exception hierarchy: what callers of the library can catch.
+"""The harness's exception hierarchy: what callers of the library can catch, and the exit code
+the command line gives each (``harness.exitcodes``).
 
-    VfiolabError              anything vfiolab reports to a user, one line, no traceback
-    └── CheckerError          the checker could not run (no such root, nothing readable): exit 3
+    VfiolabError                  anything vfiolab reports to a user: one line, no traceback
+    ├── UsageError                bad or conflicting arguments                       exit 64
+    ├── InputError                malformed input data (scenario, dump, root, ...)    exit 65
+    ├── CannotRunError            root unreadable, a tool missing, infrastructure    exit 3
+    │   └── CheckerError          the checker could not run
+    ├── OutputError               an output cannot be created or would be replaced   exit 73
+    └── BusyError                 another vfiolab process holds a directory's lock   exit 75
 
-Bad scenario or host files raise :class:`fakesys.errors.FakesysError` subclasses (they are the
-simulated machine's input) and carry file and line.
+Bad scenario, host and device files raise :class:`fakesys.errors.FakesysError` subclasses (they
+are the simulated machine's input; fakesys cannot import this module); the command line treats
+them as :class:`InputError`.
 """
 
 from __future__ import annotations
+
+from harness import exitcodes
 
 
 class VfiolabError(Exception):
     """Base of every error vfiolab reports to a user."""
 
+    exit_code = exitcodes.CANNOT_RUN
 
-class CheckerError(VfiolabError):
+
+class UsageError(VfiolabError):
+    """Arguments that are wrong, or do not apply together (``--domain-xml`` with ``proxmox``)."""
+
+    exit_code = exitcodes.USAGE
+
+
+class InputError(VfiolabError):
+    """Input data that is malformed: a scenario, device description, hex dump, journal or root."""
+
+    exit_code = exitcodes.DATA
+
+
+class CannotRunError(VfiolabError):
+    """The command could not run: an unreadable root, a missing tool, an infrastructure failure."""
+
+    exit_code = exitcodes.CANNOT_RUN
+
+
+class CheckerError(CannotRunError):
     """The checker could not run: the root does not exist or nothing useful could be read."""
+
+
+class OutputError(VfiolabError):
+    """An output file or directory cannot be created, or exists and would be replaced."""
+
+    exit_code = exitcodes.CANNOT_CREATE
+
+
+class BusyError(VfiolabError):
+    """Another vfiolab process holds the lock on a directory this command must write."""
+
+    exit_code = exitcodes.BUSY

@@ -60,18 +60,19 @@ def test_check_json_follows_the_schema_and_selects_devices() -> None:
 
 
 @pytest.mark.parametrize(
-    ("args", "message"),
+    ("args", "code", "message"),
     [
-        (["--root", "/nonexistent/root"], "no such directory"),
-        (["--scenario", "no-such-scenario"], "no scenario of that name"),
-        (["--scenario", "terramaster-f4-424-pro", "--device", "0000:09:00.0"], "no such PCI device"),
-        (["--device", "not-an-address"], "is not a PCI address"),
-        (["--scenario", "terramaster-f4-424-pro", "--root", "/"], "not allowed with argument"),
+        (["--root", "/nonexistent/root"], 3, "no such directory"),
+        (["--scenario", "no-such-scenario"], 65, "no scenario of that name"),
+        (["--scenario", "terramaster-f4-424-pro", "--device", "0000:09:00.0"], 64, "no such PCI device"),
+        (["--device", "not-an-address"], 64, "is not a PCI address"),
+        (["--scenario", "terramaster-f4-424-pro", "--root", "/"], 64, "not allowed with argument"),
+        (["--scenario", "terramaster-f4-424-pro", "--jsn"], 64, "unrecognized arguments: --jsn"),
     ],
 )
-def test_check_could_not_run_exits_3_with_one_line(args: list[str], message: str) -> None:
+def test_check_that_cannot_run_exits_with_its_code_and_one_line(args: list[str], code: int, message: str) -> None:
     completed = vfiolab("check", *args)
-    assert completed.returncode == 3
+    assert completed.returncode == code
     assert message in completed.stderr
     assert "Traceback" not in completed.stderr
 
@@ -84,7 +85,7 @@ def test_check_of_an_empty_directory_could_not_run(tmp_path: Path) -> None:
 
 def test_read_rom_refuses_anything_but_the_running_host() -> None:
     completed = vfiolab("check", "--scenario", "terramaster-f4-424-pro", "--read-rom")
-    assert completed.returncode == 3
+    assert completed.returncode == 64
     assert "running host only" in completed.stderr
 
 
@@ -112,7 +113,7 @@ def test_rom_prints_what_rom_parser_prints(tmp_path: Path) -> None:
 
 def test_rom_of_a_missing_file_is_one_line() -> None:
     completed = vfiolab("rom", "/nonexistent.rom")
-    assert completed.returncode == 2
+    assert completed.returncode == 66
     assert "Traceback" not in completed.stderr and "/nonexistent.rom" in completed.stderr
 
 

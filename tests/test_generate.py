@@ -144,7 +144,7 @@ def test_out_never_overwrites_without_asking(tmp_path: Path) -> None:
         str(tmp_path),
     ]
     completed = vfiolab(*args)
-    assert completed.returncode == 3 and "--overwrite" in completed.stderr
+    assert completed.returncode == 73 and "--overwrite" in completed.stderr
     assert target.read_text() == "mine\n"
     assert vfiolab(*args, "--overwrite").returncode == 0
     assert "options vfio-pci ids=8086:54d3" in target.read_text()
@@ -162,9 +162,9 @@ def test_out_never_overwrites_without_asking(tmp_path: Path) -> None:
         (["generate", "proxmox", "--scenario", "terramaster-f4-424-pro", "--device", "00:1c.6"], "bridge"),
     ],
 )
-def test_bad_input_could_not_run(args: list[str], message: str) -> None:
+def test_bad_arguments_are_usage_errors(args: list[str], message: str) -> None:
     completed = vfiolab(*args)
-    assert completed.returncode == 3, completed.stdout
+    assert completed.returncode == 64, completed.stdout
     assert message in completed.stderr and "Traceback" not in completed.stderr
 
 
@@ -460,4 +460,4 @@ def test_a_bad_guest_address_could_not_run() -> None:
         "zz",
     ]
     completed = vfiolab(*args)
-    assert completed.returncode == 3 and "BUS:SLOT" in completed.stderr and "Traceback" not in completed.stderr
+    assert completed.returncode == 64 and "BUS:SLOT" in completed.stderr and "Traceback" not in completed.stderr

@@ -151,7 +151,7 @@ def test_cli_reports_bad_input_without_traceback(tmp_path: Path, case: str) -> N
         text=True,
         check=False,
     )
-    assert completed.returncode == 2
+    assert completed.returncode == 65
     assert "Traceback" not in completed.stderr
     assert completed.stderr.startswith("vfiolab: error: ")
     assert expected in completed.stderr

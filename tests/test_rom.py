@@ -295,7 +295,7 @@ def test_rom_command_problems(tmp_path: Path) -> None:
 @pytest.mark.parametrize("name", ["missing.rom", "."])
 def test_rom_command_unreadable_file(tmp_path: Path, name: str, capsys: pytest.CaptureFixture[str]) -> None:
     out = io.StringIO()
-    assert run_rom_command(str(tmp_path / name), out) == 2
+    assert run_rom_command(str(tmp_path / name), out) == 66
     assert out.getvalue() == ""
     error = capsys.readouterr().err
     assert error.count("\n") == 1
@@ -304,7 +304,7 @@ def test_rom_command_unreadable_file(tmp_path: Path, name: str, capsys: pytest.C
 
 
 def test_rom_command_refuses_an_endless_file(capsys: pytest.CaptureFixture[str]) -> None:
-    assert run_rom_command("/dev/zero", io.StringIO()) == 2
+    assert run_rom_command("/dev/zero", io.StringIO()) == 66
     assert "larger than 16 MiB" in capsys.readouterr().err
 
 

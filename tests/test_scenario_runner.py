@@ -267,18 +267,18 @@ def test_run_with_a_failing_scenario_exits_1_and_junit_carries_the_report(tmp_pa
     assert (tmp_path / "kept" / "slow-ready-after-bus-reset" / MARKER).is_file()
 
 
-def test_run_of_a_file_that_does_not_load_exits_2_with_one_line(tmp_path: Path) -> None:
+def test_run_of_a_file_that_does_not_load_exits_65_with_one_line(tmp_path: Path) -> None:
     path = _copy(tmp_path, SLOW, ("  - wait: 100", "  - wait: soon"))
     out = io.StringIO()
     junit = tmp_path / "out.xml"
-    assert run_command([str(path)], junit, None, out) == 2
+    assert run_command([str(path)], junit, None, out) == 65
     [error_line] = [line for line in out.getvalue().splitlines() if line.startswith("ERROR")]
     assert error_line == f"ERROR {path}:{_line_of(path, 'wait: soon')}: steps[0].wait: expected a number " + (
         "(seconds of virtual time), got 'soon'"
     )
     [error] = ET.parse(junit).getroot().iter("error")
     assert error.get("message") == error_line.removeprefix("ERROR ")
-    assert run_command(["no-such-scenario"], None, None, io.StringIO()) == 2
+    assert run_command(["no-such-scenario"], None, None, io.StringIO()) == 65
 
 
 def test_run_refuses_to_keep_into_a_foreign_directory(tmp_path: Path) -> None:
@@ -286,7 +286,7 @@ def test_run_refuses_to_keep_into_a_foreign_directory(tmp_path: Path) -> None:
     foreign.mkdir(parents=True)
     (foreign / "precious.txt").write_text("mine")
     out = io.StringIO()
-    assert run_command([str(SLOW)], None, tmp_path / "kept", out) == 2
+    assert run_command([str(SLOW)], None, tmp_path / "kept", out) == 65
     assert "not empty and not written by vfiolab" in out.getvalue()
     assert (foreign / "precious.txt").read_text() == "mine"
 
@@ -305,11 +305,11 @@ def test_list_shows_name_layers_tags_and_description() -> None:
     assert len(description) <= 104
 
 
-def test_list_names_a_scenario_that_does_not_load_and_exits_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_list_names_a_scenario_that_does_not_load_and_exits_65(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _copy(tmp_path, SLOW, ("  - wait: 100", "  - wait: soon"), name="aaa-broken")
     monkeypatch.setenv("VFIOLAB_SCENARIOS", str(tmp_path))
     out = io.StringIO()
-    assert list_command(out) == 2
+    assert list_command(out) == 65
     lines = out.getvalue().splitlines()
     assert lines[0].startswith(f"aaa-broken  (does not load: {tmp_path}/aaa-broken.yaml:")
     assert any(line.startswith("terramaster-f4-424-pro  [") for line in lines)
@@ -329,9 +329,9 @@ def test_show_prints_the_resolved_host_and_steps_as_yaml() -> None:
     assert out.getvalue().startswith("# scenario terramaster-asm1062-vm-start from ")
 
 
-def test_show_of_an_unknown_scenario_exits_2() -> None:
+def test_show_of_an_unknown_scenario_exits_65() -> None:
     out = io.StringIO()
-    assert show_command("no-such-scenario", out) == 2
+    assert show_command("no-such-scenario", out) == 65
     assert "no scenario of that name" in out.getvalue()
 
 

@@ -8,10 +8,10 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.errors import VfiolabError
+from harness.errors import OutputError
 
 
-class OutputExistsError(VfiolabError):
+class OutputExistsError(OutputError):
     """A file under --out already exists and --force was not given."""
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from harness.bootconfig import BootConfig, PciIdMatch, host_driver_module, read_boot_config, vfio_id_for
 from harness.checker import CheckReport, DeviceReport, check_root
 from harness.checks.base import CheckOptions
-from harness.errors import VfiolabError
+from harness.errors import UsageError, VfiolabError
 from harness.findings import Severity
 from harness.generate.vm import VmInfo, read_vm
 from harness.pci.address import Bdf
@@ -67,7 +67,7 @@ class GenerateRefused(VfiolabError):
         self.alternative = alternative
 
 
-class GenerateError(VfiolabError):
+class GenerateError(UsageError):
     """Bad input for the generator (unknown target, unknown device, bad option)."""
 
 

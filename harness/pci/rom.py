@@ -23,6 +23,8 @@ import sys
 from dataclasses import dataclass, field
 from typing import TextIO
 
+from harness import exitcodes
+
 ROM_SIGNATURE = b"\x55\xaa"
 PCIR_SIGNATURE = b"PCIR"
 EFI_SIGNATURE = 0x00000EF1
@@ -441,14 +443,14 @@ def read_rom_file(path: str | os.PathLike[str]) -> tuple[bytes | None, str]:
 def run_rom_command(path: str, out: TextIO, err: TextIO | None = None) -> int:
     """``vfiolab rom FILE``: print the rom-parser style report, then any further problems.
 
-    Returns 0 for a sound ROM, 1 when problems were found, 2 when the file cannot be read (one
-    line on ``err``, default stderr).
+    Returns 0 for a sound ROM, 1 when problems were found, 66 (``harness.exitcodes.NO_INPUT``)
+    when the file cannot be read (one line on ``err``, default stderr).
     """
     errors = sys.stderr if err is None else err
     data, reason = read_rom_file(path)
     if data is None:
         print(f"vfiolab rom: cannot read {path}: {reason}", file=errors)
-        return 2
+        return exitcodes.NO_INPUT
     result = parse_rom(data)
     out.write(format_rom_parser(result))
     if result.problems:

@@ -2,9 +2,9 @@
 argparse): ``run`` checks scenarios and writes JUnit XML, ``list`` shows what is there,
 ``show`` prints a scenario's resolved host and steps.
 
-Exit codes: 0 success (every scenario passed); 1 some scenario failed an expectation; 2 a
-scenario does not load (a bad file, an unknown name, a --keep directory that is not vfiolab's),
-printed as one line with file and line.
+Exit codes (:mod:`harness.exitcodes`): 0 success (every scenario passed); 1 some scenario failed
+an expectation; 65 a scenario does not load (a bad file, an unknown name), printed as one line
+with file and line.
 """
 
 from __future__ import annotations
@@ -16,13 +16,14 @@ from typing import Any, TextIO
 import yaml
 
 from fakesys.errors import FakesysError
+from harness import exitcodes
 from harness.scenario.junit import LoadFailure, write_junit
 from harness.scenario.loader import Scenario, list_scenarios, load_scenario
 from harness.scenario.runner import RunResult, run_scenario
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_BAD_INPUT = 2
+EXIT_OK = exitcodes.OK
+EXIT_FAILED = exitcodes.WARN
+EXIT_BAD_INPUT = exitcodes.DATA
 
 
 def run_command(names: list[str], junit_xml: Path | None, keep: Path | None, out: TextIO) -> int:
