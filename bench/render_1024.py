@@ -21,55 +21,13 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from synthetic import synthetic_host
 
 FUNCTIONS = 1024
 TARGETS = {"tmpfs": "/dev/shm", "disk": tempfile.gettempdir()}
-
-
-def synthetic_host(count: int = FUNCTIONS) -> dict[str, Any]:
-    """Host data with exactly ``count`` functions."""
-    pci: list[dict[str, Any]] = [
-        {"bdf": "00:00.0", "device": "intel-adln-host-bridge", "driver": "igen6_edac"},
-        {"bdf": "00:17.0", "device": "intel-adln-sata", "driver": "ahci"},
-    ]
-    bus = 1
-    slot = 0x01
-    while len(pci) < count:
-        port_bus = bus
-        downstream = list(range(port_bus + 2, port_bus + 2 + 8))
-        subordinate = downstream[-1]
-        pci.append(
-            {
-                "bdf": f"00:{slot:02x}.0",
-                "device": "intel-adln-root-port-54ba",
-                "driver": "pcieport",
-                "bus": {"secondary": port_bus, "subordinate": subordinate},
-            }
-        )
-        pci.append(
-            {
-                "bdf": f"{port_bus:02x}:00.0",
-                "device": "asmedia-asm1184e-upstream",
-                "driver": "pcieport",
-                "bus": {"secondary": port_bus + 1, "subordinate": subordinate},
-            }
-        )
-        for index, secondary in enumerate(downstream):
-            pci.append(
-                {
-                    "bdf": f"{port_bus + 1:02x}:{index:02x}.0",
-                    "device": "asmedia-asm1184e-downstream",
-                    "driver": "pcieport",
-                    "bus": {"secondary": secondary},
-                }
-            )
-            for function in range(8):
-                pci.append({"bdf": f"{secondary:02x}:00.{function}", "device": "realtek-rtl8125", "driver": "r8169"})
-        bus = subordinate + 1
-        slot += 1
-    del pci[count:]
-    return {"name": "synthetic 1024-function host", "pci": pci}
 
 
 def measure(directory: str) -> dict[str, float]:
@@ -78,7 +36,7 @@ def measure(directory: str) -> dict[str, float]:
     from fakesys.source import Document
     from fakesys.sysfs.render import render
 
-    data = synthetic_host()
+    data = synthetic_host(FUNCTIONS)
     start = time.perf_counter()
     host = load_host(Document({"host": data}, "<synthetic>"), ("host",))
     loaded = time.perf_counter()

@@ -25,6 +25,7 @@ import hashlib
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import cast
 
 from harness.sysfs import HostView, PciFunction, device_file, driver_file, on_host, shell_assignments
 
@@ -208,22 +209,47 @@ def format_vfio_ids(entries: Iterable[PciIdMatch]) -> str:
     return ",".join(str(entry) for entry in entries)
 
 
-def vfio_id_for(target: PciFunction, others: Iterable[PciFunction]) -> PciIdMatch | None:
-    """The narrowest ``ids=`` entry for ``target`` that none of ``others`` matches: vendor:device
-    when that is enough, else with the subsystem IDs; None when only an address can tell them
-    apart (identical IDs and subsystem IDs)."""
+IdKey = tuple[int | None, ...]
+
+
+def _id_counts(view: HostView) -> tuple[dict[IdKey, int], dict[IdKey, int]]:
+    """How many functions of the host carry each vendor:device, and each vendor:device with its
+    subsystem IDs; counted once per view, so that choosing ``ids=`` for every endpoint stays
+    linear in the number of functions."""
+    cached = view.derived.get("id-counts")
+    if cached is not None:
+        return cast(tuple[dict[IdKey, int], dict[IdKey, int]], cached)
+    plain: dict[IdKey, int] = {}
+    narrow: dict[IdKey, int] = {}
+    for item in view.functions.values():
+        key = (item.vendor, item.device)
+        plain[key] = plain.get(key, 0) + 1
+        full = (item.vendor, item.device, item.subsystem_vendor, item.subsystem_device)
+        narrow[full] = narrow.get(full, 0) + 1
+    view.derived["id-counts"] = (plain, narrow)
+    return plain, narrow
+
+
+def vfio_id_for(target: PciFunction, view: HostView) -> PciIdMatch | None:
+    """The narrowest ``ids=`` entry for ``target`` that no other function of the host matches:
+    vendor:device when that is enough, else with the subsystem IDs; None when only an address
+    can tell them apart (identical IDs and subsystem IDs).
+
+    A vendor:device entry matches exactly the functions with that vendor and device (any
+    subsystem, no class mask), and a four-part entry exactly those with the same four IDs, so
+    counting the functions per key answers "does another function match" without comparing
+    every pair."""
     if target.vendor is None or target.device is None:
         return None
-    plain = PciIdMatch(target.vendor, target.device)
-    others = [item for item in others if item.bdf != target.bdf]
-    if not any(plain.matches_function(item) for item in others):
-        return plain
+    plain, narrow = _id_counts(view)
+    if plain.get((target.vendor, target.device), 0) <= 1:
+        return PciIdMatch(target.vendor, target.device)
     if target.subsystem_vendor is None or target.subsystem_device is None:
         return None
-    narrow = PciIdMatch(target.vendor, target.device, target.subsystem_vendor, target.subsystem_device)
-    if any(narrow.matches_function(item) for item in others):
+    key = (target.vendor, target.device, target.subsystem_vendor, target.subsystem_device)
+    if narrow.get(key, 0) > 1:
         return None
-    return narrow
+    return PciIdMatch(target.vendor, target.device, target.subsystem_vendor, target.subsystem_device)
 
 
 # --- Where a setting was read -----------------------------------------------------------------

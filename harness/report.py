@@ -78,8 +78,8 @@ def to_json(report: CheckReport, title: str | None = None) -> dict[str, Any]:
 
 
 def write_json(report: CheckReport, out: TextIO, title: str | None = None) -> None:
-    json.dump(to_json(report, title), out, indent=2)
-    out.write("\n")
+    # One write: json.dump would make a write() call per token (~300,000 on a large host).
+    out.write(json.dumps(to_json(report, title), indent=2) + "\n")
 
 
 # --- Human output -------------------------------------------------------------------------------
@@ -145,41 +145,44 @@ def write_human(
 ) -> None:
     """``title`` names what was checked when the root is a temporary render (a scenario)."""
     paint = _Painter(use_colour(out) if colour is None else colour)
+    # Collected and written once: a write per line is a system call per line on a pipe.
+    text: list[str] = []
     width = 100
     view = report.view
     names = _names(report)
     cpu = view.cpu.model or "CPU unknown"
-    out.write(f"vfiolab check of {title or view.root}: kernel {view.kernel_release or 'unknown'}, {cpu}\n\n")
+    text.append(f"vfiolab check of {title or view.root}: kernel {view.kernel_release or 'unknown'}, {cpu}\n\n")
     if report.host_findings:
-        out.write("Host\n")
+        text.append("Host\n")
         for finding in report.host_findings:
-            out.write("\n".join(_finding_lines(finding, paint, verbose, width)) + "\n")
-        out.write("\n")
+            text.append("\n".join(_finding_lines(finding, paint, verbose, width)) + "\n")
+        text.append("\n")
     for item in report.devices:
-        out.write(_device_heading(item, names, paint) + "\n")
+        text.append(_device_heading(item, names, paint) + "\n")
         if item.blocked_by:
-            out.write(
+            text.append(
                 f"  {paint('fail', 'fail')}  passthrough is impossible on this host: {', '.join(item.blocked_by)}\n"
             )
         for finding in sorted(item.findings, key=lambda finding: -finding.severity):
-            out.write("\n".join(_finding_lines(finding, paint, verbose, width)) + "\n")
-        out.write("\n")
+            text.append("\n".join(_finding_lines(finding, paint, verbose, width)) + "\n")
+        text.append("\n")
     shared = [group for group in report.groups if len(group.checked) > 1 or len(group.devices) > 1]
     if shared:
-        out.write("IOMMU groups with more than one device\n")
+        text.append("IOMMU groups with more than one device\n")
         for group in shared:
             members = " ".join(bdf.short for bdf in group.devices)
-            out.write(f"  group {group.number}: {members}  {paint(group.verdict.label)}\n")
-        out.write("\n")
+            text.append(f"  group {group.number}: {members}  {paint(group.verdict.label)}\n")
+        text.append("\n")
     if view.unseen:
-        out.write(f"Not readable ({len(view.unseen)} paths; run as root to see more):\n")
+        text.append(f"Not readable ({len(view.unseen)} paths; run as root to see more):\n")
         for path, reason in view.unseen[:8]:
-            out.write(f"  {path}: {reason}\n")
+            text.append(f"  {path}: {reason}\n")
         if len(view.unseen) > 8:
-            out.write(f"  ... and {len(view.unseen) - 8} more (--json lists them all)\n")
-        out.write("\n")
+            text.append(f"  ... and {len(view.unseen) - 8} more (--json lists them all)\n")
+        text.append("\n")
     counts = {verdict: sum(1 for item in report.devices if item.verdict is verdict) for verdict in Verdict}
     summary = ", ".join(f"{counts[verdict]} {verdict.label}" for verdict in (Verdict.FAIL, Verdict.WARN, Verdict.PASS))
-    out.write(f"{len(report.devices)} device(s) checked: {summary}; exit code {report.exit_code}\n")
+    text.append(f"{len(report.devices)} device(s) checked: {summary}; exit code {report.exit_code}\n")
     if not verbose:
-        out.write("(information is shown as one line; --verbose shows why, evidence and fix for every finding)\n")
+        text.append("(information is shown as one line; --verbose shows why, evidence and fix for every finding)\n")
+    out.write("".join(text))

@@ -304,7 +304,7 @@ def _softdep_fix(module: str | None, ids: str | None, boot: BootConfig) -> str:
 
 def _unconfigured(ctx: CheckContext, boot: BootConfig, function: PciFunction) -> Finding:
     module = _host_module(ctx, function)
-    narrow = vfio_id_for(function, ctx.view.functions.values())
+    narrow = vfio_id_for(function, ctx.view)
     if narrow is not None:
         fix = "only if the host must never use it: " + _softdep_fix(module, str(narrow), boot)
     else:
@@ -542,7 +542,7 @@ def _collateral(
             evidence += more
             storage += [f"{other.name}: {text}" for text in uses]
             described.append(f"{other.name} ({other.driver or 'no driver'}{', host disks' if uses else ''})")
-        narrow = vfio_id_for(function, view.functions.values())
+        narrow = vfio_id_for(function, view)
         module = _host_module(ctx, function) or "<host driver>"
         fix, how = _narrow_fix(boot, function, entry, sources, narrow=narrow, module=module)
         severity = Severity.FAIL if storage else Severity.WARN

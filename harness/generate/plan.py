@@ -260,14 +260,13 @@ def build_plan(
         asked_for = [bdf for bdf, asked in chosen.items() if asked]
         raise GenerateRefused(reasons, _disk_alternative(view, asked_for, options))
     plan.forced = reasons if refuse else []
-    everything = list(view.functions.values())
     planned = [
         PlannedFunction(
             function=reports[bdf].function,
             report=reports[bdf],
             requested=requested,
             host_module=host_driver_module(view, reports[bdf].function),
-            vfio_id=vfio_id_for(reports[bdf].function, everything),
+            vfio_id=vfio_id_for(reports[bdf].function, view),
             rom_bar=_rom_bar(reports[bdf].function),
         )
         for bdf, requested in chosen.items()
