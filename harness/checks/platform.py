@@ -2,7 +2,8 @@
 whether the kernel turned the IOMMU on, and interrupt remapping.
 
 VT-x and VT-d are reported separately on purpose: users enable one in the firmware setup and
-believe they enabled both (checker-and-generator.md section 5, "VT-x vs VT-d confusion").
+believe they enabled both (QubesOS/qubes-issues#6741 and ra1nstorm/passthrough-helper issues #43
+and #89 show the two confused: a missing DMAR table explained as a missing kernel argument).
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from harness.pci.rom import RomImage, RomParseResult, parse_rom, read_rom_file
 from harness.storage import controller_in_use
 from harness.sysfs import PciFunction, device_file, on_host
 
-SOURCE = "option ROM format: checker-and-generator.md §9, after awilliam/rom-parser and kernel drivers/pci/rom.c"
+SOURCE = "option ROM format: PCI Firmware Specification r3.3 §5.1.3, awilliam/rom-parser, kernel drivers/pci/rom.c"
 CLASS_STORAGE = 0x01
 CLASS_NETWORK = 0x02
 CLASS_DISPLAY = 0x03

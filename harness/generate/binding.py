@@ -2,7 +2,7 @@
 cmdline targets: which ``ids=`` entries, which devices only an address can tell apart, and which
 host drivers must load after vfio-pci.
 
-The robust form is modprobe.d (checker-and-generator.md section 1.5): ``options vfio-pci ids=``
+The robust form is modprobe.d (modprobe.d(5); the Arch wiki's "PCI passthrough via OVMF"): ``options vfio-pci ids=``
 plus ``softdep <host driver> pre: vfio-pci``, which makes modprobe load vfio-pci first whenever
 the host driver loads, in the initramfs (mkinitramfs, dracut and mkinitcpio's modconf hook copy
 modprobe.d into the image) as in the real root. An ``ids=`` entry is narrowed with subsystem IDs

