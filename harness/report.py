@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import textwrap
+from dataclasses import dataclass
 from importlib import resources
 from typing import Any, TextIO
 
@@ -26,6 +27,83 @@ def load_schema() -> dict[str, Any]:
 def _names(report: CheckReport) -> PciNames:
     vendors = {item.function.vendor for item in report.devices if item.function.vendor is not None}
     return PciNames(find_ids_file(report.view.root), vendors)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One device that does not pass, as the summary names it: its worst finding and what to do."""
+
+    verdict: Verdict
+    bdf: str
+    name: str
+    code: str
+    reason: str
+    next_step: str
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What a user acts on: one answer per device that does not pass on its own findings, and the
+    host-level blockers once, with the devices they block (not repeated per device)."""
+
+    answers: list[Answer]
+    blockers: list[tuple[Finding, list[str]]]
+
+
+def _first_sentence(text: str) -> str:
+    flat = " ".join(text.split())
+    head, separator, _ = flat.partition(". ")
+    return head + "." if separator else flat
+
+
+def _device_name(item: DeviceReport, names: PciNames) -> str:
+    function = item.function
+    return names.device(function.vendor, function.device) or function.label or function.id_text
+
+
+def summarize(report: CheckReport, names: PciNames | None = None) -> Summary:
+    names = names or _names(report)
+    answers = []
+    blocked: dict[str, list[str]] = {}
+    for item in report.devices:
+        for code in item.blocked_by:
+            blocked.setdefault(code, []).append(item.function.name)
+        worst = max(item.findings, key=lambda finding: finding.severity, default=None)
+        if worst is None or worst.severity is Severity.INFO:
+            continue
+        answers.append(
+            Answer(
+                Verdict.of([worst.severity]),
+                item.function.name,
+                _device_name(item, names),
+                worst.code,
+                worst.message,
+                _first_sentence(worst.fix) if worst.fix else "",
+            )
+        )
+    answers.sort(key=lambda answer: (-answer.verdict, answer.bdf))
+    blockers = [(finding, blocked[finding.code]) for finding in report.host_findings if finding.code in blocked]
+    return Summary(answers, blockers)
+
+
+def _summary_json(summary: Summary) -> dict[str, Any]:
+    return {
+        "not_passing": [
+            {
+                "bdf": answer.bdf,
+                "name": answer.name,
+                "verdict": answer.verdict.label,
+                "code": answer.code,
+                "reason": answer.reason,
+                "next_step": answer.next_step,
+            }
+            for answer in summary.answers
+        ],
+        "blocked_by": [
+            {"code": finding.code, "message": finding.message, "fix": finding.fix, "devices": devices}
+            for finding, devices in summary.blockers
+        ],
+    }
 
 
 def to_json(report: CheckReport, title: str | None = None) -> dict[str, Any]:
@@ -72,7 +150,7 @@ def to_json(report: CheckReport, title: str | None = None) -> dict[str, Any]:
             for group in report.groups
         ],
         "findings": [finding.to_json() for finding in report.host_findings],
-        "summary": counts,
+        "summary": {**counts, **_summary_json(summarize(report, names))},
         "exit_code": report.exit_code,
     }
 
@@ -140,6 +218,31 @@ def _device_heading(item: DeviceReport, names: PciNames, paint: _Painter) -> str
     return f"{function.name}  {kind}: {name} [{function.id_text}]  ({group}, {driver})  {verdict}".replace(":  [", " [")
 
 
+def _summary_lines(report: CheckReport, names: PciNames, paint: _Painter, width: int) -> list[str]:
+    """The answer, last so that it is what a terminal shows: host blockers once, then one line
+    per device that does not pass with its reason and next step."""
+    summary = summarize(report, names)
+    if not summary.answers and not summary.blockers:
+        return []
+    lines = ["Summary (devices that do not pass)\n"]
+    for finding, devices in summary.blockers:
+        shown = ", ".join(devices[:4]) + (f" and {len(devices) - 4} more" if len(devices) > 4 else "")
+        lines.append(f"  {paint('fail', 'FAIL')}  host: {finding.message}  [{finding.code}]\n")
+        lines.append(f"        blocks {len(devices)} device(s): {shown}\n")
+        if finding.fix:
+            lines += [line + "\n" for line in _wrap("        next: ", _first_sentence(finding.fix), width, " " * 14)]
+    for answer in summary.answers:
+        label = answer.verdict.label
+        body = f"{answer.bdf} {answer.name}: {answer.reason}  [{answer.code}]"
+        wrapped = _wrap(" " * 8, body, width, " " * 10)
+        wrapped[0] = f"  {paint(label, f'{label.upper():<4}')}  " + wrapped[0][8:]
+        lines += [line + "\n" for line in wrapped]
+        if answer.next_step:
+            lines += [line + "\n" for line in _wrap("        next: ", answer.next_step, width, " " * 14)]
+    lines.append("\n")
+    return lines
+
+
 def write_human(
     report: CheckReport, out: TextIO, verbose: bool = False, colour: bool | None = None, title: str | None = None
 ) -> None:
@@ -161,7 +264,7 @@ def write_human(
         text.append(_device_heading(item, names, paint) + "\n")
         if item.blocked_by:
             text.append(
-                f"  {paint('fail', 'fail')}  passthrough is impossible on this host: {', '.join(item.blocked_by)}\n"
+                f"  {paint('fail', 'fail')}  blocked by the host finding(s) above: {', '.join(item.blocked_by)}\n"
             )
         for finding in sorted(item.findings, key=lambda finding: -finding.severity):
             text.append("\n".join(_finding_lines(finding, paint, verbose, width)) + "\n")
@@ -180,6 +283,7 @@ def write_human(
         if len(view.unseen) > 8:
             text.append(f"  ... and {len(view.unseen) - 8} more (--json lists them all)\n")
         text.append("\n")
+    text += _summary_lines(report, names, paint, width)
     counts = {verdict: sum(1 for item in report.devices if item.verdict is verdict) for verdict in Verdict}
     summary = ", ".join(f"{counts[verdict]} {verdict.label}" for verdict in (Verdict.FAIL, Verdict.WARN, Verdict.PASS))
     text.append(f"{len(report.devices)} device(s) checked: {summary}; exit code {report.exit_code}\n")

@@ -480,3 +480,51 @@ def test_isa_bridges_in_a_group_are_not_peers(final_root: Callable[[str], Path])
     the host's legacy devices, not something passed through, so it is not listed as a peer."""
     audio = device(check_root(final_root("terramaster-f4-424-pro")), "0000:00:1f.3")
     assert "00:1f.0" not in finding(audio, "isolation.busy-siblings").message
+
+
+# --- The summary: the answer a user acts on ---------------------------------------------------------
+
+
+def test_summary_names_every_device_that_does_not_pass_with_its_next_step(
+    final_root: Callable[[str], Path],
+) -> None:
+    import io
+
+    from harness.report import summarize, write_human
+
+    report = check_root(final_root("terramaster-f4-424-pro"))
+    summary = summarize(report)
+    not_passing = {item.function.name for item in report.devices if item.verdict is not Verdict.PASS}
+    assert {answer.bdf for answer in summary.answers} == not_passing
+    asm = next(answer for answer in summary.answers if answer.bdf == ASM)
+    assert asm.verdict is Verdict.FAIL and asm.code == "reset.bus-reset-breaks-device"
+    assert "ata-WDC_WD40EFPX-68C6CN0_WD-WX12D34A5680" in asm.next_step
+    assert [answer.verdict for answer in summary.answers] == sorted(
+        (answer.verdict for answer in summary.answers), reverse=True
+    )
+    out = io.StringIO()
+    write_human(report, out, colour=False)
+    tail = out.getvalue()[out.getvalue().index("Summary (devices that do not pass)") :]
+    for bdf in not_passing:
+        assert bdf in tail
+    document = to_json(report)
+    jsonschema.validate(document, load_schema())
+    assert {item["bdf"] for item in document["summary"]["not_passing"]} == not_passing
+
+
+def test_a_host_blocker_is_summarised_once_with_the_devices_it_blocks(check_host: CheckHost) -> None:
+    import io
+
+    from harness.report import summarize, write_human
+
+    report = check_host(terramaster(iommu={"enabled": False}))
+    summary = summarize(report)
+    [(blocker, devices)] = summary.blockers
+    assert blocker.code == "platform.iommu-off"
+    assert set(devices) == {item.function.name for item in report.devices}
+    out = io.StringIO()
+    write_human(report, out, colour=False)
+    text = out.getvalue()
+    assert text.count("passthrough is impossible") == 0
+    summary_text = text[text.index("Summary (devices that do not pass)") :]
+    assert summary_text.count("platform.iommu-off") == 1

@@ -393,7 +393,8 @@ def format_rom_parser(result: RomParseResult) -> str:
     """The report rom-parser prints for the same data.
 
     Exact from the documented outputs (tanezky's "Proxmox - HDD Passthrough Using SATA
-    Controllers", 2024-08-16, and awilliam/rom-parser's README): the "Valid ROM signature" line, the two PCIR lines, "Last image",
+    Controllers", 2024-08-16, and awilliam/rom-parser's README): the "Valid ROM signature" line,
+    the two PCIR lines, "Last image",
     "Error, ran off the end", "type 3 (EFI)" and "EFI: Signature Valid, Subsystem: Boot, Machine: X64".
     Taken from rom-parser output quoted in the public issue awilliam/rom-parser#2: an unlabelled
     type prints as bare hex ("type e0"), and the EFI line is indented by two tabs after the
