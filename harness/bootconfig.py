@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import shlex
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -366,6 +367,10 @@ class Bootloader:
         """The configuration line with ``add`` merged in, as it should be written."""
         merged = merge_kernel_args(self.current_value, add, remove)
         if self.kind == "grub" and self.variable is not None:
+            # The GRUB file is sourced by a shell (grub-mkconfig): double quotes as users write
+            # them, unless the value holds something a shell expands inside them.
+            if any(character in merged for character in '"$`\\') or "\n" in merged:
+                return f"{self.variable}={shlex.quote(merged)}"
             return f'{self.variable}="{merged}"'
         return merged
 

@@ -63,7 +63,7 @@ def generate(plan: Plan) -> GeneratedOutput:
         current = plan.view.read_text(loader.path.lstrip("/")) or ""
         lines = current.splitlines()
         replaced = False
-        marked = [f"# {text}" for text in plan.header()] + [line]
+        marked = [*plan.comments(), line]
         for index, text in enumerate(lines):
             if text.strip().startswith(f"{loader.variable}=") and not replaced:
                 lines[index : index + 1] = marked
@@ -77,5 +77,6 @@ def generate(plan: Plan) -> GeneratedOutput:
         description = f"the kernel arguments, one line: gains {' '.join(missing)}"
     output.files.append(GeneratedFile(loader.path, content, description=description))
     output.commands += [(f"make {loader.name} use it", command) for command in loader.update_commands]
-    output.commands.append(("after a reboot, check", "cat /proc/cmdline"))
+    output.reads.update({command: (loader.path,) for command in loader.update_commands})
+    output.after_reboot.append(("after a reboot, check", "cat /proc/cmdline"))
     return output

@@ -11,6 +11,7 @@ under ``/usr/share/initramfs-tools/scripts`` are never edited: an upgrade overwr
 
 from __future__ import annotations
 
+from harness import paste
 from harness.bootconfig import INITRAMFS_TOOLS_MODULES
 from harness.generate.binding import early_binding, initramfs_modules
 from harness.generate.modprobe import vfio_conf
@@ -40,14 +41,16 @@ def modules_file(plan: Plan) -> GeneratedFile:
 
 def generate(plan: Plan) -> GeneratedOutput:
     output = GeneratedOutput("initramfs-tools", notes=[*plan.notes, *plan.forced_comment(), ORDERING])
-    output.files += [vfio_conf(plan, early_binding(plan)), modules_file(plan)]
+    files = [vfio_conf(plan, early_binding(plan)), modules_file(plan)]
+    output.files += files
     edits = plan.boot.initramfs_tools.package_edits if plan.boot.initramfs_tools is not None else []
     for edit in edits:
         owner = edit.package or "the package that owns it (dpkg -S shows which)"
+        reinstall = paste.command("apt", "install", "--reinstall", edit.package) if edit.package else None
         if edit.kind == "edited":
             output.notes.append(
                 f"{edit.path} was edited on this host ({edit.detail}): an upgrade of {owner} overwrites it. Undo "
-                f"the edit (apt install --reinstall {edit.package or '<package>'}); the softdep above does its job"
+                f"the edit ({reinstall or 'apt install --reinstall <package>'}); the softdep above does its job"
             )
         else:
             output.notes.append(
@@ -58,5 +61,6 @@ def generate(plan: Plan) -> GeneratedOutput:
     if plan.boot.bootloader.proxmox_boot_tool:
         commands.append("proxmox-boot-tool refresh")
     output.commands += [("rebuild the initramfs", command) for command in commands]
+    output.reads.update({command: tuple(item.path for item in files) for command in commands})
     output.notes.append("after the next reboot, lspci -nnk shows 'Kernel driver in use: vfio-pci' for each device")
     return output
