@@ -27,6 +27,7 @@ import shlex
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
+from harness.paste import code, printable, prose
 from harness.sysfs import HostView, PciFunction, device_file, driver_file, on_host, shell_assignments
 
 # --- Kernel arguments -------------------------------------------------------------------------
@@ -376,12 +377,12 @@ class Bootloader:
 
     def fix(self, add: Iterable[str], remove: Iterable[str] = ()) -> str:
         """A concrete instruction: the line to write in which file, then the commands."""
-        line = self.edit_line(add, remove)
+        line = code(printable(self.edit_line(add, remove)))
         commands = " && ".join(self.update_commands)
         if self.kind == "grub":
-            where = f"in {self.path} set {line}"
+            where = f"in {prose(self.path)} set {line}"
         else:
-            where = f"write this one line to {self.path}: {line}"
+            where = f"write this one line to {prose(self.path)}: {line}"
         return f"{where}; then run `{commands}` and reboot"
 
 

@@ -17,6 +17,9 @@ Public API::
     command(*words) -> str         words quoted and joined: a command safe to paste
     printable(text) -> str         control and other non-printable characters as escapes
     comment(text) -> str           "# " + printable(text)
+    code(command) -> str           a command set off in running text, as a Markdown code span
+    prose(value) -> str            a value in running text: printable, backticks escaped
+    is_clean_text(text)            lines of printable text (tabs allowed): safe to print as a file
     is_node_name(text)             a Proxmox node name (pve-common pve_verify_node_name)
     is_hostname(text)              an RFC 1123 host name (labels joined by dots)
     is_vmid(text)                  a Proxmox VM id, 100 to 999999999 (pve_verify_vmid)
@@ -80,6 +83,27 @@ def comment(text: str) -> str:
     return "# " + printable(text)
 
 
+def code(command: str) -> str:
+    """``command`` set off in a sentence (a fix text) as a Markdown code span: in single
+    backticks, or in double ones with a space inside when the command itself holds a backtick
+    (CommonMark, code spans), so the reader sees where it starts and ends."""
+    if "`" not in command:
+        return f"`{command}`"
+    return f"`` {command} ``"
+
+
+def prose(value: str) -> str:
+    """A value from the host inside a sentence that sets commands off in backticks (a fix text):
+    printable, and its own backticks escaped (``\\```) so none of it reads as a command."""
+    return printable(value).replace("`", "\\`")
+
+
+def is_clean_text(text: str) -> bool:
+    """Whether ``text`` is lines of printable characters (tabs allowed): a host file vfiolab may
+    reproduce in its output without carrying control characters to a terminal or a parser."""
+    return all(printable(line.replace("\t", " ")) == line.replace("\t", " ") for line in text.split("\n"))
+
+
 def is_node_name(text: str) -> bool:
     return _NODE_NAME.fullmatch(text) is not None
 
@@ -113,5 +137,5 @@ def node_from_hostname(text: str) -> str:
     """The node name Proxmox uses for a host whose ``/etc/hostname`` holds ``text``: the first
     line without its domain part (pve-common src/PVE/INotify.pm ``read_etc_hostname`` and
     ``nodename`` strip everything from the first dot)."""
-    first = text.splitlines()[0] if text.splitlines() else ""
-    return first.strip().split(".", 1)[0]
+    first = text.split("\n", 1)[0]
+    return first.split(".", 1)[0]

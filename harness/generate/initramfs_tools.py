@@ -24,9 +24,12 @@ ORDERING = (
 )
 
 
-def modules_file(plan: Plan) -> GeneratedFile:
-    """The modules file as it should read: the host's own lines kept, the vfio modules added once."""
+def modules_file(plan: Plan) -> GeneratedFile | None:
+    """The modules file as it should read: the host's own lines kept, the vfio modules added once
+    (None when the host's file holds control characters: it is not reproduced)."""
     current = plan.view.read_text(INITRAMFS_TOOLS_MODULES) or ""
+    if not paste.is_clean_text(current):
+        return None
     listed = plan.boot.initramfs_tools.modules if plan.boot.initramfs_tools is not None else []
     present = {entry.module for entry in listed}
     missing = [module for module in initramfs_modules(plan) if module not in present]
@@ -41,7 +44,16 @@ def modules_file(plan: Plan) -> GeneratedFile:
 
 def generate(plan: Plan) -> GeneratedOutput:
     output = GeneratedOutput("initramfs-tools", notes=[*plan.notes, *plan.forced_comment(), ORDERING])
-    files = [vfio_conf(plan, early_binding(plan)), modules_file(plan)]
+    files = [vfio_conf(plan, early_binding(plan))]
+    modules = modules_file(plan)
+    if modules is not None:
+        files.append(modules)
+    else:
+        output.notes.append(
+            f"left {INITRAMFS_TOOLS_MODULES} alone: it holds control characters; add "
+            + ", ".join(initramfs_modules(plan))
+            + " to it by hand (one per line)"
+        )
     output.files += files
     edits = plan.boot.initramfs_tools.package_edits if plan.boot.initramfs_tools is not None else []
     for edit in edits:
