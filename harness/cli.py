@@ -542,9 +542,10 @@ def build_parser() -> argparse.ArgumentParser:
               0  generated
               2  refused: the checker fails a device (or a group peer); see stderr
               3  could not run (the root is unreadable)
-             64  usage error: bad arguments, a device the host does not have
-             65  a scenario or root that is malformed
-             73  output files that exist (add --overwrite) or cannot be written
+             64  usage error: bad arguments, an option the target does not use, a VM id outside
+                 100-999999999, a device the host does not have
+             65  a scenario or root that is malformed (a host name that is no node name...)
+             73  output files that exist (add --overwrite), or --out that cannot be written
 
             examples:
               vfiolab generate proxmox --scenario terramaster-f4-424-pro --device 0000:00:17.0 --vmid 100

@@ -206,7 +206,7 @@ write_failed() { echo "apply.sh: cannot write $1" >&2; exit @EXIT_WRITE@; }
 
 # FILE BACKUP: a copy of FILE with its mode and times, made atomically beside it.
 back_up() {
-    TEMP=$(mktemp -- "$(dirname -- "$1")/.vfiolab-backup-XXXXXX") || write_failed "$2"
+    TEMP=$(mktemp -- "$(dirname -- "$1")/.${1##*/}.vfiolab-XXXXXX") || write_failed "$2"
     cp -p -- "$1" "$TEMP" || write_failed "$2"
     mv -f -- "$TEMP" "$2" || write_failed "$2"
     TEMP=
@@ -226,6 +226,10 @@ install_file() {
         return 0
     fi
     mkdir -p -- "$(dirname -- "$target")" || write_failed "/$1"
+    # A temporary file a killed run left beside the target (nothing reads it) goes first.
+    for stale in "$(dirname -- "$target")/.${1##*/}.vfiolab-"??????; do
+        if [ -f "$stale" ]; then rm -f -- "$stale" && say "removed: a partial copy a killed run left (${stale##*/})"; fi
+    done
     if [ -f "$target" ]; then
         backup=$target.vfiolab-$STAMP
         [ ! -e "$backup" ] || backup=$backup-$$
