@@ -183,6 +183,11 @@ def add_twin(root: Path, source: str, address: str) -> None:
     (devices / address).symlink_to(os.path.relpath(twin, devices))
 
 
+def replace_by_symlink(path: Path, target: str) -> None:
+    path.unlink()
+    path.symlink_to(target)
+
+
 REFUSALS: list[tuple[str, Callable[[Path, Path], object], str]] = [
     (
         "a file edited after the plan",
@@ -196,7 +201,7 @@ REFUSALS: list[tuple[str, Callable[[Path, Path], object], str]] = [
     ),
     (
         "a file replaced by a symlink",
-        lambda root, plan: ((root / MODULES).unlink(), (root / MODULES).symlink_to("/etc/passwd")),
+        lambda root, plan: replace_by_symlink(root / MODULES, "/etc/passwd"),
         "/etc/initramfs-tools/modules is not a regular file (a symlink)",
     ),
     (
