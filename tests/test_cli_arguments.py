@@ -96,6 +96,20 @@ def test_out_that_cannot_be_written_is_one_line_73(
     assert "Traceback" not in captured.err
 
 
+def test_out_never_follows_a_directory_link_out_of_dir(
+    root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "modprobe.d").mkdir(parents=True)
+    out.mkdir()
+    (out / "etc").symlink_to(elsewhere)
+    assert exit_code(["generate", "modprobe", "--device", SATA, "--root", str(root), "--out", str(out)]) == 73
+    err = capsys.readouterr().err
+    assert "leads outside" in err and len(err.splitlines()) == 1
+    assert list((elsewhere / "modprobe.d").iterdir()) == []
+
+
 def test_a_hostname_that_is_no_node_name_is_bad_input_unless_node_is_given(
     final_root: RootOf, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -68,6 +68,12 @@ if [ "$APPLY" -eq 1 ] && [ -z "$ROOT" ] && [ "$(id -u)" -ne 0 ]; then
     echo "apply.sh: --yes writes under /etc and runs update commands: run it as root" >&2
     exit @EXIT_WRITE@
 fi
+for tool in sha256sum mktemp cmp cp mv chmod sync head tr cut sed grep date; do
+    if ! command -v "$tool" >/dev/null 2>&1; then
+        echo "apply.sh: $tool is missing (coreutils, diffutils, sed, grep)" >&2
+        exit @EXIT_FAILED@
+    fi
+done
 STAMP=$(date +%Y%m%d%H%M%S)
 NL='
 '
