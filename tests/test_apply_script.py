@@ -229,7 +229,7 @@ REFUSALS: list[tuple[str, Callable[[Path, Path], object], str]] = [
         lambda root, plan: (root / VM_CONFIG).write_text(
             (root / VM_CONFIG).read_text().replace("machine: q35", "machine: pc")
         ),
-        "'machine: pc' is not what the plan saw ('machine: q35')",
+        "'machine: pc' is not what the plan saw ('machine: q35', '' = unset)",
     ),
     (
         "a file of the plan edited",

@@ -184,13 +184,15 @@ vm_line() { sed -n '/^\[/q;p' "$ROOT/$1" 2>/dev/null | grep -m 1 -- "^$2:" || tr
 # CONFIG yes|no: whether the VM's configuration existed when the plan was made.
 expect_vm_config() {
     if [ -f "$ROOT/$1" ]; then now=yes; else now=no; fi
-    [ "$now" = "$2" ] || problem "/$1: exists=$now, but exists=$2 when the plan was made"
+    if [ "$now" != "$2" ] && [ "$2" = yes ]; then problem "/$1 does not exist; the plan was made for it"; fi
+    if [ "$now" != "$2" ] && [ "$2" = no ]; then problem "/$1 exists now; the plan assumed none"; fi
 }
 
 # CONFIG KEY LINE: the VM setting the plan was made with ("" when it was not set).
 expect_vm_setting() {
+    [ -f "$ROOT/$1" ] || return 0
     current=$(vm_line "$1" "$2")
-    [ "$current" = "$3" ] || problem "/$1: '$(clean "$current")' is not what the plan saw ('$3')"
+    [ "$current" = "$3" ] || problem "/$1: '$(clean "$current")' is not what the plan saw ('$3', '' = unset)"
 }
 
 # CONFIG KEY LINE: the key the plan sets must still be free (or already set as planned).

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness import paste
+from harness import exitcodes, paste
 from harness.bootconfig import BootConfig, PciIdMatch, host_driver_module, read_boot_config, vfio_id_for
 from harness.checker import CheckReport, DeviceReport, check_root
 from harness.checks.base import CheckOptions
@@ -65,6 +65,8 @@ class GenerateOptions:
 
 class GenerateRefused(VfiolabError):
     """The checker fails a device (or a group peer it would take along)."""
+
+    exit_code = exitcodes.FAIL
 
     def __init__(self, reasons: list[str], alternative: str | None = None) -> None:
         super().__init__("; ".join(reasons))
