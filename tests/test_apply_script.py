@@ -239,8 +239,12 @@ REFUSALS: list[tuple[str, Callable[[Path, Path], object], str]] = [
 ]
 
 
-@pytest.mark.parametrize(("change", "message"), [(change, message) for _, change, message in REFUSALS])
-@pytest.mark.parametrize("mode", ["--yes", "--dry-run"])
+# Every change with --yes; the dry run takes the same checks, so two of them suffice there.
+@pytest.mark.parametrize(
+    ("change", "message", "mode"),
+    [(change, message, "--yes") for _, change, message in REFUSALS]
+    + [(change, message, "--dry-run") for _, change, message in REFUSALS[::5]],
+)
 def test_a_changed_host_is_refused_and_nothing_written(
     host: Path, script: Path, change: Callable[[Path, Path], object], message: str, mode: str
 ) -> None:
