@@ -325,7 +325,7 @@ def _override_argument(text: str) -> tuple[str, str]:
 def _vmid(text: str) -> int:
     from harness import paste
 
-    if not paste.is_vmid(text.strip()):
+    if not paste.is_vmid(text):
         raise argparse.ArgumentTypeError(
             f"expected a Proxmox VM id, {paste.VMID_MIN} to {paste.VMID_MAX}, got {paste.printable(text)!r}"
         )
