@@ -6,8 +6,9 @@ set -eu
 # pciutils: the real lspci judges fakesys trees. The rest judge the config generator's output and
 # build libvirt-python (vfiolab[libvirt]): virt-xml-validate (libvirt-clients, with xmllint from
 # libxml2-utils), libvirt's test:///default driver, qemu-system-x86_64's property parser, and
-# kmod's modprobe for modprobe.d files; GNU time measures peak memory in bench/compare.py.
-PACKAGES="pciutils time python3-venv build-essential python3-dev pkg-config libvirt-dev libvirt-clients libxml2-utils qemu-system-x86 kmod"
+# kmod's modprobe for modprobe.d files; shellcheck and dash judge the generated apply.sh; GNU time
+# measures peak memory in bench/compare.py.
+PACKAGES="pciutils time python3-venv build-essential python3-dev pkg-config libvirt-dev libvirt-clients libxml2-utils qemu-system-x86 kmod shellcheck dash"
 
 if [ "$(id -u)" -ne 0 ]; then
     if command -v sudo >/dev/null 2>&1; then

@@ -23,10 +23,12 @@ from __future__ import annotations
 
 import hashlib
 import re
+import shlex
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import cast
 
+from harness.paste import code, printable, prose
 from harness.sysfs import HostView, PciFunction, device_file, driver_file, on_host, shell_assignments
 
 # --- Kernel arguments -------------------------------------------------------------------------
@@ -392,17 +394,21 @@ class Bootloader:
         """The configuration line with ``add`` merged in, as it should be written."""
         merged = merge_kernel_args(self.current_value, add, remove)
         if self.kind == "grub" and self.variable is not None:
+            # The GRUB file is sourced by a shell (grub-mkconfig): double quotes as users write
+            # them, unless the value holds something a shell expands inside them.
+            if any(character in merged for character in '"$`\\') or "\n" in merged:
+                return f"{self.variable}={shlex.quote(merged)}"
             return f'{self.variable}="{merged}"'
         return merged
 
     def fix(self, add: Iterable[str], remove: Iterable[str] = ()) -> str:
         """A concrete instruction: the line to write in which file, then the commands."""
-        line = self.edit_line(add, remove)
+        line = code(printable(self.edit_line(add, remove)))
         commands = " && ".join(self.update_commands)
         if self.kind == "grub":
-            where = f"in {self.path} set {line}"
+            where = f"in {prose(self.path)} set {line}"
         else:
-            where = f"write this one line to {self.path}: {line}"
+            where = f"write this one line to {prose(self.path)}: {line}"
         return f"{where}; then run `{commands}` and reboot"
 
 

@@ -17,10 +17,15 @@ import textwrap
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from harness import __version__, exitcodes
 from harness.checks.base import CheckOptions
+from harness.errors import VfiolabError
+
+if TYPE_CHECKING:
+    from harness.checker import CheckReport
+    from harness.generate import GenerateOptions, GenerateRefused
 
 EXIT_OK = exitcodes.OK
 EXIT_USAGE = exitcodes.USAGE
@@ -244,19 +249,42 @@ def _checked_root(args: argparse.Namespace) -> Iterator[Path]:
         yield root
 
 
+def _check_rom_arguments(args: argparse.Namespace) -> None:
+    """--rom: one file per device, FILE alone only with exactly one --device, and a BDF= only for
+    a device that is checked."""
+    roms = args.rom or []
+    if any(key == "*" for key, _ in roms) and len(args.device or []) != 1:
+        raise CliError("--rom FILE needs exactly one --device; otherwise write --rom BDF=FILE", EXIT_USAGE)
+    keys = [key if key != "*" else args.device[0] for key, _ in roms]
+    twice = sorted({key for key in keys if keys.count(key) > 1})
+    if twice:
+        raise CliError(f"--rom: more than one file for {twice[0]}", EXIT_USAGE)
+    unchecked = [key for key in keys if args.device and key not in args.device]
+    if unchecked:
+        raise CliError(
+            f"--rom {unchecked[0]}=...: that device is not checked (add --device {unchecked[0]})", EXIT_USAGE
+        )
+
+
+def _rom_devices_on_host(args: argparse.Namespace, report: CheckReport, root: Path) -> None:
+    missing = [key for key, _ in args.rom or [] if key != "*" and report.view.function(key) is None]
+    if missing:
+        raise CliError(f"--rom {missing[0]}=...: no such PCI device under {root}", EXIT_USAGE)
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     from harness.checker import check_root
     from harness.errors import CheckerError
     from harness.report import write_human, write_json
 
-    if args.rom and len(args.device or []) != 1 and any(key == "*" for key, _ in args.rom):
-        raise CliError("--rom FILE needs exactly one --device; otherwise write --rom BDF=FILE", EXIT_USAGE)
+    _check_rom_arguments(args)
     with _checked_root(args) as root:
         _announce_rom_reads(args, root)
         try:
             report = check_root(root, _check_options(args))
         except CheckerError as error:
             raise CliError(str(error), error.exit_code) from None
+        _rom_devices_on_host(args, report, root)
         title = f"scenario {args.scenario}" if args.scenario else None
         if args.json:
             write_json(report, sys.stdout, title)
@@ -294,31 +322,72 @@ def _override_argument(text: str) -> tuple[str, str]:
     return key, f"0x{number:04x}"
 
 
-def cmd_generate(args: argparse.Namespace) -> int:
-    from harness.errors import VfiolabError
-    from harness.generate import GenerateOptions, GenerateRefused, generate
+def _vmid(text: str) -> int:
+    from harness import paste
+
+    if not paste.is_vmid(text):
+        raise argparse.ArgumentTypeError(
+            f"expected a Proxmox VM id, {paste.VMID_MIN} to {paste.VMID_MAX}, got {paste.printable(text)!r}"
+        )
+    return int(text)
+
+
+def _node(text: str) -> str:
+    from harness import paste
+
+    if not paste.is_node_name(text):
+        raise argparse.ArgumentTypeError(
+            f"expected a Proxmox node name (letters, digits and '-', one DNS label), got {paste.printable(text)!r}"
+        )
+    return text
+
+
+def _generate_options(args: argparse.Namespace) -> GenerateOptions:
+    """The options, after the rules no argument type can check alone: an option the target does
+    not use, --overwrite without --out."""
+    from harness.generate import GenerateOptions, check_target_options, options_given
 
     options = GenerateOptions(
-        vmid=args.vmid,
+        vmid=args.vmid if args.vmid is not None else GenerateOptions.vmid,
         force=args.force,
-        unsafe=tuple(args.unsafe or ()),
+        unsafe=tuple(dict.fromkeys(args.unsafe or ())),
         domain_xml=args.domain_xml,
         guest_address=args.guest_address,
         id_overrides=dict(args.override or []),
         node=args.node,
     )
+    if args.overwrite and args.out is None:
+        raise CliError("--overwrite only applies with --out DIR", EXIT_USAGE)
+    given = options_given(options) | ({"--vmid"} if args.vmid is not None else set())
+    try:
+        check_target_options(args.target, given)
+    except VfiolabError as error:
+        raise CliError(str(error), error.exit_code) from None
+    return options
+
+
+def _print_refusal(refused: GenerateRefused) -> int:
+    from harness import paste
+
+    print("vfiolab generate: refused; the checker fails:", file=sys.stderr)
+    for reason in refused.reasons:
+        print(f"  {paste.printable(reason)}", file=sys.stderr)
+    print("(vfiolab check --device ... explains; --force generates anyway)", file=sys.stderr)
+    if refused.alternative:
+        print("# Instead, pass the disks (vfiolab generate proxmox-disks):")
+        print(refused.alternative, end="")
+    return EXIT_REFUSED
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from harness.generate import GenerateRefused, generate
+
+    options = _generate_options(args)
     with _checked_root(args) as root:
         try:
             output = generate(args.target, root, args.device, options)
         except GenerateRefused as refused:
-            print("vfiolab generate: refused; the checker fails:", file=sys.stderr)
-            for reason in refused.reasons:
-                print(f"  {reason}", file=sys.stderr)
-            print("(vfiolab check --device ... explains; --force generates anyway)", file=sys.stderr)
-            if refused.alternative:
-                print("# Instead, pass the disks (vfiolab generate proxmox-disks):")
-                print(refused.alternative, end="")
-            return EXIT_REFUSED
+            return _print_refusal(refused)
         except VfiolabError as error:
             raise CliError(str(error), error.exit_code) from None
         if args.out is None:
@@ -473,9 +542,10 @@ def build_parser() -> argparse.ArgumentParser:
               0  generated
               2  refused: the checker fails a device (or a group peer); see stderr
               3  could not run (the root is unreadable)
-             64  usage error: bad arguments, a device the host does not have
-             65  a scenario or root that is malformed
-             73  output files that exist (add --overwrite) or cannot be written
+             64  usage error: bad arguments, an option the target does not use, a VM id outside
+                 100-999999999, a device the host does not have
+             65  a scenario or root that is malformed (a host name that is no node name...)
+             73  output files that exist (add --overwrite), or --out that cannot be written
 
             examples:
               vfiolab generate proxmox --scenario terramaster-f4-424-pro --device 0000:00:17.0 --vmid 100
@@ -495,7 +565,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="device to pass; repeat for more",
     )
     generate.add_argument(
-        "--vmid", type=int, default=100, help="the Proxmox VM (default 100); its config gives machine and firmware"
+        "--vmid",
+        type=_vmid,
+        help="the Proxmox VM, 100-999999999 (default 100); its config gives machine and firmware",
     )
     generate.add_argument("--out", metavar="DIR", help="write files under DIR instead of printing them")
     generate.add_argument("--overwrite", action="store_true", help="with --out: replace files that already exist")
@@ -516,7 +588,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=_override_argument,
         help="ID the guest sees: vendor-id, device-id, sub-vendor-id or sub-device-id",
     )
-    generate.add_argument("--node", help="Proxmox node name for the resource mapping (default: the root's hostname)")
+    generate.add_argument(
+        "--node",
+        type=_node,
+        help="proxmox: node name for the resource mapping (default: the root's hostname, without its domain)",
+    )
     generate.add_argument(
         "--unsafe",
         metavar="WORKAROUND",
@@ -694,7 +770,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(f"{' '.join(passthrough)}: this command takes no arguments after --")
         args.lspci_args = [*args.lspci_args, *passthrough]
     from fakesys.errors import FakesysError
-    from harness.errors import VfiolabError
 
     try:
         code: int = args.handler(args)

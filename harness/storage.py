@@ -2,14 +2,17 @@
 device-mapper and md holders to mounts and swap, and ZFS membership from the udev database.
 
 Read-only questions over a :class:`~harness.sysfs.HostView`; the host-use check judges them and
-the option-ROM reader refuses to touch controllers whose disks are mounted.
+the option-ROM reader refuses to touch controllers whose disks are mounted. :func:`disk_path`
+names a disk for a VM configuration the way fixes and the generator print it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 
+from harness import paste
 from harness.findings import Evidence, Severity
 from harness.pci.address import Bdf
 from harness.sysfs import BlockDevice, HostView
@@ -115,3 +118,17 @@ def controller_in_use(view: HostView, controller: Bdf) -> list[str]:
             f"{disk.name}: {text}" for _, severity, text in disk_uses(view, disk).uses if severity is Severity.FAIL
         ]
     return found
+
+
+def disk_path(disk: BlockDevice) -> str:
+    """The path to give a VM for ``disk``: ``/dev/disk/by-id/<name>`` for its preferred by-id
+    name among those udev could have written (:func:`harness.paste.is_disk_id`; others come from
+    a corrupt or hostile root and are never printed as a path), else ``/dev/<kernel name>``."""
+    usable = dataclasses.replace(disk, by_id=[name for name in disk.by_id if paste.is_disk_id(name)])
+    chosen = usable.preferred_id
+    return f"/dev/disk/by-id/{chosen}" if chosen else f"/dev/{disk.name}"
+
+
+def unusable_ids(disk: BlockDevice) -> list[str]:
+    """The disk's by-id names that :func:`disk_path` will not use."""
+    return [name for name in disk.by_id if not paste.is_disk_id(name)]

@@ -7,7 +7,9 @@ target on two hosts, and no unsafe option unless asked for.
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import shlex
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -17,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from harness.generate import TARGETS, GeneratedOutput, GenerateOptions, GenerateRefused, generate
+from harness.generate import TARGET_OPTIONS, TARGETS, GeneratedOutput, GenerateOptions, GenerateRefused, generate
 from harness.generate.plan import build_plan
 from harness.generate.qemu import device_arguments
 from harness.scenario import load_scenario
@@ -126,7 +128,7 @@ def test_all_writes_a_tree_whose_apply_script_lists_each_change(final_root: Root
 
     other = {**os.environ, "VFIOLAB_ROOT": str(final_root("n100-asm1184e-switch"))}
     refused = subprocess.run([str(out / "apply.sh"), "--yes"], capture_output=True, text=True, env=other, check=False)
-    assert refused.returncode == 1 and "refusing" in refused.stderr
+    assert refused.returncode == 2 and "refusing" in refused.stderr
 
 
 def test_out_never_overwrites_without_asking(tmp_path: Path) -> None:
@@ -253,6 +255,18 @@ def modprobe_accepts(tmp_path: Path, text: str) -> None:
             assert line in dumped
 
 
+def for_target(target: str, options: GenerateOptions) -> GenerateOptions:
+    """``options`` without those ``target`` does not use (giving them is a usage error)."""
+    used = TARGET_OPTIONS[target]
+    return dataclasses.replace(
+        options,
+        guest_address=options.guest_address if "--guest-address" in used else None,
+        id_overrides=options.id_overrides if "--override" in used else {},
+        domain_xml=options.domain_xml and "--domain-xml" in used,
+        node=options.node if "--node" in used else None,
+    )
+
+
 def plans() -> list[tuple[str, list[str], GenerateOptions]]:
     overrides = {"sub-vendor-id": "0x1002", "sub-device-id": "0x0b36"}
     return [
@@ -324,7 +338,7 @@ def test_qemu_arguments_are_parsed_by_the_real_qemu(
 def test_proxmox_output_follows_the_documented_format(
     final_root: RootOf, scenario: str, devices: list[str], options: GenerateOptions
 ) -> None:
-    output = generate("proxmox", final_root(scenario), devices, options)
+    output = generate("proxmox", final_root(scenario), devices, for_target("proxmox", options))
     config, mapping = output.files
     for line in config.content.splitlines():
         key, _, value = line.partition(": ")
@@ -333,7 +347,7 @@ def test_proxmox_output_follows_the_documented_format(
         if section.strip():
             validate_mapping_section(section)
     for _, command in output.commands:
-        words = command.split()
+        words = shlex.split(command)
         if words[:2] == ["qm", "set"]:
             validate_hostpci(words[3].lstrip("-"), words[4])
 
@@ -387,6 +401,7 @@ def test_the_validator_rejects_bad_mapping_entries(section: str) -> None:
 
 def test_modprobe_output_is_accepted_by_kmod(final_root: RootOf, tmp_path: Path) -> None:
     for scenario, devices, options in plans():
+        options = for_target("modprobe", options)
         modprobe_accepts(tmp_path, modprobe_text(generate("modprobe", final_root(scenario), devices, options)))
 
 

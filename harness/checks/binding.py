@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from harness import paste
 from harness.bootconfig import (
     VFIO_CONF,
     BootConfig,
@@ -195,7 +196,10 @@ def _address_bindings(boot: BootConfig, function: PciFunction, module: str | Non
 
 
 def _host_module(ctx: CheckContext, function: PciFunction) -> str | None:
-    return host_driver_module(ctx.view, function)
+    """The host driver's module; a name that is not a module name (a corrupt or hostile root)
+    counts as unknown, so no fix prints it inside a modprobe.d line."""
+    module = host_driver_module(ctx.view, function)
+    return module if module is not None and paste.is_module_name(module) else None
 
 
 def _modprobe_in_image(boot: BootConfig) -> bool:
@@ -496,6 +500,7 @@ def _modconf(boot: BootConfig, function: PciFunction, covering: list[IdSource]) 
     hooks.insert(hooks.index(after) + 1 if after else len(hooks), "modconf")
     source = config.sources.get("HOOKS")
     where = source.path if source is not None else "/etc/mkinitcpio.conf"
+    hooks_line = paste.code(paste.printable(f"HOOKS=({' '.join(hooks)})"))
     yield Finding(
         "binding.modconf-missing",
         Severity.WARN,
@@ -503,7 +508,7 @@ def _modconf(boot: BootConfig, function: PciFunction, covering: list[IdSource]) 
         "mkinitcpio copies /etc/modprobe.d into the image only through the modconf hook (archlinux/mkinitcpio "
         "install/modconf), so at boot vfio-pci loads without its ids= and softdep lines are unknown; the host "
         "driver binds the device.",
-        f"in {where} set HOOKS=({' '.join(hooks)}), then run `mkinitcpio -P` and reboot",
+        f"in {paste.prose(where)} set {hooks_line}, then run `mkinitcpio -P` and reboot",
         [Evidence(source.path, source.text.strip())] if source is not None else [],
         device=function.name,
     )
@@ -580,9 +585,10 @@ def _narrow_fix(
             if source.kind == "cmdline":
                 steps.append(boot.bootloader.fix([f"vfio-pci.ids={narrow}"], ["vfio_pci.ids"]))
             elif source.kind == "modprobe":
-                steps.append(f"in {source.evidence.path} write `{options_line('vfio-pci', {'ids': str(narrow)})}`")
+                line = options_line("vfio-pci", {"ids": str(narrow)})
+                steps.append(f"in {paste.prose(source.evidence.path)} write `{line}`")
             else:
-                steps.append(f"in {source.where} use ids={narrow}")
+                steps.append(f"in {paste.prose(source.where)} use ids={narrow}")
         steps.append(f"run `{' && '.join(boot.rebuild_commands())}`")
         subsystem = f"{function.subsystem_vendor or 0:04x}:{function.subsystem_device or 0:04x}"
         why = f"{function.name}'s subsystem IDs ({subsystem}) differ from the others', so the entry can name them."
@@ -646,14 +652,19 @@ def _package_edits(boot: BootConfig, module: str | None, function: PciFunction |
     lines = [options_line("vfio-pci", {"ids": ",".join(ids)})] if ids else []
     lines.append(softdep_line(module or "<host driver>", ["vfio-pci"]))
     steps = [f"put `{'` and `'.join(lines)}` in {VFIO_CONF} (the softdep needs no script and no ordering)"]
-    steps += [f"delete {edit.path}" for edit in edits if edit.kind == "added"]
-    steps += [
-        f"restore {edit.path} with `apt install --reinstall {edit.package}`"
-        if edit.package
-        else f"restore {edit.path} from its package (`dpkg -S {edit.path}` names it)"
-        for edit in edits
-        if edit.kind == "edited"
-    ]
+    steps += [f"delete {paste.prose(edit.path)}" for edit in edits if edit.kind == "added"]
+    for edit in edits:
+        if edit.kind != "edited":
+            continue
+        where = paste.prose(edit.path)
+        if edit.package:
+            steps.append(
+                f"restore {where} with {paste.code(paste.command('apt', 'install', '--reinstall', edit.package))}"
+            )
+        else:
+            steps.append(
+                f"restore {where} from its package ({paste.code(paste.command('dpkg', '-S', edit.path))} names it)"
+            )
     steps.append(f"run `{' && '.join(boot.rebuild_commands())}`")
     return Finding(
         "binding.package-script",
@@ -734,7 +745,8 @@ def _ignored_modprobe_files(ctx: CheckContext, boot: BootConfig, function: PciFu
                 f"{path} sets vfio-pci ids for {function.name}, but modprobe ignores the file (no .conf suffix)",
                 "modprobe.d(5): only files ending in .conf are read (kmod's conf_files_filter_out), so this "
                 "options line never reaches vfio-pci.",
-                f"rename it: `mv {path} {path}.conf`, then run `{' && '.join(boot.rebuild_commands())}`",
+                f"rename it: {paste.code(paste.command('mv', path, path + '.conf'))}, then run "
+                f"`{' && '.join(boot.rebuild_commands())}`",
                 [Evidence(path, directive.source.text.strip())],
                 device=function.name,
             )

@@ -17,11 +17,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from harness import paste
 from harness.checks.base import CheckContext, device_label
 from harness.findings import Evidence, Finding, Severity
 from harness.kernellog import describe_group, group_similar
 from harness.known_devices import LINK_DEAD_AFTER_BUS_RESET, FixStatus, KnownDevice, Problem, lookup
 from harness.resets import ResetPlan, analyse
+from harness.storage import disk_path
 from harness.sysfs import HostView, PciFunction, version_text
 
 _QEMU_SOURCE = "QEMU hw/vfio/pci.c vfio_pci_reset (8.1-9.2, Proxmox VE 8)"
@@ -88,10 +90,7 @@ def _unknown(ctx: CheckContext, function: PciFunction, plan: ResetPlan) -> Findi
 def _disk_fix(ctx: CheckContext, function: PciFunction) -> str:
     disks = ctx.view.whole_disks(function.bdf)
     if disks:
-        lines = " ".join(
-            f"-scsi{index} /dev/disk/by-id/{disk.preferred_id or disk.name}"
-            for index, disk in enumerate(disks, start=1)
-        )
+        lines = " ".join(paste.command(f"-scsi{index}", disk_path(disk)) for index, disk in enumerate(disks, start=1))
         return f"pass its disks instead of the controller: qm set <vmid> {lines}"
     if function.class_code is not None and function.class_code >> 16 == 0x01:
         return (

@@ -60,6 +60,48 @@ TARGETS: dict[str, tuple[Target, str]] = {
 }
 #: Targets that do not pass the devices themselves, so a device the checker fails is not refused.
 NOT_PASSING = ("proxmox-disks",)
+_EARLY_BINDING = frozenset({"--force", "--unsafe unsafe-interrupts"})
+#: The options each target uses (as the command line spells them); giving another is a usage
+#: error, so that an option never silently does nothing.
+TARGET_OPTIONS: dict[str, frozenset[str]] = {
+    "proxmox": frozenset({"--vmid", "--node", "--override", "--force"}),
+    "proxmox-disks": frozenset({"--vmid"}),
+    "libvirt": frozenset({"--vmid", "--domain-xml", "--guest-address", "--override", "--force"}),
+    "qemu": frozenset({"--vmid", "--guest-address", "--override", "--force"}),
+    "modprobe": _EARLY_BINDING,
+    "initramfs-tools": _EARLY_BINDING,
+    "dracut": _EARLY_BINDING,
+    "mkinitcpio": _EARLY_BINDING,
+    "driverctl": frozenset({"--force"}),
+    "cmdline": frozenset({"--force", "--unsafe acs-override"}),
+    "all": frozenset({"--vmid", "--override", "--force", "--unsafe acs-override", "--unsafe unsafe-interrupts"}),
+}
+
+
+def options_given(options: GenerateOptions) -> set[str]:
+    """The options set away from their defaults, as the command line spells them (``--vmid``
+    cannot be told from its default here; the command line adds it when given)."""
+    given = {f"--unsafe {name}" for name in options.unsafe}
+    flags = {
+        "--force": options.force,
+        "--domain-xml": options.domain_xml,
+        "--guest-address": options.guest_address is not None,
+        "--override": bool(options.id_overrides),
+        "--node": options.node is not None,
+    }
+    return given | {name for name, value in flags.items() if value}
+
+
+def check_target_options(target: str, given: set[str]) -> None:
+    """Raise :class:`GenerateError` (a usage error) for options ``target`` does not use."""
+    if target not in TARGETS:
+        raise GenerateError(f"unknown target {target!r}; targets: {', '.join(TARGETS)}")
+    unused = sorted(given - TARGET_OPTIONS[target])
+    if unused:
+        users = sorted(name for name, used in TARGET_OPTIONS.items() if unused[0] in used)
+        raise GenerateError(
+            f"{unused[0]} does not apply to target {target} (it applies to: {', '.join(users) or 'none'})"
+        )
 
 
 def generate(
@@ -71,8 +113,8 @@ def generate(
 ) -> GeneratedOutput:
     """``report``: the checker's report of every endpoint of ``root`` when the caller has one
     (saves checking the root again)."""
-    if target not in TARGETS:
-        raise GenerateError(f"unknown target {target!r}; targets: {', '.join(TARGETS)}")
+    options = options or GenerateOptions()
+    check_target_options(target, options_given(options))
     plan = build_plan(Path(root), devices, options, refuse=target not in NOT_PASSING, report=report)
     function, _ = TARGETS[target]
     return function(plan)
@@ -81,6 +123,7 @@ def generate(
 __all__ = [
     "OVERRIDE_PROPERTIES",
     "TARGETS",
+    "TARGET_OPTIONS",
     "UNSAFE_WORKAROUNDS",
     "GenerateError",
     "GenerateOptions",
@@ -88,5 +131,7 @@ __all__ = [
     "GeneratedFile",
     "GeneratedOutput",
     "OutputExistsError",
+    "check_target_options",
     "generate",
+    "options_given",
 ]

@@ -10,7 +10,10 @@ in patched kernels (Proxmox's); ``iommu=soft``-style workarounds are never writt
 
 from __future__ import annotations
 
-from harness.bootconfig import KernelArg, has_arg, intel_iommu_default
+import shlex
+
+from harness import paste
+from harness.bootconfig import Bootloader, KernelArg, has_arg, intel_iommu_default
 from harness.generate.output import GeneratedFile, GeneratedOutput
 from harness.generate.plan import Plan
 
@@ -48,6 +51,32 @@ def _configured(configured: list[KernelArg], argument: str) -> bool:
     return all(has_arg(configured, name, item or None) for item in value.split(","))
 
 
+def _grub_file(plan: Plan, loader: Bootloader, line: str) -> tuple[str, str]:
+    """(the GRUB file with the assignment that takes effect replaced by ``line``, or "" and why
+    it cannot be edited safely). The effective assignment is the last one (grub-mkconfig sources
+    the file); one that spans lines or does not parse is left to the user, as is a file with
+    control characters."""
+    current = plan.view.read_text(loader.path.lstrip("/")) or ""
+    if not paste.is_clean_text(current):
+        return "", "it holds control characters"
+    lines = current.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    marked = [*plan.comments(), line]
+    source = loader.grub.sources.get(loader.variable or "") if loader.grub is not None else None
+    if source is None or source.path != loader.path:
+        return "\n".join([*lines, *marked]) + "\n", ""
+    start = end = source.line - 1
+    while end < len(lines) and lines[end].endswith("\\"):
+        end += 1
+    try:
+        shlex.split("\n".join(lines[start : end + 1]), comments=True)
+    except ValueError:
+        return "", f"its {loader.variable} assignment (line {source.line}) does not parse as one shell assignment"
+    lines[start : end + 1] = marked
+    return "\n".join(lines) + "\n", ""
+
+
 def generate(plan: Plan) -> GeneratedOutput:
     output = GeneratedOutput("cmdline", notes=[*plan.notes, *plan.forced_comment()])
     add, why = wanted_arguments(plan)
@@ -60,22 +89,19 @@ def generate(plan: Plan) -> GeneratedOutput:
         return output
     line = loader.edit_line(missing)
     if loader.kind == "grub" and loader.variable is not None:
-        current = plan.view.read_text(loader.path.lstrip("/")) or ""
-        lines = current.splitlines()
-        replaced = False
-        marked = [f"# {text}" for text in plan.header()] + [line]
-        for index, text in enumerate(lines):
-            if text.strip().startswith(f"{loader.variable}=") and not replaced:
-                lines[index : index + 1] = marked
-                replaced = True
-        if not replaced:
-            lines += marked
-        content = "\n".join(lines) + "\n"
+        content, problem = _grub_file(plan, loader, line)
         description = f"whole file: {loader.variable} gains {' '.join(missing)}"
     else:
-        content = line + "\n"
+        content, problem = line + "\n", "" if paste.is_clean_text(line) else "it holds control characters"
         description = f"the kernel arguments, one line: gains {' '.join(missing)}"
+    if problem:
+        output.notes.append(
+            f"left {loader.path} alone: {problem}. Set {line} there by hand, then run "
+            + " && ".join(loader.update_commands)
+        )
+        return output
     output.files.append(GeneratedFile(loader.path, content, description=description))
     output.commands += [(f"make {loader.name} use it", command) for command in loader.update_commands]
-    output.commands.append(("after a reboot, check", "cat /proc/cmdline"))
+    output.reads.update({command: (loader.path,) for command in loader.update_commands})
+    output.after_reboot.append(("after a reboot, check", "cat /proc/cmdline"))
     return output

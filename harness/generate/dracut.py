@@ -20,11 +20,13 @@ DRACUT_CONF = "/etc/dracut.conf.d/vfio.conf"
 def generate(plan: Plan) -> GeneratedOutput:
     output = GeneratedOutput("dracut", notes=[*plan.notes, *plan.forced_comment()])
     modules = " ".join(initramfs_modules(plan))
-    lines = [f"# {line}" for line in plan.header()]
+    lines = plan.comments()
     lines.append(f'force_drivers+=" {modules} "')
     output.files += [
         vfio_conf(plan, early_binding(plan)),
         GeneratedFile(DRACUT_CONF, "\n".join(lines) + "\n", description="vfio modules in the initramfs, loaded first"),
     ]
-    output.commands.append(("rebuild every initramfs", "dracut -f --regenerate-all"))
+    rebuild = "dracut -f --regenerate-all"
+    output.commands.append(("rebuild every initramfs", rebuild))
+    output.reads[rebuild] = tuple(item.path for item in output.files)
     return output

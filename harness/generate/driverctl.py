@@ -9,6 +9,7 @@ NIC, not for disks the host may import before the move. The binding check says t
 
 from __future__ import annotations
 
+from harness import paste
 from harness.generate.output import GeneratedOutput
 from harness.generate.plan import Plan
 
@@ -25,7 +26,7 @@ def generate(plan: Plan) -> GeneratedOutput:
         output.commands.append(
             (
                 f"{item.address} [{item.function.id_text}] to vfio-pci, now and at every boot",
-                f"driverctl set-override {item.address} vfio-pci",
+                paste.command("driverctl", "set-override", item.address, "vfio-pci"),
             )
         )
     output.commands.append(("check", "driverctl list-overrides"))

@@ -11,6 +11,7 @@ under ``/usr/share/initramfs-tools/scripts`` are never edited: an upgrade overwr
 
 from __future__ import annotations
 
+from harness import paste
 from harness.bootconfig import INITRAMFS_TOOLS_MODULES
 from harness.generate.binding import early_binding, initramfs_modules
 from harness.generate.modprobe import vfio_conf
@@ -23,9 +24,12 @@ ORDERING = (
 )
 
 
-def modules_file(plan: Plan) -> GeneratedFile:
-    """The modules file as it should read: the host's own lines kept, the vfio modules added once."""
+def modules_file(plan: Plan) -> GeneratedFile | None:
+    """The modules file as it should read: the host's own lines kept, the vfio modules added once
+    (None when the host's file holds control characters: it is not reproduced)."""
     current = plan.view.read_text(INITRAMFS_TOOLS_MODULES) or ""
+    if not paste.is_clean_text(current):
+        return None
     listed = plan.boot.initramfs_tools.modules if plan.boot.initramfs_tools is not None else []
     present = {entry.module for entry in listed}
     missing = [module for module in initramfs_modules(plan) if module not in present]
@@ -40,14 +44,25 @@ def modules_file(plan: Plan) -> GeneratedFile:
 
 def generate(plan: Plan) -> GeneratedOutput:
     output = GeneratedOutput("initramfs-tools", notes=[*plan.notes, *plan.forced_comment(), ORDERING])
-    output.files += [vfio_conf(plan, early_binding(plan)), modules_file(plan)]
+    files = [vfio_conf(plan, early_binding(plan))]
+    modules = modules_file(plan)
+    if modules is not None:
+        files.append(modules)
+    else:
+        output.notes.append(
+            f"left {INITRAMFS_TOOLS_MODULES} alone: it holds control characters; add "
+            + ", ".join(initramfs_modules(plan))
+            + " to it by hand (one per line)"
+        )
+    output.files += files
     edits = plan.boot.initramfs_tools.package_edits if plan.boot.initramfs_tools is not None else []
     for edit in edits:
         owner = edit.package or "the package that owns it (dpkg -S shows which)"
+        reinstall = paste.command("apt", "install", "--reinstall", edit.package) if edit.package else None
         if edit.kind == "edited":
             output.notes.append(
                 f"{edit.path} was edited on this host ({edit.detail}): an upgrade of {owner} overwrites it. Undo "
-                f"the edit (apt install --reinstall {edit.package or '<package>'}); the softdep above does its job"
+                f"the edit ({reinstall or 'apt install --reinstall <package>'}); the softdep above does its job"
             )
         else:
             output.notes.append(
@@ -58,5 +73,6 @@ def generate(plan: Plan) -> GeneratedOutput:
     if plan.boot.bootloader.proxmox_boot_tool:
         commands.append("proxmox-boot-tool refresh")
     output.commands += [("rebuild the initramfs", command) for command in commands]
+    output.reads.update({command: tuple(item.path for item in files) for command in commands})
     output.notes.append("after the next reboot, lspci -nnk shows 'Kernel driver in use: vfio-pci' for each device")
     return output

@@ -6,12 +6,17 @@ later; libvirt's test driver drops it silently). ``--domain-xml`` wraps them in 
 
 Syntax traps (checker-and-generator section 6.3): ``<rom bar>`` takes only on/off and ``file``
 must be absolute.
+
+Elements and attributes are built with :mod:`xml.etree.ElementTree`, which escapes them; the
+comment lines are made safe by :func:`xml_comment` (XML forbids ``--`` inside a comment and
+control characters anywhere).
 """
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
+from harness import paste
 from harness.generate.output import GeneratedFile, GeneratedOutput
 from harness.generate.plan import OVERRIDE_PROPERTIES, Plan
 from harness.pci.address import Bdf
@@ -74,6 +79,17 @@ def _override(plan: Plan, count: int) -> ET.Element | None:
     return override
 
 
+def xml_comment(text: str) -> str:
+    """``<!-- text -->`` for any text: control characters escaped, no ``--`` inside and no ``-``
+    at the end (XML 1.0 section 2.5)."""
+    body = paste.printable(text)
+    while "--" in body:
+        body = body.replace("--", "- -")
+    if body.endswith("-"):
+        body += " "
+    return f"<!-- {body} -->"
+
+
 def _text(element: ET.Element) -> str:
     ET.indent(element, "  ")
     return ET.tostring(element, encoding="unicode")
@@ -100,13 +116,12 @@ def domain(plan: Plan) -> ET.Element:
 
 def generate(plan: Plan) -> GeneratedOutput:
     output = GeneratedOutput("libvirt", notes=[*plan.notes, *plan.forced_comment()])
-    # "--" may not appear inside an XML comment.
-    comment = "".join(f"<!-- {line.replace('(--force)', '(force option)')} -->\n" for line in plan.header())
+    comment = "".join(xml_comment(line.replace("(--force)", "(force option)")) + "\n" for line in plan.header())
     if plan.options.domain_xml:
         output.files.append(
             GeneratedFile(f"vm{plan.vm.vmid}.xml", comment + _text(domain(plan)) + "\n", description="minimal domain")
         )
-        output.commands.append(("define it", f"virsh define vm{plan.vm.vmid}.xml"))
+        output.commands.append(("define it", paste.command("virsh", "define", f"vm{plan.vm.vmid}.xml")))
         return output
     elements = hostdevs(plan)
     snippet = comment + "\n".join(_text(element) for element in elements) + "\n"
@@ -125,5 +140,5 @@ def generate(plan: Plan) -> GeneratedOutput:
             )
         )
     name = plan.vm.name or f"vm{plan.vm.vmid}"
-    output.commands.append(("paste hostdev.xml inside <devices> of the domain", f"virsh edit {name}"))
+    output.commands.append(("paste hostdev.xml inside <devices> of the domain", paste.command("virsh", "edit", name)))
     return output

@@ -17,7 +17,7 @@ MKINITCPIO_CONF = "/etc/mkinitcpio.conf.d/vfio.conf"
 
 def generate(plan: Plan) -> GeneratedOutput:
     output = GeneratedOutput("mkinitcpio", notes=[*plan.notes, *plan.forced_comment()])
-    lines = [f"# {line}" for line in plan.header()]
+    lines = plan.comments()
     lines.append(f"MODULES+=({' '.join(initramfs_modules(plan))})")
     output.files += [
         vfio_conf(plan, early_binding(plan)),
@@ -28,5 +28,7 @@ def generate(plan: Plan) -> GeneratedOutput:
         output.notes.append(
             "HOOKS in /etc/mkinitcpio.conf lacks modconf: add it, or the modprobe.d lines stay out of the image"
         )
-    output.commands.append(("rebuild every preset", "mkinitcpio -P"))
+    rebuild = "mkinitcpio -P"
+    output.commands.append(("rebuild every preset", rebuild))
+    output.reads[rebuild] = tuple(item.path for item in output.files)
     return output

@@ -8,6 +8,7 @@ same file (:func:`vfio_conf`).
 
 from __future__ import annotations
 
+from harness import paste
 from harness.bootconfig import VFIO_CONF, options_line
 from harness.generate.binding import EarlyBinding, early_binding
 from harness.generate.output import GeneratedFile, GeneratedOutput
@@ -20,21 +21,25 @@ UNSAFE_INTERRUPTS_WARNING = (
 
 
 def vfio_conf(plan: Plan, binding: EarlyBinding) -> GeneratedFile:
-    lines = [f"# {line}" for line in plan.header()]
-    lines += [f"# {text}" for text in binding.explanations]
+    lines = plan.comments()
+    lines += [paste.comment(text) for text in binding.explanations]
     lines += binding.modprobe_lines()
     if "unsafe-interrupts" in plan.options.unsafe:
-        lines += [f"# {UNSAFE_INTERRUPTS_WARNING}", options_line("vfio_iommu_type1", {"allow_unsafe_interrupts": "1"})]
+        lines += [
+            paste.comment(UNSAFE_INTERRUPTS_WARNING),
+            options_line("vfio_iommu_type1", {"allow_unsafe_interrupts": "1"}),
+        ]
     return GeneratedFile(VFIO_CONF, "\n".join(lines) + "\n", description="vfio-pci claims the devices at boot")
 
 
 def generate(plan: Plan) -> GeneratedOutput:
     binding = early_binding(plan)
     output = GeneratedOutput("modprobe", notes=[*plan.notes, *plan.forced_comment()])
-    output.files.append(vfio_conf(plan, binding))
-    output.commands += [
-        ("rebuild the initramfs so it carries the file", command) for command in plan.boot.rebuild_commands()
-    ]
+    conf = vfio_conf(plan, binding)
+    output.files.append(conf)
+    commands = plan.boot.rebuild_commands()
+    output.commands += [("rebuild the initramfs so it carries the file", command) for command in commands]
+    output.reads.update({command: (conf.path,) for command in commands})
     if binding.driverctl_only:
         output.notes += [text for text in binding.explanations if "driverctl" in text]
     return output

@@ -16,14 +16,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness import exitcodes, paste
 from harness.bootconfig import BootConfig, PciIdMatch, host_driver_module, read_boot_config, vfio_id_for
 from harness.checker import CheckReport, DeviceReport, check_root
 from harness.checks.base import CheckOptions
-from harness.errors import UsageError, VfiolabError
+from harness.errors import InputError, UsageError, VfiolabError
 from harness.findings import Severity
 from harness.generate.vm import VmInfo, read_vm
 from harness.pci.address import Bdf
-from harness.sysfs import HostView, PciFunction
+from harness.sysfs import HostView, PciFunction, device_file
 
 #: Device classes whose option ROM only serves the VM's boot firmware (storage, network): the
 #: ROM BAR is hidden for them (checker rom.not-needed).
@@ -37,6 +38,11 @@ OVERRIDE_PROPERTIES = {
     "sub-device-id": "x-pci-sub-device-id",
 }
 _DISPLAY_CLASS = 0x03
+#: Proxmox's node name when the root names no host (a fresh installation's default is "pve").
+DEFAULT_NODE = "pve"
+#: Where the node name is read from, in order (pve-common INotify.pm reads /etc/hostname; the
+#: running kernel's name is what ``uname -n`` gives).
+HOSTNAME_FILES = ("etc/hostname", "proc/sys/kernel/hostname")
 
 
 @dataclass
@@ -59,6 +65,8 @@ class GenerateOptions:
 
 class GenerateRefused(VfiolabError):
     """The checker fails a device (or a group peer it would take along)."""
+
+    exit_code = exitcodes.FAIL
 
     def __init__(self, reasons: list[str], alternative: str | None = None) -> None:
         super().__init__("; ".join(reasons))
@@ -137,10 +145,26 @@ class Plan:
 
     @property
     def node(self) -> str:
+        return self.node_and_source()[0]
+
+    def node_and_source(self) -> tuple[str, str]:
+        """(the Proxmox node name for resource mappings, where it came from: "--node", the file
+        it was read from, or "assumed"). A name on the root that Proxmox would not accept is
+        refused (:class:`~harness.errors.InputError`): it would end up in a command to paste."""
         if self.options.node:
-            return self.options.node
-        hostname = (self.view.read_text("etc/hostname") or "").strip()
-        return hostname or "pve"
+            return self.options.node, "--node"
+        for relative in HOSTNAME_FILES:
+            text = self.view.read_text(relative)
+            if text is None or not text.strip():
+                continue
+            node = paste.node_from_hostname(text)
+            if not paste.is_node_name(node):
+                raise InputError(
+                    f"{self.view.show(relative)} holds {paste.printable(text.strip())!r}, which is not a Proxmox node "
+                    "name (letters, digits and '-', as pve-common's pve-node format); give the node with --node NAME"
+                )
+            return node, self.view.show(relative)
+        return DEFAULT_NODE, "assumed"
 
     def guest_bdf(self, slot_index: int, function: int) -> Bdf | None:
         """The guest address of a planned function, from --guest-address (``bus:slot``; further
@@ -150,6 +174,10 @@ class Plan:
             return None
         bus_text, _, slot_text = text.partition(":")
         return Bdf(0, int(bus_text, 16), int(slot_text, 16) + slot_index, function)
+
+    def comments(self) -> list[str]:
+        """:meth:`header` as ``#`` comment lines (modprobe.d, shell, kernel cmdline files)."""
+        return [paste.comment(line) for line in self.header()]
 
     def forced_comment(self) -> list[str]:
         if not self.forced:
@@ -203,6 +231,7 @@ def build_plan(
     for targets that do not pass the devices themselves (the disk fallback). ``report``: the
     checker's report of every endpoint of ``root``, when the caller already has it."""
     options = options or GenerateOptions()
+    _check_options(options)
     unknown = [name for name in options.unsafe if name not in UNSAFE_WORKAROUNDS]
     if unknown:
         raise GenerateError(f"unknown workaround {unknown[0]!r}; known: {', '.join(UNSAFE_WORKAROUNDS)}")
@@ -220,6 +249,11 @@ def build_plan(
         raise GenerateError(f"no such PCI device under {root}: {', '.join(missing)}")
     reports = {item.function.bdf: item for item in report.devices}
     plan = Plan(root, view, report, read_vm(view, options.vmid), options, read_boot_config(view))
+    if plan.vm.rejected_name is not None:
+        plan.notes.append(
+            f"VM {options.vmid}'s name {paste.printable(plan.vm.rejected_name)!r} is not a DNS name (Proxmox's format "
+            f"for VM names): vm{options.vmid} is used instead"
+        )
     if plan.vm.source == "assumed":
         plan.notes.append(
             f"VM {options.vmid} has no configuration on this root: assuming machine q35 with OVMF (UEFI) firmware"
@@ -265,7 +299,7 @@ def build_plan(
             function=reports[bdf].function,
             report=reports[bdf],
             requested=requested,
-            host_module=host_driver_module(view, reports[bdf].function),
+            host_module=_host_module(view, reports[bdf].function),
             vfio_id=vfio_id_for(reports[bdf].function, view),
             rom_bar=_rom_bar(reports[bdf].function),
         )
@@ -273,6 +307,32 @@ def build_plan(
     ]
     plan.slots = _slots(view, planned)
     return plan
+
+
+def _check_options(options: GenerateOptions) -> None:
+    """The options a library caller can get wrong the way a command line can (the CLI's argument
+    types give the same one-line errors first)."""
+    if not paste.VMID_MIN <= options.vmid <= paste.VMID_MAX:
+        raise GenerateError(
+            f"VM id {options.vmid}: Proxmox VM ids are {paste.VMID_MIN} to {paste.VMID_MAX} (pve-common pve-vmid)"
+        )
+    if options.node is not None and not paste.is_node_name(options.node):
+        raise GenerateError(
+            f"--node {paste.printable(options.node)!r}: a node name is letters, digits and '-' (one DNS label, "
+            "no dots), not starting or ending with '-'"
+        )
+
+
+def _host_module(view: HostView, function: PciFunction) -> str | None:
+    """The device's host driver module; a name that is not a module name (a corrupt or hostile
+    root) is refused: it would go into modprobe.d lines, whose install commands a shell runs."""
+    module = host_driver_module(view, function)
+    if module is not None and not paste.is_module_name(module):
+        raise InputError(
+            f"{function.name}: the root names its driver {paste.printable(module)!r}, which is not a kernel module "
+            f"name (read from {view.show(device_file(function.name, 'driver'))})"
+        )
+    return module
 
 
 def _disk_alternative(view: HostView, devices: list[Bdf], options: GenerateOptions) -> str | None:

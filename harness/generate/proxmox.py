@@ -6,10 +6,14 @@ section 6.1-6.2): host IDs in lowercase hex; the all-functions form ``0000:0b:00
 multifunction slot; ``pcie=1`` only on q35; ``rombar=0``; ``romfile`` is a bare file name under
 ``/usr/share/kvm/``; ID overrides with ``0x``. A mapping's ``path`` carries the domain, ``id`` and
 ``subsystem-id`` have no ``0x``, and the hostpci line names it as ``mapping=NAME``.
+
+The mapping's ``node`` is the root's host name as Proxmox derives it (or ``--node``), checked
+against Proxmox's node-name format; every command is built with :func:`harness.paste.command`.
 """
 
 from __future__ import annotations
 
+from harness import paste
 from harness.generate.output import GeneratedFile, GeneratedOutput
 from harness.generate.plan import OVERRIDE_PROPERTIES, Plan, PlannedSlot
 
@@ -45,13 +49,13 @@ def mapping_name(slot: PlannedSlot) -> str:
     )
 
 
-def _mapping(plan: Plan, slot: PlannedSlot) -> tuple[str, str, str]:
+def _mapping(plan: Plan, slot: PlannedSlot, node: str) -> tuple[str, str, str]:
     """(section text, map property string, description) for one slot."""
     function = slot.first.function
     parts = [
         f"id={function.id_text}",
         f"iommugroup={function.iommu_group}" if function.iommu_group is not None else "",
-        f"node={plan.node}",
+        f"node={node}",
         f"path={slot.host_id}",
     ]
     if function.subsystem_vendor is not None and function.subsystem_device is not None:
@@ -76,20 +80,39 @@ def generate(plan: Plan) -> GeneratedOutput:
         )
     )
     for index, value in lines:
-        output.commands.append((f"write hostpci{index} to VM {vmid}", f"qm set {vmid} -hostpci{index} {value}"))
+        output.commands.append(
+            (f"write hostpci{index} to VM {vmid}", paste.command("qm", "set", vmid, f"-hostpci{index}", value))
+        )
+    node, source = plan.node_and_source()
+    if source == "assumed":
+        output.notes.append(
+            f"the root names no host (/etc/hostname): the mapping is for node {node}; give --node NAME for another"
+        )
     sections = []
     for slot, (index, value) in zip(plan.slots, lines, strict=True):
-        section, map_value, description = _mapping(plan, slot)
+        section, map_value, description = _mapping(plan, slot, node)
         sections.append(section)
         name = mapping_name(slot)
         output.commands.append(
             (
                 f"or, as a resource mapping (cluster-wide, checked against the hardware at each start): create {name}",
-                f"pvesh create /cluster/mapping/pci --id {name} --map '{map_value}' --description '{description}'",
+                paste.command(
+                    "pvesh",
+                    "create",
+                    "/cluster/mapping/pci",
+                    "--id",
+                    name,
+                    "--map",
+                    map_value,
+                    "--description",
+                    description,
+                ),
             )
         )
         mapped = ",".join([f"mapping={name}", *value.split(",")[1:]])
-        output.commands.append((f"and use it as hostpci{index}", f"qm set {vmid} -hostpci{index} {mapped}"))
+        output.commands.append(
+            (f"and use it as hostpci{index}", paste.command("qm", "set", vmid, f"-hostpci{index}", mapped))
+        )
     output.files.append(
         GeneratedFile(
             "/etc/pve/mapping/pci.cfg",

@@ -4,18 +4,29 @@ refuses or one that carries the host's own disks.
 
 The disks are named by ``/dev/disk/by-id`` (stable across reboots and controller changes) and
 get ``serial=`` so the guest (TrueNAS, for instance) still identifies them by serial number.
+Only by-id names udev could have written are used (:func:`harness.storage.disk_path`); the
+serial is url-encoded as qemu-server's drive schema requires (``format => 'urlencoded'``, at
+most 20 bytes), and a path with ``=`` is given as ``file=PATH`` so Proxmox's property-string
+parser does not read it as a key.
 """
 
 from __future__ import annotations
 
+import urllib.parse
+
+from harness import paste
 from harness.generate.output import GeneratedOutput
 from harness.generate.plan import Plan
 from harness.generate.vm import VmInfo
 from harness.pci.address import Bdf
-from harness.sysfs import BlockDevice, HostView
+from harness.storage import disk_path, unusable_ids
+from harness.sysfs import HostView
 
-#: Proxmox's serial= takes at most 20 characters (qemu-server drive schema).
+#: qemu-server's drive schema: ``serial`` is url-encoded, at most 20 bytes before encoding;
+#: pve-common's ``urlencoded`` format allows only these characters unencoded.
 _SERIAL_LIMIT = 20
+_URL_SAFE = "-_.!~*'()"
+_BY_ID = "/dev/disk/by-id/"
 LOST = (
     "Compared with passing the controller: the guest sees QEMU SCSI disks, not the drives. SMART data, "
     "drive temperature and the drive's own power management (spin-down) stay with the host, and the guest "
@@ -28,12 +39,14 @@ SCSIBLOCK = (
 )
 
 
-def _serial(disk: BlockDevice) -> str | None:
-    name = disk.preferred_id or ""
+def _serial(path: str) -> str | None:
+    name = path.removeprefix(_BY_ID) if path.startswith(_BY_ID) else ""
     if not name.startswith(("ata-", "scsi-", "usb-", "nvme-")):
         return None
     serial = name.rsplit("_", 1)[-1]
-    return serial if serial and len(serial) <= _SERIAL_LIMIT and "," not in serial else None
+    if not serial or len(serial.encode()) > _SERIAL_LIMIT:
+        return None
+    return urllib.parse.quote(serial, safe=_URL_SAFE)
 
 
 def disk_commands(view: HostView, controllers: list[Bdf], vm: VmInfo) -> GeneratedOutput:
@@ -48,13 +61,31 @@ def disk_commands(view: HostView, controllers: list[Bdf], vm: VmInfo) -> Generat
         )
         return output
     for disk in disks:
+        output.notes += [
+            f"ignored /dev/disk/by-id/{paste.printable(name)!r} of {paste.printable(disk.name)}: not a name udev writes"
+            for name in unusable_ids(disk)
+        ]
+        target = disk_path(disk)
+        if not target.startswith(_BY_ID):
+            if not paste.is_disk_id(disk.name):
+                output.notes.append(
+                    f"left out the disk {paste.printable(disk.name)!r}: it has no usable /dev/disk/by-id name and its "
+                    "kernel name is not a device name"
+                )
+                continue
+            output.notes.append(
+                f"{disk.name} has no usable /dev/disk/by-id name: {target} can name another disk after a reboot "
+                "(ls -l /dev/disk/by-id shows its stable names)"
+            )
         index = vm.free_index("scsi", taken, limit=31)
         taken.add(index)
-        target = f"/dev/disk/by-id/{disk.preferred_id}" if disk.preferred_id else f"/dev/{disk.name}"
-        serial = _serial(disk)
-        value = target + (f",serial={serial}" if serial else "")
+        serial = _serial(target)
+        value = ("file=" if "=" in target else "") + target + (f",serial={serial}" if serial else "")
         output.commands.append(
-            (f"{disk.name} to VM {vm.vmid} as scsi{index}", f"qm set {vm.vmid} -scsi{index} {value}")
+            (
+                f"{paste.printable(disk.name)} to VM {vm.vmid} as scsi{index}",
+                paste.command("qm", "set", vm.vmid, f"-scsi{index}", value),
+            )
         )
     output.notes += [LOST, SCSIBLOCK]
     return output

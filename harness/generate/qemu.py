@@ -8,8 +8,7 @@ keeps numbers working with a deprecation warning. ID overrides map to ``x-pci-*-
 
 from __future__ import annotations
 
-import shlex
-
+from harness import paste
 from harness.generate.output import GeneratedFile, GeneratedOutput
 from harness.generate.plan import OVERRIDE_PROPERTIES, Plan
 
@@ -53,11 +52,13 @@ def device_arguments(plan: Plan) -> list[list[str]]:
 def generate(plan: Plan) -> GeneratedOutput:
     output = GeneratedOutput("qemu", notes=[*plan.notes, *plan.forced_comment()])
     machine = "q35" if plan.vm.q35 else "pc"
-    lines = [f"# {line}" for line in plan.header()]
-    lines.append(f"# add to the qemu-system-x86_64 command line (-machine {machine}, firmware {plan.vm.firmware}):")
+    lines = plan.comments()
+    lines.append(
+        paste.comment(f"add to the qemu-system-x86_64 command line (-machine {machine}, firmware {plan.vm.firmware}):")
+    )
     for arguments in device_arguments(plan):
         pairs = [arguments[index : index + 2] for index in range(0, len(arguments), 2)]
-        lines += [" ".join(shlex.quote(part) for part in pair) + " \\" for pair in pairs]
+        lines += [paste.command(*pair) + " \\" for pair in pairs]
     text = "\n".join(lines).rstrip(" \\") + "\n"
     output.files.append(GeneratedFile("qemu-args.txt", text, how="snippet", description="QEMU arguments"))
     return output

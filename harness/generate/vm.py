@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from harness import paste
 from harness.errors import VfiolabError
 from harness.sysfs import HostView
 
@@ -24,8 +25,13 @@ class VmInfo:
     firmware: str = "ovmf"
     #: Where machine and firmware came from: the config path, or "assumed".
     source: str = "assumed"
+    #: The VM's name when it is a DNS name, as Proxmox requires (it goes into commands and XML).
     name: str | None = None
     used: dict[str, set[int]] = field(default_factory=dict)
+    #: A ``name:`` that is not a DNS name (a corrupt or hostile configuration), left unused.
+    rejected_name: str | None = None
+    #: Every ``key: value`` of the current configuration (no snapshots, no pending changes).
+    settings: dict[str, str] = field(default_factory=dict)
 
     @property
     def q35(self) -> bool:
@@ -61,4 +67,6 @@ def read_vm(view: HostView, vmid: int) -> VmInfo:
     # qemu-server's defaults: i440fx ("pc") and SeaBIOS when the keys are absent.
     machine = values.get("machine", "pc")
     firmware = "ovmf" if values.get("bios") == "ovmf" else "seabios"
-    return VmInfo(vmid, machine, firmware, view.show(relative), values.get("name"), used)
+    name = values.get("name")
+    rejected = name if name is not None and not paste.is_hostname(name) else None
+    return VmInfo(vmid, machine, firmware, view.show(relative), None if rejected else name, used, rejected, values)
