@@ -15,9 +15,22 @@ the CLI prints it without a traceback::
 
 from __future__ import annotations
 
+import re
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def one_line(text: str) -> str:
+    """``text`` with control characters written as escapes (``\\n``, ``\\x00``): a name taken
+    from a hostile file cannot break an error message into several lines."""
+    return _CONTROL.sub(lambda match: repr(match.group())[1:-1], text)
+
 
 class FakesysError(Exception):
-    """Base class of every user-facing fakesys error."""
+    """Base class of every user-facing fakesys error; its message is always one line."""
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(one_line(str(message)))
 
 
 class SourceError(FakesysError):

@@ -52,7 +52,7 @@ JsonPath = tuple[str | int, ...]
 
 #: Largest document read, in bytes (the largest shipped file is about 12 KiB; a host with
 #: thousands of functions stays well below).
-MAX_DOCUMENT_BYTES = 4 * 1024 * 1024
+MAX_DOCUMENT_BYTES = 1024 * 1024
 #: Deepest nesting of lists and mappings (shipped files nest at most 8 deep).
 MAX_DEPTH = 32
 #: Most values in one document (shipped files hold at most about 600).
@@ -178,7 +178,7 @@ def _tag(tag: str) -> str:
     return "!!" + tag.removeprefix("tag:yaml.org,2002:") if tag.startswith("tag:yaml.org,2002:") else tag
 
 
-def _shown(value: str) -> str:
+def _shown(value: object) -> str:
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
 
@@ -209,7 +209,10 @@ class _Builder:
 
     def scalar(self, event: Any) -> Any:
         tag = event.tag
-        if tag in _NON_SPECIFIC:
+        if tag == "!":
+            # The non-specific tag '!' makes a scalar a string (YAML 1.1, 1.2).
+            tag = _STR
+        elif tag is None:
             tag = _resolve(ScalarNode, event.value, event.implicit)
         if tag == _STR:
             return event.value
@@ -350,21 +353,38 @@ def parse_yaml(text: str, path: str, loader: str | None = None) -> Document:
         raise SourceError(
             path, line, f"not valid YAML: character {ord(bad.group()):#06x} is not allowed (column {column})"
         )
-    source = LOADERS[loader or DEFAULT_LOADER](text)
+    chosen = loader or DEFAULT_LOADER
+    try:
+        return _build(text, path, chosen)
+    except yaml.YAMLError as error:
+        if chosen == "python":
+            raise _syntax_error(error, text, path) from None
+    # A syntax error (rare): the pure-Python parser reports it, so that what is wrong and where
+    # does not depend on which parser is installed (the two word their errors differently and
+    # disagree on a few corner cases).
+    try:
+        return _build(text, path, "python")
+    except yaml.YAMLError as error:
+        raise _syntax_error(error, text, path) from None
+
+
+def _build(text: str, path: str, loader: str) -> Document:
+    source = LOADERS[loader](text)
     builder = _Builder(source, path)
     try:
         data = builder.build()
-    except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        line = mark.line + 1 if mark is not None else 1
-        where = f" (column {mark.column + 1})" if mark is not None else ""
-        problem = error.problem or str(error)
-        raise SourceError(path, line, f"not valid YAML: {problem}{where}") from None
-    except yaml.YAMLError as error:
-        raise SourceError(path, 1, f"not valid YAML: {error}") from None
     finally:
         source.dispose()
     return Document(data, path, builder.lines)
+
+
+def _syntax_error(error: yaml.YAMLError, text: str, path: str) -> SourceError:
+    if not isinstance(error, yaml.MarkedYAMLError):
+        return SourceError(path, 1, f"not valid YAML: {error}")
+    mark = error.problem_mark or error.context_mark
+    line = min(mark.line + 1, text.count("\n") + 1) if mark is not None else 1
+    where = f" (column {mark.column + 1})" if mark is not None else ""
+    return SourceError(path, line, f"not valid YAML: {error.problem or error}{where}")
 
 
 def read_file(path: Path | str, limit: int = MAX_DOCUMENT_BYTES) -> bytes:
@@ -441,13 +461,14 @@ def _explain(error: jsonschema.ValidationError) -> str:
         return f"{where}: unknown key {names}; allowed here: {', '.join(allowed)}"
     if error.validator == "required":
         return f"{where}: {error.message}"
+    got = _shown(error.instance)
     if expected:
-        return f"{where}: expected {expected}, got {error.instance!r}"
+        return f"{where}: expected {expected}, got {got}"
     if error.validator == "type":
-        return f"{where}: expected {error.validator_value}, got {error.instance!r}"
+        return f"{where}: expected {error.validator_value}, got {got}"
     if error.validator == "enum" and isinstance(error.validator_value, list):
         options = ", ".join(str(option) for option in error.validator_value)
-        return f"{where}: expected one of {options}, got {error.instance!r}"
+        return f"{where}: expected one of {options}, got {got}"
     return f"{where}: {error.message}"
 
 

@@ -50,7 +50,8 @@ def parse_hexdump(text: str, source: str = "<dump>") -> list[DumpedDevice]:
             )
         devices.append(DumpedDevice(bdf, title, bytes(data), line))
 
-    for number, raw_line in enumerate(text.splitlines(), start=1):
+    # Lines end at "\n" only (what lspci writes); str.splitlines would also split at \x1c-\x1e.
+    for number, raw_line in enumerate(text.split("\n"), start=1):
         line = raw_line.rstrip()
         if not line.strip():
             continue

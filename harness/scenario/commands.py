@@ -11,6 +11,7 @@ then); 75 another process is rendering into a ``--keep`` directory.
 
 from __future__ import annotations
 
+import os
 import textwrap
 from pathlib import Path
 from typing import Any, TextIO
@@ -75,7 +76,7 @@ def _check_keep(keep: Path) -> None:
     """``--keep DIR`` must be a directory (or not exist yet): each scenario's root goes below it."""
     from harness.errors import OutputError
 
-    if keep.is_symlink() or (keep.exists() and not keep.is_dir()):
+    if os.path.lexists(keep) and not keep.is_dir():
         raise OutputError(f"--keep {keep}: not a directory; each scenario's root is written to {keep}/NAME")
 
 

@@ -125,6 +125,8 @@ def find_scenario(name_or_path: str) -> Path:
     if candidate.suffix in (".yaml", ".yml") or os.sep in name_or_path:
         if candidate.is_file():
             return candidate
+        if candidate.exists():
+            raise SourceError(name_or_path, 0, "not a regular file; not read")
         raise SourceError(name_or_path, 0, "no such scenario file")
     return find_scenario_by_name(name_or_path)
 
