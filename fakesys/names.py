@@ -36,6 +36,7 @@ into a :class:`~fakesys.errors.SourceError` at the file and line the name was wr
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 #: ``device:``, ``extends:`` and scenario names.
 LIBRARY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_+.-]{0,127}")
@@ -43,7 +44,7 @@ LIBRARY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_+.-]{0,127}")
 PATH_COMPONENT = re.compile(r"[A-Za-z0-9_+.,:=@~-]{1,255}")
 INTERFACE_NAME = re.compile(r"[A-Za-z0-9_.+@-]{1,15}")
 DM_NAME = re.compile(r"[A-Za-z0-9_+.-]{1,127}")
-BLOCK_NAME = re.compile(r"[a-z]+[a-z0-9-]{0,31}")
+BLOCK_NAME = re.compile(r"[a-z][a-z0-9-]{0,31}")
 DRIVER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}")
 MODULE_NAME = re.compile(r"[A-Za-z0-9_-]{1,55}")
 PARAMETER_NAME = re.compile(r"[A-Za-z0-9_]{1,64}")
@@ -111,28 +112,25 @@ def library_name(name: object, what: str = "name") -> str:
     )
 
 
-def interface_name(name: object) -> str:
-    return _require(INTERFACE_NAME, name, "network interface name", "1-15 letters, digits and _ . + - @")
+@dataclass(frozen=True)
+class NameRule:
+    """One kind of name: its pattern, what it is called and the rule in words. Calling it
+    checks a name and returns it, or raises :class:`BadName`."""
+
+    pattern: re.Pattern[str]
+    what: str
+    rule: str
+
+    def __call__(self, name: object) -> str:
+        return _require(self.pattern, name, self.what, self.rule)
 
 
-def dm_name(name: object) -> str:
-    return _require(DM_NAME, name, "device-mapper name", "1-127 letters, digits and _ + . -")
-
-
-def block_name(name: object) -> str:
-    return _require(BLOCK_NAME, name, "block device name", "a kernel name such as sda, nvme0n1p3 or dm-0")
-
-
-def driver_name(name: object) -> str:
-    return _require(DRIVER_NAME, name, "driver name", "letters, digits and _ . + -, at most 64 characters")
-
-
-def module_name(name: object) -> str:
-    return _require(MODULE_NAME, name, "module name", "letters, digits, _ and -, at most 55 characters")
-
-
-def parameter_name(name: object) -> str:
-    return _require(PARAMETER_NAME, name, "module parameter name", "letters, digits and _, at most 64 characters")
+interface_name = NameRule(INTERFACE_NAME, "network interface name", "1-15 letters, digits and _ . + - @")
+dm_name = NameRule(DM_NAME, "device-mapper name", "1-127 letters, digits and _ + . -")
+block_name = NameRule(BLOCK_NAME, "block device name", "a kernel name such as sda, nvme0n1p3 or dm-0")
+driver_name = NameRule(DRIVER_NAME, "driver name", "letters, digits and _ . + -, at most 64 characters")
+module_name = NameRule(MODULE_NAME, "module name", "letters, digits, _ and -, at most 55 characters")
+parameter_name = NameRule(PARAMETER_NAME, "module parameter name", "letters, digits and _, at most 64 characters")
 
 
 def file_path(path: object) -> str:

@@ -186,14 +186,21 @@ def _shown(value: object) -> str:
 class _Builder:
     """Plain data and its line map from a stream of parser events, built without recursion."""
 
-    def __init__(self, source: _EventSource, path: str) -> None:
+    def __init__(self, source: _EventSource, path: str, last_line: int) -> None:
         self.source = source
         self.path = path
         self.lines: dict[JsonPath, int] = {}
         self.nodes = 0
+        # libyaml puts the end of a stream that lacks a final newline (and an empty node there)
+        # on a line of its own; PyYAML's parser does not: both are on the text's last line.
+        self.last_line = last_line
+
+    def line_of(self, event: Any) -> int:
+        line: int = event.start_mark.line + 1
+        return line if line < self.last_line else self.last_line
 
     def fail(self, event: Any, message: str) -> SourceError:
-        return SourceError(self.path, event.start_mark.line + 1, message)
+        return SourceError(self.path, self.line_of(event), message)
 
     def build(self) -> Any:
         next_event = self.source.get_event
@@ -278,7 +285,7 @@ class _Builder:
                 self.nodes += 1
             if self.nodes > MAX_NODES:
                 raise self.fail(event, f"more than {MAX_NODES} values in one document (counting what aliases repeat)")
-            line = event.start_mark.line + 1
+            line = self.line_of(event)
             if kind is ev.AliasEvent:
                 pass
             elif kind is ev.ScalarEvent:
@@ -370,7 +377,7 @@ def parse_yaml(text: str, path: str, loader: str | None = None) -> Document:
 
 def _build(text: str, path: str, loader: str) -> Document:
     source = LOADERS[loader](text)
-    builder = _Builder(source, path)
+    builder = _Builder(source, path, text.count("\n") + 1)
     try:
         data = builder.build()
     finally:
@@ -382,9 +389,23 @@ def _syntax_error(error: yaml.YAMLError, text: str, path: str) -> SourceError:
     if not isinstance(error, yaml.MarkedYAMLError):
         return SourceError(path, 1, f"not valid YAML: {error}")
     mark = error.problem_mark or error.context_mark
-    line = min(mark.line + 1, text.count("\n") + 1) if mark is not None else 1
+    line = min(mark.line + 1, text.count("\n") + 1) if mark is not None else 1  # as _Builder.line_of
     where = f" (column {mark.column + 1})" if mark is not None else ""
     return SourceError(path, line, f"not valid YAML: {error.problem or error}{where}")
+
+
+def read_up_to(fd: int, count: int) -> bytes:
+    """At most ``count`` bytes from ``fd``, however the reads come back (a file that grows
+    while it is read is still cut at ``count``)."""
+    chunks: list[bytes] = []
+    size = 0
+    while size < count:
+        chunk = os.read(fd, count - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
 
 
 def read_file(path: Path | str, limit: int = MAX_DOCUMENT_BYTES) -> bytes:
@@ -404,19 +425,11 @@ def read_file(path: Path | str, limit: int = MAX_DOCUMENT_BYTES) -> bytes:
             raise SourceError(name, 0, "not a regular file; not read")
         if info.st_size > limit:
             raise SourceError(name, 0, f"larger than {limit} bytes; not read")
-        chunks: list[bytes] = []
-        size = 0
-        while size <= limit:
-            chunk = os.read(fd, limit + 1 - size)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
+        data = read_up_to(fd, limit + 1)
     except OSError as error:
         raise SourceError(name, 0, f"cannot read: {error.strerror or error}") from None
     finally:
         os.close(fd)
-    data = b"".join(chunks)
     if len(data) > limit:
         raise SourceError(name, 0, f"larger than {limit} bytes; not read")
     return data

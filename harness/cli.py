@@ -380,6 +380,13 @@ def cmd_rom(args: argparse.Namespace) -> int:
     return run_rom_command(args.file, sys.stdout, sys.stderr)
 
 
+_RENDER_EXIT_CODES = (
+    "exit codes: 0 written; 65 the scenario does not load (one line with file:line); 73 DIR cannot be used "
+    "(a symbolic link, a file, a directory holding something else, an earlier render without --force, no room); "
+    "75 another vfiolab process is writing DIR."
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="vfiolab",
@@ -564,7 +571,8 @@ def build_parser() -> argparse.ArgumentParser:
             failed scenario's root is kept in a temporary directory named in the report."""
         ),
         epilog="exit codes: 0 every scenario passed; 1 some scenario failed an expectation; "
-        "65 a scenario file does not load (one line with file:line); 64 usage error.",
+        "65 a scenario file does not load (one line with file:line); 64 usage error; 73 --junit-xml or --keep "
+        "cannot be written; 75 another vfiolab process is writing a --keep directory.",
     )
     scenario_run.add_argument(
         "names", nargs="*", metavar="NAME|PATH", help="scenario name or path to a .yaml file (default: all)"
@@ -610,7 +618,10 @@ def build_parser() -> argparse.ArgumentParser:
         "render",
         help="write a scenario's host as a root directory",
         description="Write the scenario's host as a root directory: DIR/sys, DIR/proc, DIR/dev, DIR/etc, "
-        "DIR/var/log/dmesg. Real tools read it, e.g. lspci -A linux-sysfs -O sysfs.path=DIR/sys/bus/pci.",
+        "DIR/var/log/dmesg. Real tools read it, e.g. lspci -A linux-sysfs -O sysfs.path=DIR/sys/bus/pci. "
+        "DIR is locked while it is written (.DIR.vfiolab-lock beside it); the tree is built beside DIR and "
+        "moved into place, so DIR never holds half a render.",
+        epilog=_RENDER_EXIT_CODES,
     )
     render.add_argument(
         "scenario", metavar="SCENARIO", help="scenario name (e.g. terramaster-f4-424-pro) or path to a .yaml file"
@@ -643,7 +654,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="apply a scenario's steps and leave the final tree in DIR",
         description="Boot the scenario's host, apply its steps (sysfs writes, VM starts and stops, waits, reboots), "
         "write the final root to DIR and print the kernel log the steps produced. Exit 0 when the steps ran; "
-        "a VM that fails to start is a result (see DIR/var/log/vfiolab/userspace.log), not an error.",
+        "a VM that fails to start is a result (see DIR/var/log/vfiolab/userspace.log), not an error. "
+        "DIR is written as by fakesys render (locked, moved into place).",
+        epilog=_RENDER_EXIT_CODES,
     )
     run.add_argument("scenario", metavar="SCENARIO", help="scenario name or path")
     run.add_argument("directory", metavar="DIR", help="new or empty directory to write into")
@@ -657,7 +670,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Rebuild the scenario's state (its steps, then the writes earlier syncs applied, kept in "
         "DIR/.vfiolab-writes), apply the writes processes made to DIR's control files since (e.g. echo vfio-pci > "
         "DIR/sys/bus/pci/devices/0000:03:00.0/driver_override), re-render DIR and print the kernel messages "
-        "they caused.",
+        "they caused. The journal records which scenario DIR was rendered from; another scenario is refused. "
+        "Only the last value written to a file between two syncs is seen; symlinks in DIR are not followed.",
+        epilog="exit codes: 0 synced; 65 the scenario does not load, DIR is not a vfiolab render, DIR was "
+        "rendered from another scenario (or this one changed since), the journal is damaged; 73 DIR cannot be "
+        "rewritten; 75 another vfiolab process is writing DIR.",
     )
     sync.add_argument("scenario", metavar="SCENARIO", help="the scenario DIR was rendered from (fakesys render or run)")
     sync.add_argument("directory", metavar="DIR", help="the rendered root")

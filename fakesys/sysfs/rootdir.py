@@ -32,6 +32,7 @@ from pathlib import Path
 
 from fakesys.errors import DirectoryBusyError, OutputDirectoryError
 from fakesys.names import MARKER
+from fakesys.source import read_up_to
 
 LOCK_SUFFIX = ".vfiolab-lock"
 NEW_SUFFIX = ".vfiolab-new-"
@@ -207,8 +208,11 @@ def publish(directory: Path, build: Callable[[str], None], replace: bool) -> lis
     except OSError as error:
         raise OutputDirectoryError(f"{directory.parent}: cannot create a directory: {_strerror(error)}") from None
     try:
-        build(str(fresh))
-        os.chmod(fresh, 0o777 & ~_umask())
+        try:
+            build(str(fresh))
+            os.chmod(fresh, 0o777 & ~_umask())
+        except OSError as error:  # a full disk, a quota: the output cannot be created
+            raise OutputDirectoryError(f"{directory}: cannot write the render: {_strerror(error)}") from None
         return _move_into_place(fresh, directory, replace, had_render)
     except BaseException:
         _remove_tree(fresh)
@@ -306,15 +310,7 @@ class ConfinedReader:
             info = os.fstat(fd)
             if not stat.S_ISREG(info.st_mode):
                 return None
-            chunks: list[bytes] = []
-            size = 0
-            while size < self.limit:
-                chunk = os.read(fd, self.limit - size)
-                if not chunk:
-                    break
-                chunks.append(chunk)
-                size += len(chunk)
-            return b"".join(chunks), info.st_mtime_ns
+            return read_up_to(fd, self.limit), info.st_mtime_ns
         except OSError:
             return None
         finally:

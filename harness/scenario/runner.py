@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fakesys.errors import SourceError
+from fakesys.errors import OutputDirectoryError, SourceError
 from fakesys.sysfs.rootdir import render_into
 from fakesys.sysfs.tree import MemoryTree, TreeWriter
 from fakesys.userspace.machine import Machine, MachineError, render_machine
@@ -229,9 +229,15 @@ def _rendered(
         yield memory, keep
         return
     base = FAST_SCRATCH if FAST_SCRATCH.is_dir() and os.access(FAST_SCRATCH, os.W_OK | os.X_OK) else None
-    scratch = Path(tempfile.mkdtemp(prefix="vfiolab-scenario-", dir=base))
     try:
-        render_machine(machine, _BothTrees(memory, TreeWriter(str(scratch))))
+        scratch = Path(tempfile.mkdtemp(prefix="vfiolab-scenario-", dir=base))
+    except OSError as error:
+        raise OutputDirectoryError(f"cannot create a scratch directory: {error.strerror or error}") from None
+    try:
+        try:
+            render_machine(machine, _BothTrees(memory, TreeWriter(str(scratch))))
+        except OSError as error:  # a full disk or /dev/shm
+            raise OutputDirectoryError(f"{scratch}: cannot write the render: {error.strerror or error}") from None
         yield memory, scratch
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -241,4 +247,7 @@ def render_final_root(scenario: Scenario, directory: Path | str) -> None:
     """Boot the scenario's host, apply its steps and write the resulting root to ``directory``
     (what ``vfiolab check --scenario`` checks)."""
     machine, _ = run_steps(scenario)
-    render_machine(machine, str(directory))
+    try:
+        render_machine(machine, str(directory))
+    except OSError as error:
+        raise OutputDirectoryError(f"{directory}: cannot write the render: {error.strerror or error}") from None
