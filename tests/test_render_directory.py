@@ -38,11 +38,11 @@ def _names(root: Path) -> set[str]:
     return {str(path.relative_to(root)) for path in root.rglob("*")}
 
 
-def test_render_is_complete_marked_and_leaves_nothing_beside_it(tmp_path: Path) -> None:
-    out = tmp_path / "out"
+def test_render_is_complete_marked_and_leaves_nothing_beside_it(scratch: Path) -> None:
+    out = scratch / "out"
     assert _render(out) == exitcodes.OK
     assert (out / MARKER).is_file()
-    assert sorted(os.listdir(tmp_path)) == ["out"], "no lock file or temporary tree left behind"
+    assert sorted(os.listdir(scratch)) == ["out"], "no lock file or temporary tree left behind"
     record = read_journal(out).record
     assert record is not None and record.scenario == DEFAULT and record.steps is False
     assert oct(out.stat().st_mode & 0o777) == oct(0o777 & ~_umask())
@@ -63,18 +63,18 @@ def _umask() -> int:
     ],
     ids=["symlink", "file", "foreign directory"],
 )
-def test_unusable_output_directories_are_refused_with_73(tmp_path: Path, prepare: object, fragment: str) -> None:
-    make_canary(tmp_path / "elsewhere")
-    out = tmp_path / "out"
+def test_unusable_output_directories_are_refused_with_73(scratch: Path, prepare: object, fragment: str) -> None:
+    make_canary(scratch / "elsewhere")
+    out = scratch / "out"
     prepare(out)  # type: ignore[operator]
-    before = snapshot(tmp_path)
+    before = snapshot(scratch)
     for command in (["fakesys", "render", DEFAULT, str(out)], ["fakesys", "run", DEFAULT, str(out)]):
         run_cli(*command).assert_one_line_error(exitcodes.CANNOT_CREATE, fragment)
-    assert snapshot(tmp_path) == before
+    assert snapshot(scratch) == before
 
 
-def test_an_earlier_render_is_replaced_only_with_force(tmp_path: Path) -> None:
-    out = tmp_path / "out"
+def test_an_earlier_render_is_replaced_only_with_force(scratch: Path) -> None:
+    out = scratch / "out"
     assert _render(out) == exitcodes.OK
     run_cli("fakesys", "render", DEFAULT, str(out)).assert_one_line_error(
         exitcodes.CANNOT_CREATE, "holds an earlier render; add --force"
@@ -83,12 +83,12 @@ def test_an_earlier_render_is_replaced_only_with_force(tmp_path: Path) -> None:
     assert _render(out, "--force", scenario="terramaster-f4-424-pro-vfio-early") == exitcodes.OK
     assert out.stat().st_ino != inode, "a new tree was moved into place"
     assert read_journal(out).record.scenario == "terramaster-f4-424-pro-vfio-early"  # type: ignore[union-attr]
-    assert sorted(os.listdir(tmp_path)) == ["out"]
+    assert sorted(os.listdir(scratch)) == ["out"]
 
 
-def test_force_replaces_a_planted_symlink_without_following_it(tmp_path: Path) -> None:
-    canary = make_canary(tmp_path / "canary")
-    out = tmp_path / "out"
+def test_force_replaces_a_planted_symlink_without_following_it(scratch: Path) -> None:
+    canary = make_canary(scratch / "canary")
+    out = scratch / "out"
     assert _render(out) == exitcodes.OK
     # Someone with write access to the render replaces etc/ and a device file by symlinks.
     etc = out / "etc"
@@ -105,9 +105,9 @@ def test_force_replaces_a_planted_symlink_without_following_it(tmp_path: Path) -
     assert (out / "etc").is_dir() and not (out / "etc").is_symlink()
 
 
-def test_tree_writer_refuses_to_write_through_symlinks_or_out_of_the_root(tmp_path: Path) -> None:
-    canary = make_canary(tmp_path / "canary")
-    root = tmp_path / "root"
+def test_tree_writer_refuses_to_write_through_symlinks_or_out_of_the_root(scratch: Path) -> None:
+    canary = make_canary(scratch / "canary")
+    root = scratch / "root"
     root.mkdir()
     (root / "etc").symlink_to(canary, target_is_directory=True)
     writer = TreeWriter(str(root))
@@ -123,11 +123,11 @@ def test_tree_writer_refuses_to_write_through_symlinks_or_out_of_the_root(tmp_pa
     with pytest.raises(OutputDirectoryError, match="it is a symlink the render made"):
         writer.file("sys/bus/pci/devices/x/config", "x")
     assert snapshot(canary) == snapshot(canary) and (canary / "secret").read_text() == "do not read or replace me\n"
-    assert not (tmp_path / "escape").exists()
+    assert not (scratch / "escape").exists()
 
 
-def test_a_locked_directory_is_busy_75(tmp_path: Path) -> None:
-    out = tmp_path / "out"
+def test_a_locked_directory_is_busy_75(scratch: Path) -> None:
+    out = scratch / "out"
     with rootdir.locked(out):
         for command in (
             ["fakesys", "render", DEFAULT, str(out)],
@@ -139,15 +139,15 @@ def test_a_locked_directory_is_busy_75(tmp_path: Path) -> None:
             rootdir.render_into(out, lambda path: None, replace=True)
     assert not out.exists()
     # Released: the lock file is gone and the directory can be rendered.
-    assert sorted(os.listdir(tmp_path)) == []
+    assert sorted(os.listdir(scratch)) == []
     assert _render(out) == exitcodes.OK
 
 
-def test_lock_file_planted_as_a_symlink_is_not_followed(tmp_path: Path) -> None:
-    canary = make_canary(tmp_path / "canary")
-    (tmp_path / ".out.vfiolab-lock").symlink_to(canary / "secret")
+def test_lock_file_planted_as_a_symlink_is_not_followed(scratch: Path) -> None:
+    canary = make_canary(scratch / "canary")
+    (scratch / ".out.vfiolab-lock").symlink_to(canary / "secret")
     before = snapshot(canary)
-    run_cli("fakesys", "render", DEFAULT, str(tmp_path / "out")).assert_one_line_error(
+    run_cli("fakesys", "render", DEFAULT, str(scratch / "out")).assert_one_line_error(
         exitcodes.CANNOT_CREATE, "cannot create the lock file"
     )
     assert snapshot(canary) == before
@@ -163,8 +163,8 @@ def _vfiolab_process(*args: str) -> subprocess.Popen[str]:
     )
 
 
-def test_two_renders_into_one_new_directory_never_mix(tmp_path: Path) -> None:
-    out = tmp_path / "out"
+def test_two_renders_into_one_new_directory_never_mix(scratch: Path) -> None:
+    out = scratch / "out"
     processes = [_vfiolab_process("fakesys", "render", DEFAULT, str(out)) for _ in range(2)]
     outcomes = [(process.wait(timeout=120), process.communicate()[1]) for process in processes]
     codes = sorted(code for code, _ in outcomes)
@@ -174,13 +174,13 @@ def test_two_renders_into_one_new_directory_never_mix(tmp_path: Path) -> None:
         assert "Traceback" not in stderr
         if code:
             assert len(stderr.strip().splitlines()) == 1
-    reference = tmp_path / "reference"
+    reference = scratch / "reference"
     assert _render(reference) == exitcodes.OK
     assert _names(out) == _names(reference)
 
 
-def test_a_killed_render_leaves_the_old_tree_or_the_new_one(tmp_path: Path) -> None:
-    out = tmp_path / "out"
+def test_a_killed_render_leaves_the_old_tree_or_the_new_one(scratch: Path) -> None:
+    out = scratch / "out"
     assert _render(out) == exitcodes.OK
     complete = _names(out)
     process = _vfiolab_process("fakesys", "render", "--force", DEFAULT, str(out))
@@ -190,7 +190,7 @@ def test_a_killed_render_leaves_the_old_tree_or_the_new_one(tmp_path: Path) -> N
     assert _names(out) == complete
     # The next render cleans up what the killed one left beside the directory.
     assert _render(out, "--force") == exitcodes.OK
-    assert sorted(os.listdir(tmp_path)) == ["out"]
+    assert sorted(os.listdir(scratch)) == ["out"]
 
 
 def _synced(out: Path, scenario: str = DEFAULT) -> tuple[int, str]:
@@ -198,8 +198,8 @@ def _synced(out: Path, scenario: str = DEFAULT) -> tuple[int, str]:
     return outcome.code, outcome.stderr
 
 
-def test_sync_refuses_a_root_rendered_from_another_scenario(tmp_path: Path) -> None:
-    out = tmp_path / "out"
+def test_sync_refuses_a_root_rendered_from_another_scenario(scratch: Path) -> None:
+    out = scratch / "out"
     assert _render(out) == exitcodes.OK
     (out / DEVICE / "power/control").write_text("on\n")
     before = snapshot(out)
@@ -210,10 +210,10 @@ def test_sync_refuses_a_root_rendered_from_another_scenario(tmp_path: Path) -> N
     assert snapshot(out) == before, "nothing re-rendered, no write recorded"
 
 
-def test_sync_refuses_a_scenario_changed_since_the_render(tmp_path: Path) -> None:
-    scenario = tmp_path / "mine.yaml"
+def test_sync_refuses_a_scenario_changed_since_the_render(scratch: Path) -> None:
+    scenario = scratch / "mine.yaml"
     scenario.write_text(f"host: {{extends: {DEFAULT}}}\n")
-    out = tmp_path / "out"
+    out = scratch / "out"
     assert _render(out, scenario=str(scenario)) == exitcodes.OK
     scenario.write_text(f"host: {{extends: {DEFAULT}, kernel: {{cmdline: quiet}}}}\n")
     run_cli("fakesys", "sync", str(scenario), str(out)).assert_one_line_error(
@@ -233,8 +233,8 @@ def test_sync_refuses_a_scenario_changed_since_the_render(tmp_path: Path) -> Non
     ],
     ids=["garbage", "no header", "not an object", "wrong type", "not sysfs", "not UTF-8"],
 )
-def test_corrupt_journal_is_one_line_65(tmp_path: Path, journal: str, fragment: str) -> None:
-    out = tmp_path / "out"
+def test_corrupt_journal_is_one_line_65(scratch: Path, journal: str, fragment: str) -> None:
+    out = scratch / "out"
     assert _render(out) == exitcodes.OK
     header = (out / JOURNAL).read_text().splitlines()[0]
     (out / JOURNAL).write_bytes(journal.replace("HEADER", header).encode("utf-8", "surrogateescape"))
@@ -244,8 +244,8 @@ def test_corrupt_journal_is_one_line_65(tmp_path: Path, journal: str, fragment: 
     assert snapshot(out) == before
 
 
-def test_sync_replays_its_journal_and_rebuilds_what_was_rendered(tmp_path: Path) -> None:
-    out = tmp_path / "out"
+def test_sync_replays_its_journal_and_rebuilds_what_was_rendered(scratch: Path) -> None:
+    out = scratch / "out"
     assert run_cli("fakesys", "run", "terramaster-asm1062-vm-start", str(out)).code == exitcodes.OK
     (out / DEVICE / "reset_method").write_text("bus\n")
     assert _synced(out, "terramaster-asm1062-vm-start")[0] == exitcodes.OK
@@ -257,12 +257,12 @@ def test_sync_replays_its_journal_and_rebuilds_what_was_rendered(tmp_path: Path)
     assert (out / DEVICE / "reset_method").read_text() == "bus\n"
     # Rebuilt with the scenario's steps: VM 100's start left the ASM1062 dead after a bus reset.
     assert "not ready 65535ms after bus reset; giving up" in (out / "var/log/dmesg").read_text()
-    assert sorted(os.listdir(tmp_path)) == ["out"]
+    assert sorted(os.listdir(scratch)) == ["out"]
 
 
-def test_sync_does_not_follow_a_planted_symlink(tmp_path: Path) -> None:
-    canary = make_canary(tmp_path / "canary")
-    out = tmp_path / "out"
+def test_sync_does_not_follow_a_planted_symlink(scratch: Path) -> None:
+    canary = make_canary(scratch / "canary")
+    out = scratch / "out"
     assert _render(out) == exitcodes.OK
     override = out / DEVICE / "driver_override"
     override.unlink()
@@ -276,11 +276,11 @@ def test_sync_does_not_follow_a_planted_symlink(tmp_path: Path) -> None:
     assert read_journal(out).writes == []
 
 
-def test_a_write_already_in_the_journal_is_not_applied_twice(tmp_path: Path) -> None:
+def test_a_write_already_in_the_journal_is_not_applied_twice(scratch: Path) -> None:
     """A sync killed after writing its journal but before re-rendering: the next one must not
     apply the same write again."""
     scenario = load_scenario(DEFAULT)
-    out = tmp_path / "out"
+    out = scratch / "out"
     assert _render(out) == exitcodes.OK
     record = read_journal(out).record
     assert record is not None
@@ -298,8 +298,8 @@ def test_a_write_already_in_the_journal_is_not_applied_twice(tmp_path: Path) -> 
     assert len(read_journal(out).writes) == 1
 
 
-def test_sync_racing_a_writer_does_not_crash(tmp_path: Path) -> None:
-    out = tmp_path / "out"
+def test_sync_racing_a_writer_does_not_crash(scratch: Path) -> None:
+    out = scratch / "out"
     assert _render(out) == exitcodes.OK
     stop = threading.Event()
 
@@ -326,23 +326,23 @@ def test_sync_racing_a_writer_does_not_crash(tmp_path: Path) -> None:
     assert (out / MARKER).is_file()
 
 
-def test_scenario_run_outputs_that_cannot_be_written_are_73(tmp_path: Path) -> None:
+def test_scenario_run_outputs_that_cannot_be_written_are_73(scratch: Path) -> None:
     slow = str(REPO / "scenarios" / "slow-ready-after-bus-reset.yaml")
-    (tmp_path / "file").write_text("x")
-    (tmp_path / "dir").mkdir()
-    run_cli("scenario", "run", slow, "--junit-xml", str(tmp_path / "dir")).assert_one_line_error(
+    (scratch / "file").write_text("x")
+    (scratch / "dir").mkdir()
+    run_cli("scenario", "run", slow, "--junit-xml", str(scratch / "dir")).assert_one_line_error(
         exitcodes.CANNOT_CREATE, "is a directory; name the file to write"
     )
-    run_cli("scenario", "run", slow, "--keep", str(tmp_path / "file")).assert_one_line_error(
+    run_cli("scenario", "run", slow, "--keep", str(scratch / "file")).assert_one_line_error(
         exitcodes.CANNOT_CREATE, "not a directory"
     )
-    assert sorted(os.listdir(tmp_path / "dir")) == []
-    kept = tmp_path / "kept"
-    outcome = run_cli("scenario", "run", slow, "--keep", str(kept), "--junit-xml", str(tmp_path / "report.xml"))
+    assert sorted(os.listdir(scratch / "dir")) == []
+    kept = scratch / "kept"
+    outcome = run_cli("scenario", "run", slow, "--keep", str(kept), "--junit-xml", str(scratch / "report.xml"))
     assert outcome.code == exitcodes.OK, outcome.stdout + outcome.stderr
     record = read_journal(kept / "slow-ready-after-bus-reset").record
     assert record is not None and record.steps is True
-    assert sorted(os.listdir(tmp_path)) == ["dir", "file", "kept", "report.xml"]
+    assert sorted(os.listdir(scratch)) == ["dir", "file", "kept", "report.xml"]
 
 
 def test_renderer_proc_files_are_the_ones_files_cannot_replace() -> None:
@@ -351,9 +351,9 @@ def test_renderer_proc_files_are_the_ones_files_cannot_replace() -> None:
     assert sorted(path for path in tree.files if path.startswith("proc/")) == sorted(PROC_FILES)
 
 
-def test_journal_record_round_trips(tmp_path: Path) -> None:
+def test_journal_record_round_trips(scratch: Path) -> None:
     record = RenderRecord.of(DEFAULT, REPO / "scenarios" / f"{DEFAULT}.yaml", steps=True, unprivileged=True)
-    out = tmp_path / "out"
+    out = scratch / "out"
 
     def build(path: str) -> None:
         (Path(path) / MARKER).write_text("x")

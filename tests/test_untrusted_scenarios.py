@@ -28,13 +28,13 @@ def _write(directory: Path, name: str, body: str) -> Path:
 
 
 @pytest.fixture
-def escape(tmp_path: Path) -> tuple[Path, Path]:
+def escape(scratch: Path) -> tuple[Path, Path]:
     """The exploit of the audit: a scenario extending the default whose files: key climbs out
     of the output into a canary directory. Returns (scenario, canary)."""
-    canary = make_canary(tmp_path / "canary")
+    canary = make_canary(scratch / "canary")
     climb = "/.." * 40 + str(canary / "planted")
     scenario = _write(
-        tmp_path,
+        scratch,
         "escape",
         f"""\
         host:
@@ -58,11 +58,11 @@ def escape(tmp_path: Path) -> tuple[Path, Path]:
     ids=["render", "run", "lspci", "check", "generate"],
 )
 def test_files_key_climbing_out_writes_nothing_through_any_entry_point(
-    escape: tuple[Path, Path], tmp_path: Path, command: list[str]
+    escape: tuple[Path, Path], scratch: Path, command: list[str]
 ) -> None:
     scenario, canary = escape
     before = snapshot(canary)
-    out = tmp_path / "out"
+    out = scratch / "out"
     args = [part.format(scenario=scenario, out=out) for part in command]
     completed = vfiolab(*args)
     assert completed.returncode == exitcodes.DATA, completed.stderr
@@ -100,9 +100,9 @@ NAME_CASES = {
 
 
 @pytest.mark.parametrize("case", sorted(NAME_CASES))
-def test_a_name_that_would_become_a_bad_path_is_a_load_error(tmp_path: Path, case: str) -> None:
+def test_a_name_that_would_become_a_bad_path_is_a_load_error(scratch: Path, case: str) -> None:
     body, line, fragment = NAME_CASES[case]
-    path = _write(tmp_path, "hostile", f"host:\n  extends: {DEFAULT}\n  {body}\n")
+    path = _write(scratch, "hostile", f"host:\n  extends: {DEFAULT}\n  {body}\n")
     with pytest.raises(SourceError) as raised:
         load_scenario(str(path))
     assert str(raised.value).startswith(f"{path}:{line}: "), raised.value
@@ -111,40 +111,40 @@ def test_a_name_that_would_become_a_bad_path_is_a_load_error(tmp_path: Path, cas
 
 
 @pytest.mark.parametrize("base", ["/etc/passwd", "../terramaster-f4-424-pro", "terramaster-f4-424-pro.yaml/x", "."])
-def test_extends_is_a_name_never_a_path(tmp_path: Path, base: str) -> None:
-    path = _write(tmp_path, "hostile", f"host:\n  extends: {base!r}\n")
-    outcome = run_cli("fakesys", "render", str(path), str(tmp_path / "out"))
+def test_extends_is_a_name_never_a_path(scratch: Path, base: str) -> None:
+    path = _write(scratch, "hostile", f"host:\n  extends: {base!r}\n")
+    outcome = run_cli("fakesys", "render", str(path), str(scratch / "out"))
     outcome.assert_one_line_error(exitcodes.DATA, f"{path}:2: ")
     assert "extends" in outcome.stderr
-    assert not (tmp_path / "out").exists()
+    assert not (scratch / "out").exists()
 
 
-def test_extends_cycle_names_the_cycle(tmp_path: Path) -> None:
-    _write(tmp_path, "first", "host:\n  extends: second\n")
-    _write(tmp_path, "second", "host:\n  extends: third\n")
-    _write(tmp_path, "third", "host:\n  extends: first\n")
-    outcome = run_cli("check", "--scenario", str(tmp_path / "first.yaml"))
+def test_extends_cycle_names_the_cycle(scratch: Path) -> None:
+    _write(scratch, "first", "host:\n  extends: second\n")
+    _write(scratch, "second", "host:\n  extends: third\n")
+    _write(scratch, "third", "host:\n  extends: first\n")
+    outcome = run_cli("check", "--scenario", str(scratch / "first.yaml"))
     outcome.assert_one_line_error(exitcodes.DATA, "extends: forms a cycle: first -> second -> third -> first")
 
 
-def test_extends_chain_is_bounded(tmp_path: Path) -> None:
+def test_extends_chain_is_bounded(scratch: Path) -> None:
     for index in range(40):
-        _write(tmp_path, f"link{index}", f"host:\n  extends: link{index + 1}\n")
+        _write(scratch, f"link{index}", f"host:\n  extends: link{index + 1}\n")
     with pytest.raises(SourceError, match="extends: chain longer than 16 files"):
-        load_scenario(str(tmp_path / "link0.yaml"))
+        load_scenario(str(scratch / "link0.yaml"))
 
 
-def test_scenario_file_name_must_be_a_name(tmp_path: Path) -> None:
-    path = tmp_path / "..yaml"
+def test_scenario_file_name_must_be_a_name(scratch: Path) -> None:
+    path = scratch / "..yaml"
     path.write_text(f"host:\n  extends: {DEFAULT}\n")
     with pytest.raises(SourceError, match="the file name gives the scenario name"):
         load_scenario(str(path))
 
 
-def test_device_description_cycle_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    (tmp_path / "left.yaml").write_text("extends: right\n")
-    (tmp_path / "right.yaml").write_text("extends: left\n")
-    monkeypatch.setattr(library, "DEVICE_DIRECTORY", tmp_path)
+def test_device_description_cycle_is_named(scratch: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (scratch / "left.yaml").write_text("extends: right\n")
+    (scratch / "right.yaml").write_text("extends: left\n")
+    monkeypatch.setattr(library, "DEVICE_DIRECTORY", scratch)
     library.library_names.cache_clear()
     library._document.cache_clear()
     try:
@@ -182,20 +182,20 @@ WAIT_CASES = {
 
 
 @pytest.mark.parametrize("case", sorted(WAIT_CASES))
-def test_step_values_out_of_range_are_load_errors(tmp_path: Path, case: str) -> None:
+def test_step_values_out_of_range_are_load_errors(scratch: Path, case: str) -> None:
     step, line, fragment = WAIT_CASES[case]
-    path = _write(tmp_path, "steps", f"host:\n  extends: {DEFAULT}\n\nsteps:\n  - {step}\n")
-    outcome = run_cli("fakesys", "run", str(path), str(tmp_path / "out"))
+    path = _write(scratch, "steps", f"host:\n  extends: {DEFAULT}\n\nsteps:\n  - {step}\n")
+    outcome = run_cli("fakesys", "run", str(path), str(scratch / "out"))
     outcome.assert_one_line_error(exitcodes.DATA, f"{path}:{line}: ")
     assert fragment in outcome.stderr
-    assert not (tmp_path / "out").exists()
+    assert not (scratch / "out").exists()
 
 
-def test_malformed_vfio_ids_are_warned_about_like_the_kernel(tmp_path: Path) -> None:
+def test_malformed_vfio_ids_are_warned_about_like_the_kernel(scratch: Path) -> None:
     from fakesys.kernel.kernel import FakeKernel
 
     path = _write(
-        tmp_path,
+        scratch,
         "ids",
         f"""\
         host:
@@ -230,11 +230,11 @@ def test_disk_ids_become_link_names_as_udev_makes_them(written: str, link_part: 
     assert "/" not in udev_id(written)
 
 
-def test_hostile_disk_model_renders_by_id_links_inside_the_root(tmp_path: Path) -> None:
-    canary = make_canary(tmp_path / "canary")
+def test_hostile_disk_model_renders_by_id_links_inside_the_root(scratch: Path) -> None:
+    canary = make_canary(scratch / "canary")
     before = snapshot(canary)
     path = _write(
-        tmp_path,
+        scratch,
         "model",
         f"""\
         host:
@@ -243,7 +243,7 @@ def test_hostile_disk_model_renders_by_id_links_inside_the_root(tmp_path: Path) 
             - {{name: sda, model: "../../../../../{canary.name}/x", serial: "../y", wwn: "../../z"}}
         """,
     )
-    out = tmp_path / "out"
+    out = scratch / "out"
     assert run_cli("fakesys", "render", str(path), str(out)).code == exitcodes.OK
     by_id = sorted(entry.name for entry in (out / "dev/disk/by-id").iterdir())
     assert "ata-.._.._.._.._.._canary_x_.._y" in by_id
@@ -251,7 +251,7 @@ def test_hostile_disk_model_renders_by_id_links_inside_the_root(tmp_path: Path) 
     assert snapshot(canary) == before
 
 
-def test_errors_are_fakesys_errors_for_library_callers(tmp_path: Path) -> None:
-    path = _write(tmp_path, "hostile", f"host:\n  extends: {DEFAULT}\n  net: [{{name: '..', device: 01:00.0}}]\n")
+def test_errors_are_fakesys_errors_for_library_callers(scratch: Path) -> None:
+    path = _write(scratch, "hostile", f"host:\n  extends: {DEFAULT}\n  net: [{{name: '..', device: 01:00.0}}]\n")
     with pytest.raises(FakesysError):
         load_scenario(str(path))

@@ -120,8 +120,8 @@ def test_limits_are_what_the_documentation_says() -> None:
     assert (MAX_DOCUMENT_BYTES, MAX_DEPTH, MAX_NODES) == (1024 * 1024, 32, 200_000)
 
 
-def test_files_larger_than_the_limit_are_not_read(tmp_path: Path) -> None:
-    big = tmp_path / "big.yaml"
+def test_files_larger_than_the_limit_are_not_read(scratch: Path) -> None:
+    big = scratch / "big.yaml"
     with big.open("w") as handle:
         handle.write("a: '")
         handle.write("x" * MAX_DOCUMENT_BYTES)
@@ -132,8 +132,8 @@ def test_files_larger_than_the_limit_are_not_read(tmp_path: Path) -> None:
         parse_yaml(big.read_text(), "big.yaml")
 
 
-def test_only_regular_files_are_read(tmp_path: Path) -> None:
-    fifo = tmp_path / "fifo.yaml"
+def test_only_regular_files_are_read(scratch: Path) -> None:
+    fifo = scratch / "fifo.yaml"
     os.mkfifo(fifo)
     began = time.perf_counter()
     with pytest.raises(SourceError, match="not a regular file"):
@@ -141,9 +141,9 @@ def test_only_regular_files_are_read(tmp_path: Path) -> None:
     with pytest.raises(SourceError, match="not a regular file"):
         load_yaml("/dev/zero")
     assert time.perf_counter() - began < 5
-    (tmp_path / "bad.yaml").write_bytes(b"a: 1\nb: \xff\n")
+    (scratch / "bad.yaml").write_bytes(b"a: 1\nb: \xff\n")
     with pytest.raises(SourceError, match=r"bad.yaml:2: not UTF-8 text"):
-        load_yaml(tmp_path / "bad.yaml")
+        load_yaml(scratch / "bad.yaml")
 
 
 @pytest.mark.parametrize(
@@ -155,8 +155,8 @@ def test_only_regular_files_are_read(tmp_path: Path) -> None:
     ],
     ids=["alias bomb", "deep nesting", "nan"],
 )
-def test_hostile_scenarios_through_the_command_line(tmp_path: Path, body: str, fragment: str) -> None:
-    path = tmp_path / "hostile.yaml"
+def test_hostile_scenarios_through_the_command_line(scratch: Path, body: str, fragment: str) -> None:
+    path = scratch / "hostile.yaml"
     path.write_text(body)
     for command in (["scenario", "run", str(path)], ["check", "--scenario", str(path)]):
         outcome = run_cli(*command)
