@@ -53,24 +53,43 @@ class CliError(Exception):
 
 @contextmanager
 def _simulated_machine_errors() -> Iterator[None]:
-    """Bad input to a fakesys subcommand becomes a CliError (exit 65, one line)."""
+    """Errors of the simulated machine become the harness's (one line each): bad input 65, an
+    unusable output directory 73, a directory another process is rendering into 75."""
     # Imported here: only the fakesys subcommands may use the simulated machine.
     from fakesys.errors import FakesysError
+    from harness.scenario.errors import vfiolab_error
 
     try:
         yield
     except FakesysError as error:
-        raise CliError(str(error), EXIT_DATA) from None
+        raise vfiolab_error(error) from None
 
 
 def _render_scenario(scenario: str, directory: Path, unprivileged: bool, force: bool) -> None:
+    """``fakesys render``: the scenario's host at boot, no steps, written atomically under the
+    directory's lock, with the journal header ``sync`` checks."""
     from fakesys.kernel.kernel import FakeKernel
     from fakesys.sysfs.render import render
+    from fakesys.sysfs.rootdir import render_into
+    from fakesys.userspace.sync import RenderRecord, start_journal
     from harness.scenario import load_scenario
 
     loaded = load_scenario(scenario)
-    _prepare_directory(directory, force)
-    render(FakeKernel(loaded.host), str(directory), unprivileged=unprivileged)
+    record = RenderRecord.of(loaded.name, loaded.path, steps=False, unprivileged=unprivileged)
+    kernel = FakeKernel(loaded.host)
+
+    def build(path: str) -> None:
+        render(kernel, path, unprivileged=unprivileged)
+        start_journal(path, record)
+
+    _mention_leftovers(render_into(directory, build, replace=force))
+
+
+def _mention_leftovers(leftovers: Sequence[Path]) -> None:
+    for path in leftovers:
+        print(
+            f"vfiolab: note: could not remove the replaced tree {path} (still in use); delete it later", file=sys.stderr
+        )
 
 
 def cmd_fakesys_render(args: argparse.Namespace) -> int:
@@ -96,57 +115,58 @@ def cmd_fakesys_lspci(args: argparse.Namespace) -> int:
     return completed.returncode
 
 
-def _prepare_directory(directory: Path, force: bool) -> None:
-    from fakesys.sysfs.tree import MARKER
-
-    if directory.exists() and any(directory.iterdir()):
-        if not (directory / MARKER).exists():
-            raise CliError(
-                f"{directory} is not empty and was not written by vfiolab; choose an empty or new directory",
-                exitcodes.CANNOT_CREATE,
-            )
-        if not force:
-            raise CliError(f"{directory} holds an earlier render; add --force to replace it", exitcodes.CANNOT_CREATE)
-        shutil.rmtree(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-
-
 def cmd_fakesys_run(args: argparse.Namespace) -> int:
+    from fakesys.sysfs.rootdir import render_into
     from fakesys.userspace.machine import render_machine
+    from fakesys.userspace.sync import RenderRecord, start_journal
     from harness.scenario import load_scenario
     from harness.scenario.runner import run_steps
 
+    directory = Path(args.directory)
     with _simulated_machine_errors():
         scenario = load_scenario(args.scenario)
-        directory = Path(args.directory)
-        _prepare_directory(directory, args.force)
+        record = RenderRecord.of(scenario.name, scenario.path, steps=True)
         machine, start = run_steps(scenario)
-        render_machine(machine, str(directory))
+
+        def build(path: str) -> None:
+            render_machine(machine, path)
+            start_journal(path, record)
+
+        _mention_leftovers(render_into(directory, build, replace=args.force))
     records = machine.kernel.log.records if args.all else machine.kernel.log.records[start:]
-    for record in records:
-        print(record.format())
+    for entry in records:
+        print(entry.format())
     print(f"steps of {scenario.name} applied; the tree is in {directory}", file=sys.stderr)
     return EXIT_OK
 
 
 def cmd_fakesys_sync(args: argparse.Namespace) -> int:
-    from fakesys.userspace.sync import sync_root
+    from fakesys.sysfs.rootdir import locked
+    from fakesys.userspace.machine import Machine
+    from fakesys.userspace.sync import RenderRecord, read_journal, sync_root
     from harness.scenario import load_scenario
     from harness.scenario.runner import run_steps
 
-    with _simulated_machine_errors():
+    with _simulated_machine_errors(), locked(Path(args.directory)) as directory:
+        journal = read_journal(directory)
         scenario = load_scenario(args.scenario)
-        machine, _ = run_steps(scenario)
+        rendered = journal.record
+        record = RenderRecord.of(
+            scenario.name,
+            scenario.path,
+            steps=rendered.steps if rendered is not None else True,
+            unprivileged=rendered.unprivileged if rendered is not None else False,
+        )
+        if rendered is not None:
+            rendered.refuse_other(record, directory)
+        machine = run_steps(scenario)[0] if record.steps else Machine(scenario.host)
         before = len(machine.kernel.log.records)
-        try:
-            results = sync_root(machine, Path(args.directory))
-        except FileNotFoundError as error:
-            raise CliError(str(error)) from None
+        results = sync_root(machine, directory, record)
     for write, result in results:
         outcome = "ok" if result >= 0 else os.strerror(-result)
         print(f"{write.path} <- {write.value.rstrip()!r}: {outcome}", file=sys.stderr)
-    for record in machine.kernel.log.records[before:]:
-        print(record.format())
+    for entry in machine.kernel.log.records[before:]:
+        print(entry.format())
     return EXIT_OK
 
 
@@ -429,6 +449,13 @@ def cmd_rom(args: argparse.Namespace) -> int:
     return run_rom_command(args.file, sys.stdout, sys.stderr)
 
 
+_RENDER_EXIT_CODES = (
+    "exit codes: 0 written; 65 the scenario does not load (one line with file:line); 73 DIR cannot be used "
+    "(a symbolic link, a file, a directory holding something else, an earlier render without --force, no room); "
+    "75 another vfiolab process is writing DIR."
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="vfiolab",
@@ -620,7 +647,8 @@ def build_parser() -> argparse.ArgumentParser:
             failed scenario's root is kept in a temporary directory named in the report."""
         ),
         epilog="exit codes: 0 every scenario passed; 1 some scenario failed an expectation; "
-        "65 a scenario file does not load (one line with file:line); 64 usage error.",
+        "65 a scenario file does not load (one line with file:line); 64 usage error; 73 --junit-xml or --keep "
+        "cannot be written; 75 another vfiolab process is writing a --keep directory.",
     )
     scenario_run.add_argument(
         "names", nargs="*", metavar="NAME|PATH", help="scenario name or path to a .yaml file (default: all)"
@@ -666,7 +694,10 @@ def build_parser() -> argparse.ArgumentParser:
         "render",
         help="write a scenario's host as a root directory",
         description="Write the scenario's host as a root directory: DIR/sys, DIR/proc, DIR/dev, DIR/etc, "
-        "DIR/var/log/dmesg. Real tools read it, e.g. lspci -A linux-sysfs -O sysfs.path=DIR/sys/bus/pci.",
+        "DIR/var/log/dmesg. Real tools read it, e.g. lspci -A linux-sysfs -O sysfs.path=DIR/sys/bus/pci. "
+        "DIR is locked while it is written (.DIR.vfiolab-lock beside it); the tree is built beside DIR and "
+        "moved into place, so DIR never holds half a render.",
+        epilog=_RENDER_EXIT_CODES,
     )
     render.add_argument(
         "scenario", metavar="SCENARIO", help="scenario name (e.g. terramaster-f4-424-pro) or path to a .yaml file"
@@ -699,7 +730,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="apply a scenario's steps and leave the final tree in DIR",
         description="Boot the scenario's host, apply its steps (sysfs writes, VM starts and stops, waits, reboots), "
         "write the final root to DIR and print the kernel log the steps produced. Exit 0 when the steps ran; "
-        "a VM that fails to start is a result (see DIR/var/log/vfiolab/userspace.log), not an error.",
+        "a VM that fails to start is a result (see DIR/var/log/vfiolab/userspace.log), not an error. "
+        "DIR is written as by fakesys render (locked, moved into place).",
+        epilog=_RENDER_EXIT_CODES,
     )
     run.add_argument("scenario", metavar="SCENARIO", help="scenario name or path")
     run.add_argument("directory", metavar="DIR", help="new or empty directory to write into")
@@ -713,7 +746,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Rebuild the scenario's state (its steps, then the writes earlier syncs applied, kept in "
         "DIR/.vfiolab-writes), apply the writes processes made to DIR's control files since (e.g. echo vfio-pci > "
         "DIR/sys/bus/pci/devices/0000:03:00.0/driver_override), re-render DIR and print the kernel messages "
-        "they caused.",
+        "they caused. The journal records which scenario DIR was rendered from; another scenario is refused. "
+        "Only the last value written to a file between two syncs is seen; symlinks in DIR are not followed.",
+        epilog="exit codes: 0 synced; 65 the scenario does not load, DIR is not a vfiolab render, DIR was "
+        "rendered from another scenario (or this one changed since), the journal is damaged; 73 DIR cannot be "
+        "rewritten; 75 another vfiolab process is writing DIR.",
     )
     sync.add_argument("scenario", metavar="SCENARIO", help="the scenario DIR was rendered from (fakesys render or run)")
     sync.add_argument("directory", metavar="DIR", help="the rendered root")

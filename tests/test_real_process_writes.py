@@ -9,7 +9,7 @@ from pathlib import Path
 
 from fakesys.sysfs.tree import MemoryTree
 from fakesys.userspace.machine import Machine, render_machine
-from fakesys.userspace.sync import JOURNAL, apply_pending, pending_writes
+from fakesys.userspace.sync import apply_pending, pending_writes, read_journal
 from harness.scenario import load_scenario
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
@@ -78,4 +78,6 @@ def test_cli_sync_replays_earlier_writes(tmp_path: Path) -> None:
     # The second sync rebuilt the state from the scenario and the journal: both writes hold.
     assert (root / DEVICE / "reset_method").read_text() == "bus\n"
     assert (root / DEVICE / "d3cold_allowed").read_text() == "0\n"
-    assert len((root / JOURNAL).read_text().splitlines()) == 2
+    journal = read_journal(root)
+    assert [write.path.rsplit("/", 1)[1] for write in journal.writes] == ["reset_method", "d3cold_allowed"]
+    assert journal.record is not None and journal.record.scenario == "terramaster-f4-424-pro"

@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from fakesys.sysfs.tree import MARKER
+from fakesys.names import MARKER
 from harness import __version__
+from harness.errors import OutputError
 from harness.scenario import ScenarioError, load_scenario
 from harness.scenario.commands import list_command, run_command, show_command
 from harness.scenario.runner import RunResult, run_scenario
@@ -286,8 +287,10 @@ def test_run_refuses_to_keep_into_a_foreign_directory(tmp_path: Path) -> None:
     foreign.mkdir(parents=True)
     (foreign / "precious.txt").write_text("mine")
     out = io.StringIO()
-    assert run_command([str(SLOW)], None, tmp_path / "kept", out) == 65
-    assert "not empty and not written by vfiolab" in out.getvalue()
+    # An output that cannot be written stops the run with the cannot-create code (73).
+    with pytest.raises(OutputError, match="not empty and was not written by vfiolab") as raised:
+        run_command([str(SLOW)], None, tmp_path / "kept", out)
+    assert raised.value.exit_code == 73
     assert (foreign / "precious.txt").read_text() == "mine"
 
 

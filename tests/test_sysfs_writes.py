@@ -217,13 +217,13 @@ def test_vfio_bound_device_with_idle_d3_disabled_stays_in_d0(tmp_path: Path) -> 
     path = tmp_path / "host.yaml"
     path.write_text(
         textwrap.dedent(
-            f"""\
+            """\
             host:
-              extends: {SCENARIOS / "terramaster-f4-424-pro.yaml"}
+              extends: terramaster-f4-424-pro
               modules:
-                vfio_pci: {{disable_idle_d3: true}}
+                vfio_pci: {disable_idle_d3: true}
               pci:
-                - {{bdf: 03:00.0, driver: vfio-pci}}
+                - {bdf: 03:00.0, driver: vfio-pci}
             """
         )
     )

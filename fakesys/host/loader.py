@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from functools import cache
 from importlib import resources
+from pathlib import PurePath
 from typing import Any
 
+from fakesys import names
 from fakesys.errors import SourceError
 from fakesys.host.model import (
     DEFAULT_CMDLINE,
@@ -30,10 +32,12 @@ from fakesys.host.model import (
 )
 from fakesys.hw.behaviour import BehaviourError, make_behaviour
 from fakesys.hw.library import load_device
-from fakesys.source import Document, JsonPath, validate
+from fakesys.source import Document, JsonPath, format_path, validate
 from harness.pci.address import Bdf
 
 PROFILES = ("5.10", "6.1", "6.8", "6.12")
+#: Longest ``extends:`` chain (a host extending a host extending ...).
+MAX_EXTENDS = 16
 
 
 @cache
@@ -193,9 +197,9 @@ class _HostLoader:
                     partitions=list(item.get("partitions", [])),
                 )
             )
-        names = [disk.name for disk in host.disks]
-        for name in names:
-            if names.count(name) > 1:
+        disk_names = [disk.name for disk in host.disks]
+        for name in disk_names:
+            if disk_names.count(name) > 1:
                 raise self.error(("disks",), f"disk name {name} is used twice")
         host.device_mapper = [
             DeviceMapperSpec(item["name"], list(item["slaves"])) for item in self.data.get("device_mapper", [])
@@ -222,7 +226,12 @@ class _HostLoader:
             module: {param: _param_text(value) for param, value in params.items()}
             for module, params in self.data.get("modules", {}).items()
         }
-        host.files = dict(self.data.get("files", {}))
+        files = dict(self.data.get("files", {}))
+        try:
+            names.file_paths(list(files))
+        except names.BadName as problem:
+            raise self.error(("files",), f"files: {problem}") from None
+        host.files = files
         return host
 
     def require_fields(self) -> None:
@@ -341,10 +350,69 @@ def _param_text(value: object) -> str:
     return str(value)
 
 
+def _check_names(doc: Document, prefix: JsonPath, data: Mapping[str, Any]) -> None:
+    """Every name in this document that becomes a path or selects a file (:mod:`fakesys.names`),
+    and no control characters in any other string (apart from files' contents and device
+    overrides), so that no value can forge a line of a rendered file."""
+
+    def check(at: JsonPath, rule: Callable[[Any], object], value: object) -> None:
+        try:
+            rule(value)
+        except names.BadName as problem:
+            raise SourceError(doc.path, doc.line(prefix + at), f"{format_path(prefix + at)}: {problem}") from None
+
+    if "extends" in data:
+        check(("extends",), lambda value: names.library_name(value, "extends: name"), data["extends"])
+    for path in data.get("files", {}):
+        check(("files", path), names.file_path, path)
+    for index, item in enumerate(data.get("pci", [])):
+        if "device" in item:
+            check(("pci", index, "device"), lambda value: names.library_name(value, "device name"), item["device"])
+        if isinstance(item.get("driver"), str):
+            check(("pci", index, "driver"), names.driver_name, item["driver"])
+    for index, item in enumerate(data.get("disks", [])):
+        check(("disks", index, "name"), names.block_name, item["name"])
+    for index, item in enumerate(data.get("device_mapper", [])):
+        check(("device_mapper", index, "name"), names.dm_name, item["name"])
+        for slave_index, slave in enumerate(item.get("slaves", [])):
+            check(("device_mapper", index, "slaves", slave_index), names.block_name, slave)
+    for index, item in enumerate(data.get("net", [])):
+        check(("net", index, "name"), names.interface_name, item["name"])
+        if "master" in item:
+            check(("net", index, "master"), names.interface_name, item["master"])
+    for module, params in data.get("modules", {}).items():
+        check(("modules", module), names.module_name, module)
+        for param in params:
+            check(("modules", module, param), names.parameter_name, param)
+    for at, text in _strings(data, ()):
+        check(at, names.one_line, text)
+
+
+def _strings(value: Any, at: JsonPath) -> Iterator[tuple[JsonPath, str]]:
+    """Every string in host data, with where it is, except files' contents and overrides."""
+    if isinstance(value, str):
+        yield at, value
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            if key == "override" or (at == () and key == "files"):
+                continue
+            yield from _strings(item, (*at, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _strings(item, (*at, index))
+
+
+def _extends_chain(chain: tuple[str, ...], base_name: str) -> str:
+    return " -> ".join((*chain, base_name))
+
+
 def host_data(
     doc: Document, prefix: JsonPath = (), resolve_base: BaseResolver | None = None, seen: tuple[str, ...] = ()
 ) -> dict[str, Any]:
-    """The host at ``prefix`` in ``doc``, schema-checked, with its ``extends:`` chain merged."""
+    """The host at ``prefix`` in ``doc``, schema-checked, with its ``extends:`` chain merged.
+
+    ``seen`` is the chain of file names (stems) that led here; a base already in it is a cycle,
+    reported with the whole chain, and a chain longer than :data:`MAX_EXTENDS` is refused."""
     data: Any = doc.data
     for part in prefix:
         if not isinstance(data, Mapping) or part not in data:
@@ -358,6 +426,7 @@ def host_data(
         where = ".".join(str(part) for part in prefix)
         message = problem.message if not where else f"{where}.{problem.message}"
         raise SourceError(problem.path, problem.line, message) from None
+    _check_names(doc, prefix, data)
     own = _annotated(doc, prefix)
     base_name = own.get("extends")
     if base_name is None:
@@ -365,13 +434,16 @@ def host_data(
     at = prefix + ("extends",)
     if resolve_base is None:
         raise doc.error(at, "extends: is only available in scenario files")
-    if base_name in seen:
-        raise doc.error(at, f"extends: loops back to {base_name!r}")
+    chain = seen or (PurePath(doc.path).stem,)
+    if base_name in chain:
+        raise doc.error(at, f"extends: forms a cycle: {_extends_chain(chain, base_name)}")
+    if len(chain) >= MAX_EXTENDS:
+        raise doc.error(at, f"extends: chain longer than {MAX_EXTENDS} files: {_extends_chain(chain, base_name)}")
     try:
         base_doc, base_prefix = resolve_base(base_name, doc.path)
     except SourceError as problem:
         raise doc.error(at, f"extends: {problem.message if problem.path == base_name else problem}") from None
-    base = host_data(base_doc, base_prefix, resolve_base, (*seen, base_name))
+    base = host_data(base_doc, base_prefix, resolve_base, (*chain, base_name))
     return merge_hosts(base, own)
 
 

@@ -11,9 +11,12 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from fakesys.errors import HexDumpError
+from fakesys.errors import HexDumpError, SourceError
+from fakesys.source import read_file
 
 VALID_LENGTHS = (64, 256, 4096)
+#: Largest dump file read: ``lspci -xxxx`` of a thousand functions is about 13 MB.
+MAX_DUMP_BYTES = 32 * 1024 * 1024
 _DEVICE_LINE = re.compile(
     r"^(?:(?P<domain>[0-9a-fA-F]{4,5}):)?(?P<bus>[0-9a-fA-F]{2}):(?P<dev>[0-9a-fA-F]{2})\.(?P<fn>[0-7])(?:\s|$)"
 )
@@ -47,7 +50,8 @@ def parse_hexdump(text: str, source: str = "<dump>") -> list[DumpedDevice]:
             )
         devices.append(DumpedDevice(bdf, title, bytes(data), line))
 
-    for number, raw_line in enumerate(text.splitlines(), start=1):
+    # Lines end at "\n" only (what lspci writes); str.splitlines would also split at \x1c-\x1e.
+    for number, raw_line in enumerate(text.split("\n"), start=1):
         line = raw_line.rstrip()
         if not line.strip():
             continue
@@ -81,11 +85,13 @@ def parse_hexdump(text: str, source: str = "<dump>") -> list[DumpedDevice]:
 
 
 def read_hexdump(path: Path | str) -> list[DumpedDevice]:
+    """Read and parse a dump file of at most :data:`MAX_DUMP_BYTES` (a regular file; a FIFO or
+    device is refused rather than waited on or read without end)."""
     try:
-        text = Path(path).read_text(encoding="utf-8", errors="replace")
-    except OSError as error:
-        raise HexDumpError(f"{path}: cannot read: {error.strerror or error}") from None
-    return parse_hexdump(text, str(path))
+        data = read_file(path, MAX_DUMP_BYTES)
+    except SourceError as error:
+        raise HexDumpError(str(error)) from None
+    return parse_hexdump(data.decode("utf-8", errors="replace"), str(path))
 
 
 def format_hexdump(bdf: str, title: str, config: bytes) -> str:

@@ -10,6 +10,8 @@ vfio device calls QEMU makes (:attr:`vfio_api`).
 
 from __future__ import annotations
 
+import re
+
 from fakesys.clock import VirtualClock
 from fakesys.host.model import Host
 from fakesys.hw import link
@@ -163,12 +165,17 @@ class FakeKernel:
                 binding.attach(self, dev)
 
     def _add_vfio_ids(self) -> None:
-        """vfio_pci_fill_ids: ``ids=vendor:device[:subvendor[:subdevice[:class[:class_mask]]]]``."""
+        """vfio_pci_fill_ids (drivers/vfio/pci/vfio_pci.c): each comma-separated
+        ``vendor:device[:subvendor[:subdevice[:class[:class_mask]]]]`` is read with
+        ``sscanf("%x:%x:%x:%x:%x:%x")``; fewer than two fields is warned about and skipped."""
         text = self.module_params.get("vfio_pci", {}).get("ids", "")
         for item in filter(None, text.split(",")):
-            fields = [int(part, 16) for part in item.split(":")]
-            fields += [0xFFFFFFFF, 0xFFFFFFFF, 0, 0][: 6 - len(fields)]
-            vendor, device, subvendor, subdevice, class_code, class_mask = fields[:6]
+            fields = _scan_hex_fields(item)
+            if len(fields) < 2:
+                self.log.emit(f'vfio_pci: invalid id string "{item}"', "warn")
+                continue
+            fields += [0xFFFFFFFF, 0xFFFFFFFF, 0, 0][len(fields) - 2 :]
+            vendor, device, subvendor, subdevice, class_code, class_mask = fields
             self.dynamic_ids.setdefault("vfio-pci", []).append(
                 IdMatch(
                     vendor,
@@ -275,3 +282,25 @@ class FakeKernel:
     def set_power_register(self, dev: PciDev, state: str) -> None:
         if dev.pm_cap and state in POWER_STATE_CODES:
             dev.device.update_field(regs.PM, dev.pm_cap, "pmcsr", "power_state", POWER_STATE_CODES[state])
+
+
+_HEX_FIELD = re.compile(r"\s*([+-]?)(?:0[xX](?=[0-9a-fA-F]))?([0-9a-fA-F]+)")
+
+
+def _scan_hex_fields(text: str, count: int = 6) -> list[int]:
+    """What ``sscanf(text, "%x:%x:...")`` stores: up to ``count`` hex numbers separated by
+    ``:``, stopping at the first that does not match; each an unsigned 32-bit value."""
+    fields: list[int] = []
+    position = 0
+    while len(fields) < count:
+        if fields:
+            if not text.startswith(":", position):
+                break
+            position += 1
+        match = _HEX_FIELD.match(text, position)
+        if match is None:
+            break
+        value = int(match[2], 16)
+        fields.append((-value if match[1] == "-" else value) & 0xFFFFFFFF)
+        position = match.end()
+    return fields

@@ -16,9 +16,8 @@ from fakesys.kernel import drivers
 from fakesys.kernel.attributes import device_attributes
 from fakesys.kernel.kernel import FakeKernel
 from fakesys.kernel.pcidev import PciDev
+from fakesys.names import KERNEL_LOG
 from fakesys.sysfs.tree import Tree, TreeWriter
-
-KERNEL_LOG = "var/log/dmesg"
 
 # /proc/cpuinfo flags of an Alder Lake-N (i3-N305) and a Zen 3 desktop part, as Linux 6.8 prints them.
 _DEFAULT_FLAGS = {
@@ -287,17 +286,45 @@ class Renderer:
         out.file("proc/swaps", swaps)
 
 
+#: Characters udev keeps in an ID it builds a device link from, besides ASCII letters and digits
+#: (systemd src/shared/device-nodes.c, whitelisted_char_for_devnode).
+_UDEV_KEPT = frozenset("#+-.:=@_")
+
+
+def udev_id(text: str) -> str:
+    """A model or serial as udev puts it into a link name: leading and trailing white space
+    dropped, each run of white space one ``_`` (udev_replace_whitespace), then every character
+    that is not an ASCII letter or digit, one of ``#+-.:=@_``, non-ASCII text or a ``\\x``
+    escape becomes ``_`` (udev_replace_chars; both in systemd src/shared/udev-util.c). So a
+    link name never holds a ``/``."""
+    collapsed = "_".join(text.split())
+    kept = []
+    index = 0
+    while index < len(collapsed):
+        char = collapsed[index]
+        if char == "\\" and collapsed[index + 1 : index + 2] == "x":
+            kept.append("\\x")
+            index += 2
+            continue
+        keep = (char.isascii() and char.isalnum()) or char in _UDEV_KEPT or not char.isascii()
+        kept.append(char if keep else "_")
+        index += 1
+    return "".join(kept)
+
+
 def _by_id_names(disk: DiskSpec) -> list[str]:
     """udev's persistent names (60-persistent-storage.rules): ata-/nvme-MODEL_SERIAL, wwn-."""
-    model = disk.model.strip().replace(" ", "_")
+    model = udev_id(disk.model)
+    serial = udev_id(disk.serial)
+    wwn = udev_id(disk.wwn) if disk.wwn else None
     if disk.name.startswith("nvme"):
-        names = [f"nvme-{model}_{disk.serial}"]
-        if disk.wwn:
-            names.append(f"nvme-eui.{disk.wwn}")
+        names = [f"nvme-{model}_{serial}"]
+        if wwn:
+            names.append(f"nvme-eui.{wwn}")
         return names
-    names = [f"ata-{model}_{disk.serial}"]
-    if disk.wwn:
-        names.append(f"wwn-{disk.wwn}")
+    names = [f"ata-{model}_{serial}"]
+    if wwn:
+        names.append(f"wwn-{wwn}")
     return names
 
 

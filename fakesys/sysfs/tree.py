@@ -9,12 +9,15 @@ back quickly (scenario expectations) without touching a disk.
 
 from __future__ import annotations
 
+import errno
 import os
 import posixpath
+import stat
 from dataclasses import dataclass, field
 from typing import Protocol
 
-MARKER = ".vfiolab-root"
+from fakesys.errors import OutputDirectoryError
+from fakesys.names import MARKER
 
 
 def relative_target(directory: str, target: str) -> str:
@@ -41,25 +44,64 @@ class Tree(Protocol):
 
 
 class TreeWriter:
-    """Writes files, directories and relative symlinks below ``root``."""
+    """Writes files, directories and relative symlinks below ``root``, and nowhere else.
+
+    Every relative path is checked (no absolute, empty, ``.`` or ``..`` components) and every
+    directory on the way is created by the writer or, if it was there before, checked to be a
+    real directory, never a symlink: so neither a name that slipped through validation nor a
+    symlink planted in the tree (or one the writer made itself) can lead a write outside
+    ``root``. Files are opened with ``O_NOFOLLOW``. A refused path raises
+    :class:`~fakesys.errors.OutputDirectoryError`.
+    """
 
     def __init__(self, root: str) -> None:
         self.root = root.rstrip("/") or "/"
         self._made: set[str] = set()
+        self._links: set[str] = set()
 
     def _abs(self, relative: str) -> str:
         return f"{self.root}/{relative}" if relative else self.root
 
+    def _refuse(self, relative: str, why: str) -> OutputDirectoryError:
+        return OutputDirectoryError(f"{self.root}: refusing to write {relative!r}: {why}")
+
+    def _check(self, relative: str) -> None:
+        if relative.startswith("/") or any(part in ("", ".", "..") for part in relative.split("/")):
+            raise self._refuse(relative, "not a plain path inside the root")
+
     def directory(self, relative: str) -> None:
         if relative in self._made:
             return
-        os.makedirs(self._abs(relative), exist_ok=True)
+        if not relative:
+            os.makedirs(self.root, exist_ok=True)
+            self._made.add(relative)
+            return
+        self._check(relative)
+        parent = posixpath.dirname(relative)
+        self.directory(parent)
+        if relative in self._links:
+            raise self._refuse(relative, "it is a symlink the render made")
+        path = self._abs(relative)
+        try:
+            os.mkdir(path)
+        except FileExistsError:
+            info = os.lstat(path)
+            if not stat.S_ISDIR(info.st_mode):
+                raise self._refuse(relative, "something that is not a directory is in the way") from None
         self._made.add(relative)
 
     def file(self, relative: str, content: bytes | str, mode: int = 0o644) -> None:
+        self._check(relative)
         self.directory(posixpath.dirname(relative))
         data = content.encode() if isinstance(content, str) else content
-        fd = os.open(self._abs(relative), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        try:
+            fd = os.open(
+                self._abs(relative), os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, mode
+            )
+        except OSError as error:
+            if error.errno == errno.ELOOP:
+                raise self._refuse(relative, "it is a symlink") from None
+            raise
         try:
             os.write(fd, data)
         finally:
@@ -67,9 +109,12 @@ class TreeWriter:
 
     def link(self, relative: str, target: str) -> None:
         """A symlink at ``relative`` pointing at root-relative ``target``, written relative."""
+        self._check(relative)
+        self._check(target)
         parent = posixpath.dirname(relative)
         self.directory(parent)
         os.symlink(relative_target(parent, target), self._abs(relative))
+        self._links.add(relative)
 
     def mark(self) -> None:
         self.file(MARKER, "written by vfiolab fakesys render; safe to delete\n")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from fakesys import names
 from fakesys.host.model import Host
 from fakesys.kernel.kernel import FakeKernel
 from fakesys.kernel.log import KernelLog
@@ -128,7 +129,7 @@ class Machine:
         self.vms = {}
 
 
-USERSPACE_LOG = "/var/log/vfiolab/userspace.log"
+USERSPACE_LOG = "/" + names.USERSPACE_LOG
 
 
 def render_machine(machine: Machine, root: str | Tree, unprivileged: bool = False) -> None:

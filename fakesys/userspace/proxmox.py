@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
+from fakesys import names
 from fakesys.kernel.view import SysfsView
 from fakesys.userspace.log import UserspaceLog
 
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
     from fakesys.kernel.kernel import FakeKernel
 
 PROGRAM = "qemu-server"
-RESERVATIONS = "/run/qemu-server/pci-id-reservations"
+RESERVATIONS = "/" + names.RESERVATIONS
 
 
 class ProxmoxError(RuntimeError):

@@ -8,19 +8,32 @@ happened (file modification time; writes within the same clock tick in the order
 need them: unbind, IDs and overrides, bind and probe, reset, remove, rescan), and re-renders.
 
 This was chosen over a FUSE mount (needs /dev/fuse and privileges CI machines do not grant) and
-over watching the tree (racy): it is deterministic and works on any file system. The limit: only
-the last value written to a file between two syncs is seen.
+over watching the tree (racy): it is deterministic and works on any file system. The limits: only
+the last value written to a file between two syncs is seen, and a write made while a sync runs
+may land in the tree being replaced and be missed.
+
+Control files are read back through :class:`~fakesys.sysfs.rootdir.ConfinedReader`: a symlink
+planted in the tree is not followed, only regular files are read, at most a page each (a sysfs
+store never receives more). The journal (``.vfiolab-writes``, :class:`Journal`) records what the
+root was rendered from (:class:`RenderRecord`: scenario name and file hash, whether its steps
+ran) and every write applied so far, one JSON object a line. It is written atomically before the
+root is re-rendered, and a sync refuses a root rendered from another scenario. A damaged journal
+is a :class:`~fakesys.errors.JournalError` naming its line.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-import os
-import shutil
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
+from fakesys import names
+from fakesys.errors import JournalError, SourceError
 from fakesys.kernel.attributes import device_attributes
+from fakesys.source import read_text_file
+from fakesys.sysfs.rootdir import ConfinedReader, is_rendered_root, publish, write_atomically
 from fakesys.userspace.machine import Machine, render_machine
 
 _PRIORITY = {
@@ -39,7 +52,13 @@ _PRIORITY = {
     "rescan": 9,
 }
 _DEVICE_FILES = ("driver_override", "reset_method", "d3cold_allowed", "power/control", "reset", "remove", "rescan")
-JOURNAL = ".vfiolab-writes"
+JOURNAL = names.JOURNAL
+JOURNAL_FORMAT = "vfiolab fakesys journal"
+JOURNAL_VERSION = 1
+#: Largest journal read back (each applied write is one short line).
+MAX_JOURNAL_BYTES = 16 * 1024 * 1024
+#: Bytes of a control file read as one write: sysfs hands a store at most a page.
+WRITE_LIMIT = 4096
 
 
 @dataclass(frozen=True)
@@ -49,24 +68,88 @@ class PendingWrite:
     mtime_ns: int
     priority: int
 
+    @property
+    def key(self) -> tuple[str, str, int]:
+        return (self.path, self.value, self.mtime_ns)
 
-def _read(path: Path) -> str | None:
-    try:
-        return path.read_text(errors="replace")
-    except OSError:
+
+@dataclass(frozen=True)
+class RenderRecord:
+    """What a rendered root was made from: which scenario (name and SHA-256 of its file),
+    whether its steps were applied (``fakesys run``) or not (``fakesys render``), and whether the
+    unprivileged view was written."""
+
+    scenario: str
+    sha256: str
+    steps: bool
+    unprivileged: bool = False
+
+    @classmethod
+    def of(cls, name: str, path: Path | str, steps: bool, unprivileged: bool = False) -> RenderRecord:
+        digest = hashlib.sha256(read_text_file(path).encode("utf-8")).hexdigest()
+        return cls(name, digest, steps, unprivileged)
+
+    def refuse_other(self, other: RenderRecord, root: Path) -> None:
+        """Raise a :class:`JournalError` unless ``other`` names the same scenario file."""
+        where = str(root / JOURNAL)
+        if other.scenario != self.scenario:
+            raise JournalError(
+                where,
+                1,
+                f"{root} was rendered from scenario {self.scenario}, not {other.scenario}; "
+                f"sync it with {self.scenario}, or render {other.scenario} into another directory",
+            )
+        if other.sha256 != self.sha256:
+            raise JournalError(
+                where,
+                1,
+                f"scenario {self.scenario} changed since {root} was rendered from it; render it again (--force)",
+            )
+
+
+@dataclass
+class Journal:
+    """A rendered root's record and the writes syncs applied to it, oldest first."""
+
+    record: RenderRecord | None = None
+    writes: list[PendingWrite] = field(default_factory=list)
+
+    def text(self) -> str:
+        lines = []
+        if self.record is not None:
+            header = {"format": JOURNAL_FORMAT, "version": JOURNAL_VERSION, **asdict(self.record)}
+            lines.append(json.dumps(header))
+        lines += [json.dumps(asdict(write)) for write in self.writes]
+        return "".join(line + "\n" for line in lines)
+
+
+def _read(reader: ConfinedReader, relative: str) -> tuple[str, int] | None:
+    found = reader.read(relative)
+    if found is None:
         return None
+    content, mtime_ns = found
+    return content.decode(errors="replace"), mtime_ns
 
 
-def _candidate(root: Path, relative: str, kernel_path: str, shown: str | None, key: str) -> PendingWrite | None:
-    file = root / relative
-    content = _read(file)
-    if content is None or content == (shown if shown is not None else ""):
+def _candidate(
+    reader: ConfinedReader, relative: str, kernel_path: str, shown: str | None, key: str
+) -> PendingWrite | None:
+    found = _read(reader, relative)
+    if found is None:
         return None
-    return PendingWrite(kernel_path, content, file.stat().st_mtime_ns, _PRIORITY[key])
+    content, mtime_ns = found
+    if content == (shown if shown is not None else ""):
+        return None
+    return PendingWrite(kernel_path, content, mtime_ns, _PRIORITY[key])
 
 
 def pending_writes(machine: Machine, root: Path) -> list[PendingWrite]:
     """Control files whose content a process changed since the last render, oldest first."""
+    with ConfinedReader(root, WRITE_LIMIT) as reader:
+        return _pending_writes(machine, reader)
+
+
+def _pending_writes(machine: Machine, reader: ConfinedReader) -> list[PendingWrite]:
     from fakesys.sysfs.render import device_path
 
     kernel = machine.kernel
@@ -81,25 +164,25 @@ def pending_writes(machine: Machine, root: Path) -> list[PendingWrite]:
             text = attribute.content.decode()
             write_only = attribute.mode & 0o444 == 0
             candidate = _candidate(
-                root, f"{base}/{name}", f"/sys/bus/pci/devices/{dev.name}/{name}", "" if write_only else text, name
+                reader, f"{base}/{name}", f"/sys/bus/pci/devices/{dev.name}/{name}", "" if write_only else text, name
             )
             if candidate is not None:
                 found.append(candidate)
     for driver in kernel.registered_drivers():
         for name in ("bind", "unbind", "new_id", "remove_id"):
             candidate = _candidate(
-                root, f"sys/bus/pci/drivers/{driver}/{name}", f"/sys/bus/pci/drivers/{driver}/{name}", "", name
+                reader, f"sys/bus/pci/drivers/{driver}/{name}", f"/sys/bus/pci/drivers/{driver}/{name}", "", name
             )
             if candidate is not None:
                 found.append(candidate)
     for name in ("drivers_probe", "rescan"):
-        candidate = _candidate(root, f"sys/bus/pci/{name}", f"/sys/bus/pci/{name}", "", name)
+        candidate = _candidate(reader, f"sys/bus/pci/{name}", f"/sys/bus/pci/{name}", "", name)
         if candidate is not None:
             found.append(candidate)
     for module, params in kernel.module_params.items():
         for param, value in params.items():
             candidate = _candidate(
-                root,
+                reader,
                 f"sys/module/{module}/parameters/{param}",
                 f"/sys/module/{module}/parameters/{param}",
                 f"{value}\n",
@@ -110,43 +193,117 @@ def pending_writes(machine: Machine, root: Path) -> list[PendingWrite]:
     return sorted(found, key=lambda write: (write.mtime_ns, write.priority, write.path))
 
 
-def rerender(machine: Machine, root: Path) -> None:
-    """Replace a vfiolab-rendered root with the machine's current view."""
-    from fakesys.sysfs.tree import MARKER
+def _require_rendered_root(root: Path) -> None:
+    if not is_rendered_root(root):
+        raise SourceError(
+            str(root), 0, f"not a root rendered by vfiolab (no {names.MARKER}); render one with vfiolab fakesys render"
+        )
 
-    if not (root / MARKER).exists():
-        raise FileNotFoundError(f"{root} is not a root rendered by vfiolab")
-    for entry in os.listdir(root):
-        target = root / entry
-        if target.is_dir() and not target.is_symlink():
-            shutil.rmtree(target)
-        else:
-            target.unlink()
-    render_machine(machine, str(root))
+
+def rerender(machine: Machine, root: Path, journal: str | None = None, unprivileged: bool = False) -> list[Path]:
+    """Replace a vfiolab-rendered root with the machine's current view, atomically
+    (:func:`~fakesys.sysfs.rootdir.publish`); the journal goes into the new tree (``journal``,
+    or the old tree's). Returns leftovers that could not be removed."""
+    _require_rendered_root(root)
+    if journal is None:
+        with ConfinedReader(root, MAX_JOURNAL_BYTES) as reader:
+            found = reader.read(JOURNAL)
+        kept = found[0] if found is not None else None
+    else:
+        kept = journal.encode("utf-8")
+
+    def build(path: str) -> None:
+        render_machine(machine, path, unprivileged)
+        if kept is not None:
+            (Path(path) / JOURNAL).write_bytes(kept)
+
+    return publish(root, build, replace=True)
 
 
 def apply_pending(machine: Machine, root: Path) -> list[tuple[PendingWrite, int]]:
     """Apply every pending write (with its result: bytes written or -errno) and re-render."""
+    _require_rendered_root(root)
     results = [(write, machine.write(write.path, write.value)) for write in pending_writes(machine, root)]
     rerender(machine, root)
     return results
 
 
-def read_journal(root: Path) -> list[PendingWrite]:
-    """Writes applied by earlier syncs of this root, so a new process can rebuild the state."""
-    path = root / JOURNAL
-    if not path.exists():
-        return []
-    return [PendingWrite(**json.loads(line)) for line in path.read_text().splitlines() if line.strip()]
+def _journal_entry(item: Any, where: str, line: int) -> PendingWrite:
+    fields = {"path": str, "value": str, "mtime_ns": int, "priority": int}
+    if not isinstance(item, dict) or set(item) != set(fields):
+        raise JournalError(where, line, f"expected a write with {', '.join(fields)}; the journal is damaged")
+    for key, kind in fields.items():
+        if type(item[key]) is not kind:
+            raise JournalError(where, line, f"{key}: expected {kind.__name__}; the journal is damaged")
+    if not item["path"].startswith("/sys/"):
+        raise JournalError(where, line, f"path: expected a /sys path, got {item['path'][:60]!r}")
+    return PendingWrite(item["path"], item["value"], item["mtime_ns"], item["priority"])
 
 
-def sync_root(machine: Machine, root: Path) -> list[tuple[PendingWrite, int]]:
-    """Replay the root's journal on ``machine`` (freshly booted and stepped), apply the new
-    pending writes, re-render and extend the journal."""
+def _journal_record(item: Any, where: str) -> RenderRecord:
+    fields = {"format": str, "version": int, "scenario": str, "sha256": str, "steps": bool, "unprivileged": bool}
+    if not isinstance(item, dict) or item.get("format") != JOURNAL_FORMAT:
+        raise JournalError(where, 1, f"not a vfiolab journal (no {JOURNAL_FORMAT!r} header); render the root again")
+    if item.get("version") != JOURNAL_VERSION or set(item) != set(fields):
+        raise JournalError(where, 1, f"journal version {item.get('version')!r} is not {JOURNAL_VERSION}")
+    for key, kind in fields.items():
+        if type(item[key]) is not kind:
+            raise JournalError(where, 1, f"{key}: expected {kind.__name__}; the journal is damaged")
+    return RenderRecord(item["scenario"], item["sha256"], item["steps"], item["unprivileged"])
+
+
+def read_journal(root: Path) -> Journal:
+    """The record and writes of earlier syncs of this root, so a new process can rebuild the
+    state; an empty journal when there is none."""
+    _require_rendered_root(root)
+    where = str(root / JOURNAL)
+    with ConfinedReader(root, MAX_JOURNAL_BYTES + 1) as reader:
+        found = reader.read(JOURNAL)
+    if found is None:
+        return Journal()
+    content = found[0]
+    if len(content) > MAX_JOURNAL_BYTES:
+        raise JournalError(where, 0, f"larger than {MAX_JOURNAL_BYTES} bytes; not read")
+    journal = Journal()
+    for number, raw in enumerate(content.split(b"\n"), start=1):
+        if not raw.strip():
+            continue
+        try:
+            item = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            raise JournalError(where, number, "not a JSON line; the journal is damaged") from None
+        if number == 1:
+            journal.record = _journal_record(item, where)
+        else:
+            journal.writes.append(_journal_entry(item, where, number))
+    if journal.record is None:
+        raise JournalError(where, 1, "no header line; the journal is damaged")
+    return journal
+
+
+def start_journal(root: Path | str, record: RenderRecord) -> None:
+    """Record what a root being rendered is made from (``fakesys render`` and ``run``, the
+    scenario runner's kept roots); written into the fresh tree before it is published."""
+    (Path(root) / JOURNAL).write_text(Journal(record).text(), encoding="utf-8")
+
+
+def sync_root(machine: Machine, root: Path, record: RenderRecord) -> list[tuple[PendingWrite, int]]:
+    """Replay the root's journal on ``machine`` (freshly booted, and stepped when the root's
+    record says so), apply the new pending writes, write the journal atomically, then re-render.
+
+    ``record`` (what the caller rebuilt the machine from) must match the journal's record; a
+    root without a journal gets ``record``. A write already in the journal (same file, value and
+    time: a sync killed after its journal was written) is not applied twice."""
     journal = read_journal(root)
-    for write in journal:
+    if journal.record is not None:
+        journal.record.refuse_other(record, root)
+    for write in journal.writes:
         machine.write(write.path, write.value)
-    results = apply_pending(machine, root)
-    entries = [*journal, *(write for write, _ in results)]
-    (root / JOURNAL).write_text("".join(json.dumps(asdict(entry)) + "\n" for entry in entries))
+    done = {write.key for write in journal.writes}
+    new = [write for write in pending_writes(machine, root) if write.key not in done]
+    results = [(write, machine.write(write.path, write.value)) for write in new]
+    updated = Journal(journal.record or record, [*journal.writes, *new])
+    text = updated.text()
+    write_atomically(root / JOURNAL, text)
+    rerender(machine, root, text, updated.record.unprivileged if updated.record else False)
     return results

@@ -4,20 +4,24 @@ argparse): ``run`` checks scenarios and writes JUnit XML, ``list`` shows what is
 
 Exit codes (:mod:`harness.exitcodes`): 0 success (every scenario passed); 1 some scenario failed
 an expectation; 65 a scenario does not load (a bad file, an unknown name), printed as one line
-with file and line.
+with file and line; 73 the ``--keep`` directory or the ``--junit-xml`` file cannot be written
+(raised as :class:`~harness.errors.OutputError` before any scenario runs when it can be told
+then); 75 another process is rendering into a ``--keep`` directory.
 """
 
 from __future__ import annotations
 
+import os
 import textwrap
 from pathlib import Path
 from typing import Any, TextIO
 
 import yaml
 
-from fakesys.errors import FakesysError
+from fakesys.errors import DirectoryBusyError, FakesysError, OutputDirectoryError
 from harness import exitcodes
-from harness.scenario.junit import LoadFailure, write_junit
+from harness.scenario.errors import vfiolab_error
+from harness.scenario.junit import LoadFailure, check_junit_path, write_junit
 from harness.scenario.loader import Scenario, list_scenarios, load_scenario
 from harness.scenario.runner import RunResult, run_scenario
 
@@ -34,6 +38,10 @@ def run_command(names: list[str], junit_xml: Path | None, keep: Path | None, out
     ``keep/NAME``; otherwise a failed scenario's root is kept in a temporary directory named in
     its report.
     """
+    if junit_xml is not None:
+        check_junit_path(junit_xml)
+    if keep is not None:
+        _check_keep(keep)
     wanted = names or [str(path) for path in list_scenarios().values()]
     results: list[RunResult] = []
     problems: list[LoadFailure] = []
@@ -41,6 +49,8 @@ def run_command(names: list[str], junit_xml: Path | None, keep: Path | None, out
         try:
             scenario = load_scenario(name)
             result = run_scenario(scenario, keep=keep / scenario.name if keep is not None else None)
+        except (OutputDirectoryError, DirectoryBusyError) as error:
+            raise vfiolab_error(error) from None
         except FakesysError as error:
             print(f"ERROR {error}", file=out)
             problems.append(LoadFailure(Path(name).stem, str(error)))
@@ -60,6 +70,14 @@ def run_command(names: list[str], junit_xml: Path | None, keep: Path | None, out
     if problems:
         return EXIT_BAD_INPUT
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def _check_keep(keep: Path) -> None:
+    """``--keep DIR`` must be a directory (or not exist yet): each scenario's root goes below it."""
+    from harness.errors import OutputError
+
+    if os.path.lexists(keep) and not keep.is_dir():
+        raise OutputError(f"--keep {keep}: not a directory; each scenario's root is written to {keep}/NAME")
 
 
 def _print_result(result: RunResult, out: TextIO) -> None:

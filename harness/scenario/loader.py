@@ -3,9 +3,12 @@
 the references a schema cannot check (every PCI address a step or expectation names must be a
 device of the host). Every problem is one line with file and line.
 
-A scenario is named by its file stem (``terramaster-f4-424-pro``) or given as a path. Names are
-looked up in the directories of ``$VFIOLAB_SCENARIOS`` (colon separated), then ``./scenarios``,
-then the scenarios shipped inside the package.
+A scenario is named by its file stem (``terramaster-f4-424-pro``) or given as a path on the
+command line. Names are looked up in the directories of ``$VFIOLAB_SCENARIOS`` (colon separated),
+then ``./scenarios``, then the scenarios shipped inside the package. A name written in a file (a
+host's ``extends:``) is only ever a name (:func:`fakesys.names.library_name`): it is looked up
+beside the extending file, then in those directories, never opened as a path. A scenario's own
+name (its file stem) follows the same rule, since it names directories (``--keep DIR/NAME``).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from fakesys import names
 from fakesys.errors import SourceError
 from fakesys.host.loader import WHERE, host_data, load_host
 from fakesys.host.model import Host
@@ -90,27 +94,41 @@ def scenario_dirs() -> list[Path]:
 
 
 def list_scenarios() -> dict[str, Path]:
-    """Every scenario name reachable; the first directory holding a name wins."""
+    """Every scenario name reachable; the first directory holding a name wins. Files whose stem
+    is not a valid scenario name are not listed."""
     found: dict[str, Path] = {}
     for directory in scenario_dirs():
         if directory.is_dir():
             for path in sorted(directory.glob("*.yaml")):
-                found.setdefault(path.stem, path)
+                if names.LIBRARY_NAME.fullmatch(path.stem):
+                    found.setdefault(path.stem, path)
     return found
 
 
+def find_scenario_by_name(name: str) -> Path:
+    """The file of scenario ``name`` (a name, never a path) in the scenario directories."""
+    try:
+        names.library_name(name, "scenario name")
+    except names.BadName as problem:
+        raise SourceError(name, 0, str(problem)) from None
+    known = list_scenarios()
+    if name in known:
+        return known[name]
+    listed = ", ".join(sorted(known)) or "(none found)"
+    raise SourceError(name, 0, f"no scenario of that name; known scenarios: {listed}")
+
+
 def find_scenario(name_or_path: str) -> Path:
-    """The file for a scenario name or path; a clear error when there is none."""
+    """The file for a scenario name or a path typed on the command line; a clear error when
+    there is none."""
     candidate = Path(name_or_path)
     if candidate.suffix in (".yaml", ".yml") or os.sep in name_or_path:
         if candidate.is_file():
             return candidate
+        if candidate.exists():
+            raise SourceError(name_or_path, 0, "not a regular file; not read")
         raise SourceError(name_or_path, 0, "no such scenario file")
-    known = list_scenarios()
-    if name_or_path in known:
-        return known[name_or_path]
-    names = ", ".join(sorted(known)) or "(none found)"
-    raise SourceError(name_or_path, 0, f"no scenario of that name; known scenarios: {names}")
+    return find_scenario_by_name(name_or_path)
 
 
 @dataclass(frozen=True)
@@ -143,10 +161,10 @@ def _document(path: Path) -> Document:
 
 
 def _resolve_base(name: str, extending_file: str) -> tuple[Document, tuple[str, ...]]:
-    """The scenario document a host ``extends:``: a sibling of the extending file first, then
-    the scenario directories."""
-    sibling = Path(extending_file).parent / f"{name}.yaml"
-    return _document(sibling if sibling.is_file() else find_scenario(name)), ("host",)
+    """The scenario document a host ``extends:`` (a name, checked by the host loader): a
+    sibling of the extending file first, then the scenario directories."""
+    sibling = Path(extending_file).parent / f"{names.library_name(name, 'extends: name')}.yaml"
+    return _document(sibling if sibling.is_file() else find_scenario_by_name(name)), ("host",)
 
 
 def _plain(value: Any) -> Any:
@@ -167,6 +185,10 @@ def load_scenario(name_or_path: str) -> Scenario:
     if not isinstance(data, dict):
         raise doc.error((), "expected a scenario (a mapping with host:)")
     validate_scenario(doc)
+    try:
+        names.library_name(path.stem, "scenario name")
+    except names.BadName as problem:
+        raise doc.error((), f"the file name gives the scenario name: {problem}") from None
     name = data.get("name", path.stem)
     if not isinstance(name, str) or name != path.stem:
         raise doc.error(("name",), f"name must match the file name {path.stem!r}, got {name!r}")
@@ -187,6 +209,7 @@ def load_scenario(name_or_path: str) -> Scenario:
                 f"{describe_path(at)}: no device {text} in the host; its devices are "
                 + ", ".join(str(bdf) for bdf in sorted(known)),
             )
+    _check_step_drivers(doc, steps)
     _check_generator_expectations(doc, expect.get("generator", []))
     return Scenario(name, path, host, description.strip(), list(tags), doc, steps, expect)
 
@@ -207,6 +230,18 @@ def _device_references(steps: list[dict[str, Any]], expect: dict[str, Any]) -> I
     for entry_index, entry in enumerate(expect.get("generator", [])):
         for index, address in enumerate(entry["devices"]):
             yield ("expect", "generator", entry_index, "devices", index), address
+
+
+def _check_step_drivers(doc: Document, steps: list[dict[str, Any]]) -> None:
+    """Driver names in steps follow the same rule as the host's (:func:`fakesys.names.driver_name`)."""
+    for index, step in enumerate(steps):
+        [(action, value)] = step.items()
+        if action in ("bind", "driver_override") and isinstance(value.get("driver"), str) and value["driver"]:
+            at = ("steps", index, action, "driver")
+            try:
+                names.driver_name(value["driver"])
+            except names.BadName as problem:
+                raise doc.error(at, f"{describe_path(at)}: {problem}") from None
 
 
 def _check_generator_expectations(doc: Document, entries: list[dict[str, Any]]) -> None:

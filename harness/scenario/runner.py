@@ -20,9 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fakesys.errors import SourceError
-from fakesys.sysfs.tree import MARKER, MemoryTree, TreeWriter
+from fakesys.errors import OutputDirectoryError, SourceError
+from fakesys.sysfs.rootdir import render_into
+from fakesys.sysfs.tree import MemoryTree, TreeWriter
 from fakesys.userspace.machine import Machine, MachineError, render_machine
+from fakesys.userspace.sync import RenderRecord, start_journal
 from harness.scenario.expect import Failure, TimedLine, check_log, check_sysfs
 from harness.scenario.loader import LIVE_LAYERS, Scenario
 from harness.scenario.steps import apply_step
@@ -92,7 +94,9 @@ def run_scenario(
 
     Args:
         keep: write the final root to this directory and leave it there (created; an earlier
-            vfiolab render in it is replaced).
+            vfiolab render in it is replaced; anything else there, a symlink or a file raises
+            :class:`~fakesys.errors.OutputDirectoryError`, another process rendering into it
+            :class:`~fakesys.errors.DirectoryBusyError`).
         keep_failed: when the run fails and ``keep`` is not given, keep the final root in a new
             directory under ``failed_dir`` (default: the system's temporary directory).
     """
@@ -125,7 +129,7 @@ def run_scenario(
             result.failures += check_log(name, lines, expect[layer], line_of(), line_of)
             result.checked.append(layer)
     needs_directory = keep is not None or any(layer in expect for layer in ROOT_LAYERS)
-    with _rendered(machine, keep if needs_directory else None, needs_directory) as (tree, root):
+    with _rendered(scenario, machine, keep if needs_directory else None, needs_directory) as (tree, root):
         if "sysfs" in expect:
             sysfs_lines = {path: scenario.line("expect", "sysfs", path) for path in expect["sysfs"]}
             result.failures += check_sysfs(tree, expect["sysfs"], sysfs_lines)
@@ -203,41 +207,47 @@ class _BothTrees:
 
 
 @contextmanager
-def _rendered(machine: Machine, keep: Path | None, to_directory: bool) -> Iterator[tuple[MemoryTree, Path | None]]:
-    """The machine rendered in memory and, when asked, to a directory: ``keep``, or a scratch
-    directory removed afterwards."""
+def _rendered(
+    scenario: Scenario, machine: Machine, keep: Path | None, to_directory: bool
+) -> Iterator[tuple[MemoryTree, Path | None]]:
+    """The machine rendered in memory and, when asked, to a directory: ``keep`` (written
+    atomically under its lock, replacing an earlier vfiolab render, with the journal header that
+    ``fakesys sync`` checks), or a scratch directory removed afterwards."""
     memory = MemoryTree()
     if not to_directory:
         render_machine(machine, memory)
         yield memory, None
         return
     if keep is not None:
-        _prepare_kept_directory(keep)
-        render_machine(machine, _BothTrees(memory, TreeWriter(str(keep))))
+        record = RenderRecord.of(scenario.name, scenario.path, steps=True)
+
+        def build(path: str) -> None:
+            render_machine(machine, _BothTrees(memory, TreeWriter(path)))
+            start_journal(path, record)
+
+        render_into(keep, build, replace=True)
         yield memory, keep
         return
     base = FAST_SCRATCH if FAST_SCRATCH.is_dir() and os.access(FAST_SCRATCH, os.W_OK | os.X_OK) else None
-    scratch = Path(tempfile.mkdtemp(prefix="vfiolab-scenario-", dir=base))
     try:
-        render_machine(machine, _BothTrees(memory, TreeWriter(str(scratch))))
+        scratch = Path(tempfile.mkdtemp(prefix="vfiolab-scenario-", dir=base))
+    except OSError as error:
+        raise OutputDirectoryError(f"cannot create a scratch directory: {error.strerror or error}") from None
+    try:
+        try:
+            render_machine(machine, _BothTrees(memory, TreeWriter(str(scratch))))
+        except OSError as error:  # a full disk or /dev/shm
+            raise OutputDirectoryError(f"{scratch}: cannot write the render: {error.strerror or error}") from None
         yield memory, scratch
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-
-
-def _prepare_kept_directory(directory: Path) -> None:
-    """An empty directory for a kept root; replaces an earlier vfiolab render, never anything else."""
-    if directory.exists() and any(directory.iterdir()):
-        if not (directory / MARKER).exists():
-            raise SourceError(
-                str(directory), 0, "not empty and not written by vfiolab; choose an empty or new directory"
-            )
-        shutil.rmtree(directory)
-    directory.mkdir(parents=True, exist_ok=True)
 
 
 def render_final_root(scenario: Scenario, directory: Path | str) -> None:
     """Boot the scenario's host, apply its steps and write the resulting root to ``directory``
     (what ``vfiolab check --scenario`` checks)."""
     machine, _ = run_steps(scenario)
-    render_machine(machine, str(directory))
+    try:
+        render_machine(machine, str(directory))
+    except OSError as error:
+        raise OutputDirectoryError(f"{directory}: cannot write the render: {error.strerror or error}") from None
