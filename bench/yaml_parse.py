@@ -12,6 +12,7 @@ between the parsers. ``--baseline MODULE_FILE`` also times another ``parse_yaml(
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib.util
 import statistics
 import sys
@@ -48,9 +49,15 @@ def _baseline(path: str) -> Callable[[str, str], object]:
     return parse
 
 
+def _parse_with(loader: str, text: str, path: str) -> object:
+    from fakesys.source import parse_yaml
+
+    return parse_yaml(text, path, loader)
+
+
 def main() -> None:
     sys.path.insert(0, str(REPO))
-    from fakesys.source import LOADERS, parse_yaml
+    from fakesys.source import LOADERS
 
     options = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     options.add_argument("--runs", type=int, default=21)
@@ -63,7 +70,7 @@ def main() -> None:
     if args.baseline:
         candidates["baseline"] = _baseline(args.baseline)
     for name in LOADERS:
-        candidates[name] = lambda text, path, name=name: parse_yaml(text, path, name)
+        candidates[name] = functools.partial(_parse_with, name)
     medians: dict[str, float] = {}
     for name, parse in candidates.items():
         passes = _time(parse, files, args.runs)
