@@ -133,8 +133,11 @@ def test_checker_on_a_read_only_fake_file_system_matches_the_real_one(vm_start_r
         with pytest.raises(OSError):
             control.write_text("1")
         faked_report = check_root(vm_start_root, CheckOptions(read_rom=True))
+        # The report reads the root's pci.ids through the view's reader, whose descriptors
+        # belong to the fake file system: summarise while it is in place.
+        faked = summary(faked_report)
         reset_ids()
-    assert summary(faked_report) == expected
+    assert faked == expected
     asm = faked_report.device("0000:03:00.0")
     assert asm is not None
     not_read = [item for item in asm.findings if item.code == "rom.not-read"]
