@@ -584,20 +584,28 @@ class DirectoryRoot(RootFS):
             if not keep:
                 os.close(fd)
 
-    def read(self, path: str, limit: int) -> Blob:
-        parent, _, name = path.rpartition("/")
+    def _last(self, path: str) -> tuple[int, str, os.stat_result] | None:
+        """(a handle on the directory, the last name, its lstat) for the fast paths; None when
+        the last component is empty, ``.`` or ``..`` (the generic path handles those)."""
+        parent, name = _parent_and_name(path)
         if name in ("", ".", ".."):
-            return super().read(path, limit)
+            return None
         directory = self._directory(parent)
         try:
-            mode = os.lstat(name, dir_fd=directory).st_mode
+            return directory, name, os.lstat(name, dir_fd=directory)
         except OSError as error:
             raise _error_for(path, error) from None
-        if stat.S_ISREG(mode):
-            return self._read_in(directory, name, path, limit)
-        if stat.S_ISLNK(mode):
+
+    def read(self, path: str, limit: int) -> Blob:
+        last = self._last(path)
+        if last is None:
             return super().read(path, limit)
-        raise NotRegular(path, Kind.of(mode))
+        directory, name, info = last
+        if stat.S_ISREG(info.st_mode):
+            return self._read_in(directory, name, path, limit)
+        if stat.S_ISLNK(info.st_mode):
+            return super().read(path, limit)
+        raise NotRegular(path, Kind.of(info.st_mode))
 
     def _read_in(self, directory: int, name: str, path: str, limit: int) -> Blob:
         try:
@@ -651,31 +659,22 @@ class DirectoryRoot(RootFS):
             raise _error_for(path, error) from None
 
     def kind(self, path: str, follow: bool = True) -> Kind | None:
-        parent, name = _parent_and_name(path)
-        if name in ("", ".", ".."):
-            return super().kind(path, follow)
         try:
-            directory = self._directory(parent)
-            info = os.lstat(name, dir_fd=directory)
-        except (OSError, RootError):
+            last = self._last(path)
+        except RootError:
             return None
-        kind = Kind.of(info.st_mode)
+        if last is None:
+            return super().kind(path, follow)
+        kind = Kind.of(last[2].st_mode)
         if kind is Kind.SYMLINK and follow:
             return super().kind(path, follow)
         return kind
 
     def mtime(self, path: str) -> float:
-        parent, name = _parent_and_name(path)
-        if name in ("", ".", ".."):
+        last = self._last(path)
+        if last is None or stat.S_ISLNK(last[2].st_mode):
             return super().mtime(path)
-        directory = self._directory(parent)
-        try:
-            info = os.lstat(name, dir_fd=directory)
-        except OSError as error:
-            raise _error_for(path, error) from None
-        if stat.S_ISLNK(info.st_mode):
-            return super().mtime(path)
-        return info.st_mtime
+        return last[2].st_mtime
 
 
 def _read_capped(fd: int, limit: int, expected: int = 0) -> Blob:

@@ -10,13 +10,10 @@ are read, every read is capped, and nothing blocks.
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import stat
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from types import FrameType
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -37,6 +34,7 @@ from harness.rootfs import (
     Unreadable,
 )
 from harness.sysfs import HostView
+from tests.helpers import deadline
 
 CANARY = "CANARY-7f3a-outside-the-root"
 Reader = Callable[[Path], DirectoryRoot]
@@ -68,22 +66,6 @@ def reader(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Reader]:
     yield make
     for fs in opened:
         fs.close()
-
-
-@contextmanager
-def deadline(seconds: float) -> Iterator[None]:
-    """Fail instead of hanging (a FIFO opened for reading blocks until a writer comes)."""
-
-    def expired(_signum: int, _frame: FrameType | None) -> None:
-        raise TimeoutError(f"still blocked after {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, expired)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 @pytest.fixture
