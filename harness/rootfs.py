@@ -189,9 +189,16 @@ def split_path(path: str) -> list[str]:
     return [part for part in path.split("/") if part not in ("", ".")]
 
 
+def _no_nul(path: str) -> None:
+    # A name from data can hold a NUL; the kernel would read the name only up to it.
+    if "\x00" in path:
+        raise NotFound(path, "no file name holds a NUL byte")
+
+
 def _lookup_components(path: str) -> list[str]:
     """Components as the kernel looks them up: ``.`` and a trailing slash stay, because both
     require what comes before them to be a directory (``file/.`` is ENOTDIR)."""
+    _no_nul(path)
     parts = path.split("/")
     found = [part for part in parts[:-1] if part]
     found.append(parts[-1] or ("." if found else ""))
@@ -203,6 +210,7 @@ def _join(parts: list[str]) -> str:
 
 
 def _parent_and_name(path: str) -> tuple[str, str]:
+    _no_nul(path)
     parent, _, name = path.strip("/").rpartition("/")
     return parent, name
 
@@ -516,6 +524,7 @@ class DirectoryRoot(RootFS):
 
     def _open_in_root(self, path: str, flags: int) -> int:
         assert self._openat2 is not None
+        _no_nul(path)
         for _ in range(3):
             try:
                 return self._openat2(self._root_fd, path, flags, _RESOLVE_IN_ROOT | _RESOLVE_NO_MAGICLINKS)

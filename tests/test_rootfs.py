@@ -182,6 +182,15 @@ def test_forty_links_resolve_and_forty_one_do_not(reader: Reader, tmp_path: Path
         fs.read(f"l{MAX_SYMLINKS}", 100)
 
 
+@pytest.mark.parametrize("path", ["etc/pass\x00wd", "etc\x00/../../x", "\x00"])
+def test_a_nul_byte_in_a_name_from_data_is_refused(reader: Reader, hostile: Path, path: str) -> None:
+    fs = reader(hostile)
+    for call in (lambda: fs.read(path, 10), lambda: fs.resolve(path), lambda: fs.readlink(path)):
+        with pytest.raises(NotFound, match="NUL"):
+            call()
+    assert fs.kind(path) is None and not fs.lexists(path)
+
+
 def test_a_file_in_the_middle_of_a_path_is_not_a_directory(reader: Reader, hostile: Path) -> None:
     with pytest.raises(NotADirectory):
         reader(hostile).read("etc/passwd/x", 10)

@@ -1,9 +1,13 @@
 """Decoding of a device's configuration space: header, capability lists, typed registers.
 
 Works on any byte string a ``config`` file gives: 4096 bytes (PCIe, root), 256 (conventional),
-64 (a non-root read) or all-ones (a device that stopped answering). Reads past the end of a short
-buffer return all-ones, as a failed config read does; callers ask :attr:`ConfigSpace.truncated`
-to tell "not visible" from "not there".
+64 (a non-root read) or all-ones (a device that stopped answering), and on anything a damaged
+tree holds (0 bytes, random bytes). Reads past the end of a short buffer return all-ones, as a
+failed config read does; callers ask :attr:`ConfigSpace.truncated` to tell "not visible" from
+"not there", and :attr:`ConfigSpace.dead` is true only when the vendor ID was actually read as
+ffff. The capability walks follow the kernel's rules and record every broken pointer as a
+:class:`CapabilityProblem` (:meth:`ConfigSpace.capability_problems`); the typed accessors
+(:meth:`~ConfigSpace.express`, :meth:`~ConfigSpace.acs` ...) never raise.
 """
 
 from __future__ import annotations
