@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import cast
 
 from harness.paste import code, printable, prose
-from harness.sysfs import HostView, PciFunction, device_file, driver_file, on_host, shell_assignments
+from harness.sysfs import HostView, PciFunction, clip, device_file, driver_file, on_host, shell_assignments
 
 # --- Kernel arguments -------------------------------------------------------------------------
 
@@ -256,6 +256,10 @@ def vfio_id_for(target: PciFunction, view: HostView) -> PciIdMatch | None:
 
 # --- Where a setting was read -----------------------------------------------------------------
 
+#: A configuration line longer than this is shown clipped in findings (a 1 MB ``ids=`` line
+#: must not be copied into every finding that cites it).
+DISPLAY_LIMIT = 200
+
 
 @dataclass(frozen=True)
 class Source:
@@ -265,8 +269,13 @@ class Source:
     line: int
     text: str
 
+    @property
+    def shown(self) -> str:
+        """The line for a report: stripped, and clipped when it is very long."""
+        return clip(self.text.strip(), DISPLAY_LIMIT)
+
     def __str__(self) -> str:
-        return f"{self.path}:{self.line}: {self.text.strip()}"
+        return f"{self.path}:{self.line}: {self.shown}"
 
 
 def logical_lines(text: str) -> Iterator[tuple[int, str]]:
@@ -419,7 +428,7 @@ def _grub_loader(grub: GrubConfig, pbt: bool) -> Bootloader:
         variable = "GRUB_CMDLINE_LINUX"
     source = grub.sources.get(variable)
     path = source.path if source is not None else GRUB_FILE
-    read = [(item.path, item.text.strip()) for name, item in grub.sources.items() if name in GRUB_VARIABLES]
+    read = [(item.path, item.shown) for name, item in grub.sources.items() if name in GRUB_VARIABLES]
     if not read:
         read = [(GRUB_FILE, "no GRUB_CMDLINE_LINUX/_DEFAULT" if grub.files else "does not exist")]
     if pbt:
@@ -1062,7 +1071,4 @@ def initramfs_image(view: HostView) -> str | None:
 
 
 def mtime(view: HostView, relative: str) -> float | None:
-    try:
-        return view.abs(relative).stat().st_mtime
-    except OSError:
-        return None
+    return view.mtime(relative)

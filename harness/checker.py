@@ -3,7 +3,9 @@ verdicts per device and per IOMMU group.
 
 A device's verdict is its worst finding. Host-level findings marked ``blocks_all`` (no IOMMU,
 no interrupt remapping) make passthrough impossible and fail every device; other host-level
-findings are reported without changing device verdicts. A group's verdict is the worst verdict
+findings are reported without changing device verdicts. A finding marked ``could_not_judge`` (a
+fact the verdict needs could not be read from the tree) is raised to at least warn here, so what
+could not be read never passes. A group's verdict is the worst verdict
 of its checked devices. Exit codes: 0 every device passes, 1 the worst is a warn, 2 some device
 fails, 3 the checker could not run.
 """
@@ -18,6 +20,7 @@ from harness.checks import CHECKS, CheckContext, CheckOptions
 from harness.errors import CheckerError, UsageError
 from harness.findings import Evidence, Finding, Severity, Verdict
 from harness.pci.address import Bdf
+from harness.rootfs import NotADirectory, NotFound, RootError, open_root
 from harness.sysfs import PCI_DEVICES, HostView, PciFunction, device_file, read_host
 
 EXIT_PASS = 0
@@ -37,6 +40,11 @@ class DeviceReport:
         if self.blocked_by:
             return Verdict.FAIL
         return Verdict.of([finding.severity for finding in self.findings])
+
+    @property
+    def could_not_judge(self) -> list[Finding]:
+        """The findings that say a fact this verdict needs could not be read."""
+        return [finding for finding in self.findings if finding.could_not_judge]
 
 
 @dataclass
@@ -76,7 +84,13 @@ class CheckReport:
 
 
 def _unprivileged_finding(view: HostView) -> Finding | None:
-    short = sorted(function.name for function in view.functions.values() if function.config_truncated)
+    # A config of a size the kernel never shows (0 bytes, 100 bytes) is a corrupt tree, reported
+    # by the integrity check, not the 64 bytes a non-root reader gets.
+    short = sorted(
+        function.name
+        for function in view.functions.values()
+        if function.config_truncated and "config" not in function.problems
+    )
     if not short:
         return None
     return Finding(
@@ -105,6 +119,9 @@ def run_checks(view: HostView, options: CheckOptions | None = None) -> CheckRepo
     host_findings: list[Finding] = []
     for _name, check in CHECKS:
         for finding in check(context):
+            if finding.could_not_judge and finding.severity < Severity.WARN:
+                # What could not be read is never a pass: "could not judge" is at least a warn.
+                finding.severity = Severity.WARN
             target = reports.get(Bdf.parse(finding.device)) if finding.device else None
             if target is not None:
                 target.findings.append(finding)
@@ -137,11 +154,16 @@ def run_checks(view: HostView, options: CheckOptions | None = None) -> CheckRepo
 def check_root(root: str | Path = "/", options: CheckOptions | None = None) -> CheckReport:
     """Read ``root`` and check it. Raises :class:`CheckerError` when there is nothing to check."""
     path = Path(root)
-    if not path.is_dir():
-        raise CheckerError(f"{root}: no such directory (expected a root with sys/ and proc/ under it)")
+    try:
+        fs = open_root(path)
+    except (NotFound, NotADirectory):
+        raise CheckerError(f"{root}: no such directory (expected a root with sys/ and proc/ under it)") from None
+    except RootError as error:
+        raise CheckerError(f"{root}: not readable ({error.reason})") from None
     if not os.access(path, os.R_OK | os.X_OK):
+        fs.close()
         raise CheckerError(f"{root}: not readable")
-    view = read_host(path)
+    view = read_host(path, fs)
     if not view.functions:
         raise CheckerError(
             f"{root}: no PCI devices could be read under {view.show(PCI_DEVICES)} "

@@ -2,7 +2,9 @@
 
 A :class:`Finding` has a stable ``code`` (scripts match on it), a ``severity``, a one-line
 ``message``, ``why`` (what breaks and how we know), ``evidence`` (each path read and the value
-found) and a concrete ``fix``. A finding is about a device, an IOMMU group or the host.
+found) and a concrete ``fix``. A finding is about a device, an IOMMU group or the host. One
+marked ``could_not_judge`` says a fact the verdict needs could not be read; it is never below
+warn.
 """
 
 from __future__ import annotations
@@ -60,6 +62,9 @@ class Finding:
     group: int | None = None
     #: A host-level finding that makes passthrough impossible for every device (no IOMMU...).
     blocks_all: bool = False
+    #: A fact the verdict needs could not be read (a corrupt tree): the checker makes such a
+    #: finding at least a warn, never a pass.
+    could_not_judge: bool = False
 
     def to_json(self) -> dict[str, object]:
         data: dict[str, object] = {
@@ -76,4 +81,6 @@ class Finding:
             data["group"] = self.group
         if self.blocks_all:
             data["blocks_all"] = True
+        if self.could_not_judge:
+            data["could_not_judge"] = True
         return data

@@ -4,7 +4,8 @@ name a given PCI function.
 The log comes from ``var/log/dmesg`` or ``var/log/kern.log`` under the root (a capture, a fakesys
 tree, or a real host's boot log); the checker never runs ``dmesg`` itself. Lines look like
 ``[    1.234567] vfio-pci 0000:03:00.0: message`` (dmesg) or carry a syslog prefix
-(``Nov 26 10:00:00 host kernel: [ ...] ...``); both are understood.
+(``Nov 26 10:00:00 host kernel: [ ...] ...``); both are understood. The file is read through
+the root's bounded reader (its first 8 MiB) and each line is cut at :data:`MAX_LINE`.
 """
 
 from __future__ import annotations
@@ -28,9 +29,18 @@ class LogLine:
         return address in self.text or address[5:] in _DEVICE.findall(self.text)
 
 
+#: The kernel stores a message in at most 1024 bytes and formats it, prefix included, into at
+#: most 2048 (kernel/printk/internal.h ``PRINTKRB_RECORD_MAX``, ``PRINTK_MESSAGE_MAX``; older
+#: kernels: ``LOG_LINE_MAX``); a syslog prefix adds little. A longer line in a captured log is
+#: cut here, so that no search over it costs more than a real line does.
+MAX_LINE = 4096
+
+
 def parse(lines: list[str]) -> list[LogLine]:
     parsed = []
     for number, raw in enumerate(lines, start=1):
+        if len(raw) > MAX_LINE:
+            raw = raw[:MAX_LINE]
         match = _PREFIX.match(raw)
         assert match is not None  # the pattern matches any line
         seconds = float(match["seconds"]) if match["seconds"] else None

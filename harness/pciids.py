@@ -1,24 +1,36 @@
 """Device and class names from pciutils' ``pci.ids`` (the file lspci reads), for human output.
 
-The checked root's own ``usr/share/misc/pci.ids`` (or ``usr/share/hwdata/pci.ids``) is preferred,
-then this machine's. Without a file, names are simply absent; nothing else depends on them.
+The checked root's own ``usr/share/misc/pci.ids`` (or ``usr/share/hwdata/pci.ids``) is preferred
+(the caller reads it through the root's confined reader), then this machine's. Without a file,
+names are simply absent; nothing else depends on them.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-_LOCATIONS = ("usr/share/misc/pci.ids", "usr/share/hwdata/pci.ids")
+#: Where pciutils and hwdata install the file, relative to a root.
+LOCATIONS = ("usr/share/misc/pci.ids", "usr/share/hwdata/pci.ids")
+#: pci.ids is about 1.4 MB today; a larger file is read only this far.
+IDS_LIMIT = 8 * 1024 * 1024
 
 
 def find_ids_file(root: Path | None = None) -> Path | None:
-    bases = [root, Path("/")] if root is not None else [Path("/")]
-    for base in bases:
-        for location in _LOCATIONS:
-            candidate = base / location
-            if candidate.is_file():
-                return candidate
+    """This machine's pci.ids (a checked root's own copy is read through its reader, see
+    :meth:`PciNames.from_text`)."""
+    base = root if root is not None else Path("/")
+    for location in LOCATIONS:
+        candidate = base / location
+        if candidate.is_file():
+            return candidate
     return None
+
+
+def _number(text: str) -> int | None:
+    try:
+        return int(text, 16) if 0 < len(text) <= 4 else None
+    except ValueError:
+        return None
 
 
 class PciNames:
@@ -31,30 +43,38 @@ class PciNames:
         if path is not None:
             self._read(path, vendors)
 
+    @classmethod
+    def from_text(cls, text: str, vendors: set[int]) -> PciNames:
+        names = cls(None, vendors)
+        names._parse(text, vendors)
+        return names
+
     def _read(self, path: Path, vendors: set[int]) -> None:
-        vendor: int | None = None
-        klass: int | None = None
         try:
-            text = path.read_text(encoding="utf-8", errors="replace")
+            with open(path, "rb") as handle:
+                text = handle.read(IDS_LIMIT).decode("utf-8", errors="replace")
         except OSError:
             return
+        self._parse(text, vendors)
+
+    def _parse(self, text: str, vendors: set[int]) -> None:
+        # A checked root's copy is untrusted: a line that does not parse is skipped.
+        vendor: int | None = None
+        klass: int | None = None
         for line in text.splitlines():
             if not line.strip() or line.startswith("#"):
                 continue
             if line.startswith("C "):
                 vendor = None
                 parts = line[2:].split(None, 1)
-                klass = int(parts[0], 16)
-                self.classes[klass << 8 | 0xFF] = parts[1].strip() if len(parts) > 1 else ""
+                klass = _number(parts[0] if parts else "")
+                if klass is not None:
+                    self.classes[klass << 8 | 0xFF] = parts[1].strip() if len(parts) > 1 else ""
                 continue
             if not line.startswith("\t"):
                 klass = None
                 parts = line.split(None, 1)
-                try:
-                    number = int(parts[0], 16)
-                except ValueError:
-                    vendor = None
-                    continue
+                number = _number(parts[0])
                 vendor = number if number in vendors else None
                 if vendor is not None:
                     self.vendors[vendor] = parts[1].strip() if len(parts) > 1 else ""
@@ -62,12 +82,13 @@ class PciNames:
             if line.startswith("\t\t"):
                 continue  # subsystems and programming interfaces
             parts = line.strip().split(None, 1)
-            if len(parts) < 2:
+            number = _number(parts[0]) if len(parts) == 2 else None
+            if number is None:
                 continue
             if vendor is not None:
-                self.devices[(vendor, int(parts[0], 16))] = parts[1].strip()
+                self.devices[(vendor, number)] = parts[1].strip()
             elif klass is not None:
-                self.classes[klass << 8 | int(parts[0], 16)] = parts[1].strip()
+                self.classes[klass << 8 | number] = parts[1].strip()
 
     def device(self, vendor: int | None, device: int | None) -> str | None:
         if vendor is None or device is None:

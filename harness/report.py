@@ -14,7 +14,7 @@ from typing import Any, TextIO
 from harness import __version__
 from harness.checker import CheckReport, DeviceReport
 from harness.findings import Finding, Severity, Verdict
-from harness.pciids import PciNames, find_ids_file
+from harness.pciids import IDS_LIMIT, LOCATIONS, PciNames, find_ids_file
 from harness.sysfs import version_text
 
 
@@ -26,7 +26,11 @@ def load_schema() -> dict[str, Any]:
 
 def _names(report: CheckReport) -> PciNames:
     vendors = {item.function.vendor for item in report.devices if item.function.vendor is not None}
-    return PciNames(find_ids_file(report.view.root), vendors)
+    for location in LOCATIONS:
+        text = report.view.read_text(location, limit=IDS_LIMIT)
+        if text is not None:
+            return PciNames.from_text(text, vendors)
+    return PciNames(find_ids_file(), vendors)
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from harness.findings import Evidence
-from harness.pci.config import CapabilityLoopError
 from harness.sysfs import HostView, PciFunction, device_file
 
 #: ``reset_method`` appeared in 5.15 (pci-sysfs.c, "PCI: Add reset_method").
@@ -107,13 +106,14 @@ def _read_config_facts(view: HostView, function: PciFunction, facts: ResetFacts)
     config_path = view.show(device_file(function.name, "config"))
     if config is None or config.truncated or config.dead:
         return
-    try:
-        express = config.express()
-        power = config.power_management()
-        af_flr = config.af_flr()
-    except CapabilityLoopError as error:
-        facts.evidence.append(Evidence(config_path, f"capability list is corrupt: {error}"))
+    corrupt = config.capability_problems(extended=False)
+    if corrupt:
+        # FLR and PM reset stay unknown (None): "no capability found" would be a misread.
+        facts.evidence.append(Evidence(config_path, f"capability list is corrupt: {corrupt[0]}"))
         return
+    express = config.express()
+    power = config.power_management()
+    af_flr = config.af_flr()
     devcap_flr = express is not None and express.flr
     facts.has_flr = devcap_flr or af_flr
     facts.has_pm_reset = power is not None and not power.no_soft_reset
@@ -143,7 +143,12 @@ def _topology_facts(view: HostView, function: PciFunction, facts: ResetFacts) ->
     if function.parent is not None:
         facts.parent = str(function.parent)
         parent = view.function(function.parent)
-        if parent is not None and parent.config is not None and not parent.config.truncated:
+        if (
+            parent is not None
+            and parent.config is not None
+            and not parent.config.truncated
+            and not parent.config.capability_problems(extended=False)
+        ):
             express = parent.config.express()
             if express is not None and express.hotplug_capable:
                 facts.hotplug_slot = True

@@ -38,11 +38,10 @@ def _resolve_source(view: HostView, source: str) -> str | None:
             if block.dm_name == wanted:
                 return block.name
         return None
-    relative = source.lstrip("/")
-    if view.exists(relative) and os.path.islink(view.abs(relative)):
-        target = view.readlink_name(relative)
-        if target:
-            return target
+    # /dev/disk/by-uuid/... and friends are links to ../../sda1 (read inside the root).
+    target = view.readlink_name(source.lstrip("/"))
+    if target:
+        return target
     return os.path.basename(source)
 
 

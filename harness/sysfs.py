@@ -1,15 +1,19 @@
 """HostView: a root directory (a real ``/``, a rendered fake tree, a captured report) read into
 plain typed records.
 
-Everything is read-only: files are opened for reading only, nothing is loaded or enabled. A
-missing or unreadable file becomes "unknown" (``None``) and is recorded in
-:attr:`HostView.unseen` with the reason, never an exception. A ``config`` file shorter than 256
-bytes (what a non-root reader gets) is kept and flagged, so checks can say what they could not
-see and how to see it (run as root).
+Everything is read-only and goes through one confined, bounded reader (:mod:`harness.rootfs`):
+symlinks resolve inside the root, only regular files are read, each read is capped. A missing or
+unreadable file becomes "unknown" (``None``) and is recorded in :attr:`HostView.unseen` with the
+reason, never an exception. A ``config`` file shorter than 256 bytes (what a non-root reader
+gets) is kept and flagged, so checks can say what they could not see and how to see it (run as
+root). What the tree gets wrong (an empty ``class``, a ``driver`` link to itself, a config file of
+a size the kernel never shows) is recorded per device in :attr:`PciFunction.problems` and never
+read as a value; the integrity check (:mod:`harness.checks.integrity`) reports it.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import re
 import shlex
@@ -20,6 +24,19 @@ from harness.kernellog import LogLine, parse
 from harness.pci import regs
 from harness.pci.address import Bdf
 from harness.pci.config import ConfigSpace
+from harness.rootfs import (
+    ATTRIBUTE_LIMIT,
+    CONFIG_SPACE_LIMIT,
+    LOG_LIMIT,
+    TEXT_LIMIT,
+    Blob,
+    NotFound,
+    NotRegular,
+    RootError,
+    RootFS,
+    open_root,
+    split_path,
+)
 
 _BDF_NAME = re.compile(r"^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$")
 KERNEL_LOG_FILES = ("var/log/dmesg", "var/log/kern.log")
@@ -48,6 +65,9 @@ def on_host(relative: str) -> str:
 CHECKED_MODULES = ("vfio_pci", "vfio_iommu_type1")
 #: Base class 08 (system peripheral), subclass 06: the IOMMU's own PCI function (AMD-Vi).
 IOMMU_CLASS = 0x0806
+#: Sizes of ``config`` the kernel shows: 64 (128 for CardBus) to a reader without
+#: CAP_SYS_ADMIN, else 256 or 4096 (drivers/pci/pci-sysfs.c ``pci_read_config``).
+CONFIG_SIZES = (64, 128, 256, 4096)
 
 
 @dataclass
@@ -76,6 +96,9 @@ class PciFunction:
     parent: Bdf | None = None
     secondary_bus: int | None = None
     has_rom: bool = False
+    #: What the tree gets wrong, by attribute ("class": "empty", "driver": "symlink loop ...",
+    #: "config": "0 bytes", "directory": ...): facts that could not be read and were not guessed.
+    problems: dict[str, str] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -99,7 +122,14 @@ class PciFunction:
 
     @property
     def config_dead(self) -> bool:
-        return self.config is not None and self.config.vendor_id == 0xFFFF
+        return self.config is not None and self.config.dead
+
+    def unreadable(self, *attributes: str) -> str | None:
+        """Why one of ``attributes`` (or the device directory) could not be read, or None."""
+        for attribute in ("directory", *attributes):
+            if attribute in self.problems:
+                return f"{attribute}: {self.problems[attribute]}"
+        return None
 
 
 @dataclass
@@ -108,6 +138,11 @@ class IommuGroup:
     devices: list[Bdf] = field(default_factory=list)
     reserved_regions: list[str] = field(default_factory=list)
     type: str | None = None
+    #: The group has a directory under /sys/kernel/iommu_groups (False: rebuilt from the devices'
+    #: iommu_group links; its reserved regions and type are unknown).
+    listed: bool = True
+    #: Members whose iommu_group link names this group but that its directory does not list.
+    unlisted: list[Bdf] = field(default_factory=list)
 
 
 @dataclass
@@ -174,6 +209,8 @@ class CpuInfo:
 @dataclass
 class HostView:
     root: Path
+    #: The confined reader every read of the root goes through.
+    fs: RootFS = field(repr=False)
     functions: dict[Bdf, PciFunction] = field(default_factory=dict)
     groups: dict[int, IommuGroup] = field(default_factory=dict)
     iommu_units: list[IommuUnit] = field(default_factory=list)
@@ -196,71 +233,152 @@ class HostView:
     _endpoints: set[Bdf] | None = field(default=None, repr=False)
     #: Derived readings other modules make once per view (the boot configuration...), by name.
     derived: dict[str, object] = field(default_factory=dict, repr=False)
+    _noted: set[tuple[str, str]] = field(default_factory=set, repr=False)
 
     # --- Reading ------------------------------------------------------------------------------
+    #
+    # Every read of the root goes through :attr:`fs`, the confined and bounded reader
+    # (:mod:`harness.rootfs`); what it refuses is recorded in :attr:`unseen` with the reason.
 
     def abs(self, relative: str) -> Path:
+        """The path on this machine. Only for the one write the checker may make, on the live
+        root (``echo 1 > rom``); reads go through :attr:`fs`."""
         return self.root / relative.lstrip("/")
-
-    def _path(self, relative: str) -> str:
-        # Plain string joins: HostView reads tens of thousands of files on a large host, and
-        # building a Path for each costs more than the read.
-        return f"{self._root_text}/{relative.lstrip('/')}"
-
-    @property
-    def _root_text(self) -> str:
-        text = str(self.root)
-        return "" if text == "/" else text.rstrip("/")
 
     def show(self, relative: str) -> str:
         """A path as the user knows it (absolute on the checked host)."""
         return on_host(relative)
 
-    def read_text(self, relative: str, note_missing: bool = False) -> str | None:
-        data = self.read_bytes(relative, note_missing)
+    def note(self, relative: str, reason: str) -> None:
+        """Record that ``relative`` could not be read (or was read only in part), once."""
+        entry = (self.show(relative), reason)
+        if entry not in self._noted:
+            self._noted.add(entry)
+            self.unseen.append(entry)
+
+    def _refused(self, relative: str, error: RootError, note_missing: bool) -> None:
+        if isinstance(error, NotFound):
+            if note_missing:
+                self.note(relative, self._missing_reason(relative))
+            return
+        self.note(relative, error.reason)
+
+    def _missing_reason(self, relative: str) -> str:
+        """ "does not exist", or where a symlink pointed when its target is missing inside the
+        root (an absolute target is re-rooted, a relative one cannot climb out)."""
+        try:
+            target = self.fs.readlink(relative)
+        except RootError:
+            return NotFound.reason
+        depth = len(split_path(relative)) - 1
+        climbs = 0
+        for part in split_path(target):
+            climbs = climbs + 1 if part == ".." else climbs - 1
+            if climbs > depth:
+                break
+        if target.startswith("/") or climbs > depth:
+            return f"symlink to {target}, which leaves the root: read inside the root, where it does not exist"
+        return f"symlink to {target}, which does not exist"
+
+    def read_checked(
+        self, relative: str, note_missing: bool = False, limit: int = TEXT_LIMIT
+    ) -> tuple[Blob | None, str | None]:
+        """(the file's first ``limit`` bytes, None) or (None, why not). Refusals and partial
+        reads are recorded in :attr:`unseen`; a missing file only with ``note_missing``."""
+        relative = relative.lstrip("/")
+        try:
+            blob = self.fs.read(relative, limit)
+        except RootError as error:
+            self._refused(relative, error, note_missing)
+            return None, error.reason
+        if blob.truncated:
+            self.note(relative, f"larger than {limit} bytes: read the first {limit}")
+        return blob, None
+
+    def read_checked_text(self, relative: str, limit: int = TEXT_LIMIT) -> tuple[str | None, str | None]:
+        blob, reason = self.read_checked(relative, limit=limit)
+        return (None, reason) if blob is None else (blob.data.decode("utf-8", errors="replace"), None)
+
+    def read_bytes(self, relative: str, note_missing: bool = False, limit: int = TEXT_LIMIT) -> bytes | None:
+        blob, _ = self.read_checked(relative, note_missing, limit)
+        return None if blob is None else blob.data
+
+    def read_text(self, relative: str, note_missing: bool = False, limit: int = TEXT_LIMIT) -> str | None:
+        data = self.read_bytes(relative, note_missing, limit)
         return None if data is None else data.decode("utf-8", errors="replace")
 
-    def read_bytes(self, relative: str, note_missing: bool = False) -> bytes | None:
-        """The file's bytes, or None (unreadable files are recorded in :attr:`unseen`; missing
-        ones only with ``note_missing``)."""
+    def readlink(self, relative: str) -> str | None:
+        """The text of the symlink ``relative`` (not followed), or None when it is missing or
+        not a symlink."""
         try:
-            with open(self._path(relative), "rb") as handle:
-                return handle.read()
-        except FileNotFoundError:
-            if note_missing:
-                self.unseen.append((self.show(relative), "does not exist"))
-            return None
-        except OSError as error:
-            self.unseen.append((self.show(relative), error.strerror or str(error)))
+            return self.fs.readlink(relative.lstrip("/"))
+        except RootError:
             return None
 
     def readlink_name(self, relative: str) -> str | None:
-        try:
-            return os.path.basename(os.readlink(self._path(relative)))
-        except OSError:
-            return None
+        target = self.readlink(relative)
+        return os.path.basename(target.rstrip("/")) if target else None
 
     def listdir(self, relative: str) -> list[str]:
+        """Sorted names in a directory; [] when it is missing (other refusals are recorded)."""
+        relative = relative.lstrip("/")
         try:
-            return sorted(os.listdir(self._path(relative)))
-        except OSError:
+            listing = self.fs.listdir(relative)
+        except RootError as error:
+            self._refused(relative, error, note_missing=False)
             return []
+        if listing.truncated:
+            self.note(relative, f"more than {len(listing.names)} entries: read the first {len(listing.names)}")
+        return listing.names
 
     def exists(self, relative: str) -> bool:
-        return os.path.lexists(self._path(relative))
+        """The path exists (a dangling symlink included), inside the root."""
+        return self.fs.lexists(relative.lstrip("/"))
+
+    def is_dir(self, relative: str) -> bool:
+        return self.fs.is_dir(relative.lstrip("/"))
+
+    def resolve(self, relative: str) -> str | None:
+        """The canonical root-relative path (symlinks followed inside the root), or None with
+        the reason recorded when it cannot be resolved."""
+        relative = relative.lstrip("/")
+        try:
+            return self.fs.resolve(relative)
+        except RootError as error:
+            self._refused(relative, error, note_missing=True)
+            return None
+
+    def mtime(self, relative: str) -> float | None:
+        try:
+            return self.fs.mtime(relative.lstrip("/"))
+        except RootError:
+            return None
 
     def config_files(self, directory: str, pattern: str = "*") -> dict[str, str]:
-        """Readable files of a configuration directory, by absolute path."""
+        """Readable regular files of a configuration directory whose root-relative path below
+        ``directory`` matches ``pattern`` (``*``, ``*.conf``, ``*/*``; as ``Path.glob``), by the
+        path the user knows, in path order."""
         found: dict[str, str] = {}
-        base = self.abs(directory)
-        if not base.is_dir():
+        directory = directory.strip("/")
+        if not self.is_dir(directory):
             return found
-        for path in sorted(base.glob(pattern)):
-            if path.is_file():
-                relative = str(path.relative_to(self.root))
-                text = self.read_text(relative)
-                if text is not None:
-                    found[self.show(relative)] = text
+        candidates = [directory]
+        parts = pattern.split("/")
+        for level, part in enumerate(parts):
+            last = level == len(parts) - 1
+            matched = []
+            for base in candidates:
+                for name in self.listdir(base):
+                    if not fnmatch.fnmatchcase(name, part):
+                        continue
+                    path = f"{base}/{name}"
+                    if self.fs.is_file(path) if last else self.is_dir(path):
+                        matched.append(path)
+            candidates = matched
+        for relative in sorted(candidates, key=lambda path: path.split("/")):
+            text = self.read_text(relative)
+            if text is not None:
+                found[self.show(relative)] = text
         return found
 
     # --- Questions ----------------------------------------------------------------------------
@@ -282,14 +400,13 @@ class HostView:
 
     def endpoints(self) -> list[PciFunction]:
         """Functions that could be passed through: not bridges, not the IOMMU's own function
-        (class 0806)."""
+        (class 0806). A function whose class could not be read is kept (and reported), not
+        dropped."""
         return [
             item
             for item in self.functions.values()
             if not item.is_bridge
-            and item.class_code is not None
-            and item.class_code >> 16 != 0x06
-            and item.class_code >> 8 != IOMMU_CLASS
+            and (item.class_code is None or (item.class_code >> 16 != 0x06 and item.class_code >> 8 != IOMMU_CLASS))
         ]
 
     def group_peers(self, function: PciFunction) -> list[PciFunction]:
@@ -343,37 +460,124 @@ def _strip(text: str | None) -> str | None:
     return None if text is None else text.strip()
 
 
-def _read_function(view: HostView, name: str) -> PciFunction | None:
-    link = device_file(name)
+def clip(text: str, length: int = 60) -> str:
+    """``text`` shortened for a message, saying how long it was."""
+    return text if len(text) <= length else f"{text[:length]}... ({len(text)} characters)"
+
+
+#: The identity attributes: (name, hex digits in the kernel's ``0x%0Nx``, where config space
+#: holds the same value, its width; drivers/pci/pci-sysfs.c and probe.c cache them at enumeration).
+IDENTITY_ATTRIBUTES = (
+    ("vendor", 4, 0x00, 2),
+    ("device", 4, 0x02, 2),
+    ("class", 6, 0x09, 3),
+    ("revision", 2, 0x08, 1),
+    ("subsystem_vendor", 4, 0x2C, 2),
+    ("subsystem_device", 4, 0x2E, 2),
+)
+#: Without these lspci refuses the tree ("Cannot open .../vendor").
+_REQUIRED_IDENTITY = ("vendor", "device", "class")
+_HEX_ATTRIBUTE = re.compile(r"\s*(?:0[xX])?([0-9a-fA-F]{1,16})\s*")
+_DRIVER_LINK = re.compile(r"(?:^|/)bus/pci/drivers/([A-Za-z0-9][A-Za-z0-9_.+:-]*)/?$")
+_GROUP_LINK = re.compile(r"(?:^|/)kernel/iommu_groups/([0-9]{1,9})/?$")
+
+
+def _parse_hex_attribute(text: str, digits: int) -> tuple[int | None, str | None]:
+    """(value, None) or (None, what is wrong with the text)."""
+    if not text.strip():
+        return None, "empty"
+    match = _HEX_ATTRIBUTE.fullmatch(text)
+    if match is None:
+        return None, f"not a hexadecimal number: {clip(text.strip())!r}"
+    value = int(match.group(1), 16)
+    if value >= 16**digits:
+        return None, f"{text.strip()} does not fit in {digits} hexadecimal digits"
+    return value, None
+
+
+def _read_identity(view: HostView, function: PciFunction, base: str) -> None:
+    """vendor, device, class, revision and subsystem IDs from their sysfs files. A file that is
+    missing, empty or malformed is recorded in :attr:`PciFunction.problems`, and the value is
+    taken from config space when its header is there and answering (subsystem IDs only from a
+    type 0 header)."""
+    space = function.config
+    usable = space is not None and space.header_complete and not space.dead
+    for name, digits, offset, width in IDENTITY_ATTRIBUTES:
+        text, reason = view.read_checked_text(f"{base}/{name}", limit=ATTRIBUTE_LIMIT)
+        value = None
+        if text is not None:
+            value, reason = _parse_hex_attribute(text, digits)
+        elif reason == NotFound.reason and name not in _REQUIRED_IDENTITY:
+            continue
+        if reason is not None:
+            subsystem = name.startswith("subsystem_")
+            if space is not None and usable and not (subsystem and space.header_layout != regs.HEADER_LAYOUT_NORMAL):
+                value = space.read(offset, width)
+                reason += f"; config space gives 0x{value:0{digits}x}"
+            function.problems[name] = reason
+        setattr(function, "class_code" if name == "class" else name, value)
+
+
+def _link_name(
+    view: HostView, function: PciFunction, base: str, attribute: str, *, shape: re.Pattern[str], expected: str
+) -> str | None:
+    """The name a kernel link ends in (``driver`` → ``bus/pci/drivers/<name>``, ``iommu_group`` →
+    ``kernel/iommu_groups/<n>``), or None. A link of another shape (one to itself, a loop, a
+    regular file in its place) is recorded in :attr:`PciFunction.problems`, never read as a
+    name."""
     try:
-        real = os.path.realpath(view._path(link))
-        relative = os.path.relpath(real, view.root)
-    except OSError:
-        relative = link
-    bdf = Bdf.parse(name)
-    function = PciFunction(bdf, relative)
-    base = relative
+        target = view.fs.readlink(f"{base}/{attribute}")
+    except NotFound:
+        return None
+    except NotRegular as error:
+        function.problems[attribute] = f"a {error.kind.value}, not a symlink"
+        return None
+    except RootError as error:
+        function.problems[attribute] = error.reason
+        return None
+    match = shape.search(target)
+    if match is None:
+        function.problems[attribute] = f"symlink to {clip(target)!r}, not to {expected}"
+        return None
+    return match.group(1)
+
+
+def _read_function(view: HostView, name: str) -> PciFunction:
+    link = device_file(name)
+    function = PciFunction(Bdf.parse(name), link)
+    try:
+        base = view.fs.resolve(link)
+    except RootError as error:
+        view.note(link, error.reason)
+        function.problems["directory"] = error.reason
+        return function
+    function.path = base
+    config, reason = view.read_checked(f"{base}/config", note_missing=True, limit=CONFIG_SPACE_LIMIT)
+    if config is not None:
+        function.config = ConfigSpace(config.data)
+        size = len(config.data)
+        if config.truncated:
+            function.problems["config"] = f"larger than {CONFIG_SPACE_LIMIT} bytes (the kernel never shows more)"
+        elif size not in CONFIG_SIZES:
+            function.problems["config"] = "empty (0 bytes)" if not size else f"{size} bytes"
+    elif reason is not None:
+        function.problems["config"] = reason
+    _read_identity(view, function, base)
 
     def text(attribute: str) -> str | None:
-        return view.read_text(f"{base}/{attribute}")
+        return view.read_text(f"{base}/{attribute}", limit=ATTRIBUTE_LIMIT)
 
-    function.vendor = _hex(text("vendor"))
-    function.device = _hex(text("device"))
-    function.subsystem_vendor = _hex(text("subsystem_vendor"))
-    function.subsystem_device = _hex(text("subsystem_device"))
-    function.class_code = _hex(text("class"))
-    function.revision = _hex(text("revision"))
-    config = view.read_bytes(f"{base}/config", note_missing=True)
-    if config is not None:
-        function.config = ConfigSpace(config)
-    function.driver = view.readlink_name(f"{base}/driver")
+    function.driver = _link_name(
+        view, function, base, "driver", shape=_DRIVER_LINK, expected="../bus/pci/drivers/<name>"
+    )
     override = _strip(text("driver_override"))
     function.driver_override = None if override in (None, "(null)") else override
-    group = view.readlink_name(f"{base}/iommu_group")
+    group = _link_name(
+        view, function, base, "iommu_group", shape=_GROUP_LINK, expected="../kernel/iommu_groups/<number>"
+    )
     function.iommu_group = _int(group)
-    if view.exists(f"{base}/reset_method"):
-        methods = text("reset_method")
-        function.reset_method = methods.split() if methods is not None else None
+    methods, _ = view.read_checked_text(f"{base}/reset_method", limit=ATTRIBUTE_LIMIT)
+    function.reset_method = methods.split() if methods is not None else None
     function.has_reset_file = view.exists(f"{base}/reset")
     function.power_state = _strip(text("power_state"))
     function.label = _strip(text("label"))
@@ -384,7 +588,7 @@ def _read_function(view: HostView, name: str) -> PciFunction | None:
     function.max_link_width = _strip(text("max_link_width"))
     function.secondary_bus = _int(text("secondary_bus_number"))
     function.has_rom = view.exists(f"{base}/rom")
-    parent_name = os.path.basename(os.path.dirname(relative))
+    parent_name = base.rpartition("/")[0].rpartition("/")[2]
     if _BDF_NAME.match(parent_name):
         function.parent = Bdf.parse(parent_name)
     space = function.config
@@ -408,31 +612,72 @@ def _controller_of(real: str) -> Bdf | None:
     return found
 
 
-def read_host(root: Path | str) -> HostView:
-    """Read everything the checks use from ``root``."""
-    view = HostView(Path(root))
-    if not view.abs(PCI_DEVICES).is_dir():
-        view.unseen.append((view.show(PCI_DEVICES), "does not exist"))
-    for name in view.listdir(PCI_DEVICES):
-        if _BDF_NAME.match(name):
-            function = _read_function(view, name)
-            if function is not None:
-                view.functions[function.bdf] = function
-    for name in view.listdir("sys/kernel/iommu_groups"):
+def _break_parent_loops(view: HostView) -> None:
+    """A device's parent is the bridge whose directory holds its own. A crafted tree can nest
+    two directories under each other's names; the walk up to the root would never end, so the
+    link that closes the loop is cut and recorded."""
+    for function in view.functions.values():
+        seen = {function.bdf}
+        current = function
+        while current.parent is not None:
+            if current.parent in seen:
+                current.problems["parent"] = f"its directory nests under {current.parent}, which nests under it"
+                current.parent = None
+                break
+            seen.add(current.parent)
+            following = view.functions.get(current.parent)
+            if following is None:
+                break
+            current = following
+
+
+IOMMU_GROUPS = "sys/kernel/iommu_groups"
+
+
+def _read_groups(view: HostView) -> None:
+    """The IOMMU groups: each directory under /sys/kernel/iommu_groups, completed from the
+    devices' own ``iommu_group`` links. A group the directory does not list (the directory is
+    missing from a capture, or incomplete) is rebuilt from those links and marked
+    ``listed=False``, so devices that share it are never each "alone"."""
+    for name in view.listdir(IOMMU_GROUPS):
         number = _int(name)
         if number is None:
             continue
-        base = f"sys/kernel/iommu_groups/{name}"
+        base = f"{IOMMU_GROUPS}/{name}"
         group = IommuGroup(number)
         group.devices = [Bdf.parse(item) for item in view.listdir(f"{base}/devices") if _BDF_NAME.match(item)]
-        regions = view.read_text(f"{base}/reserved_regions")
+        regions = view.read_text(f"{base}/reserved_regions", limit=ATTRIBUTE_LIMIT)
         group.reserved_regions = [line.strip() for line in (regions or "").splitlines() if line.strip()]
-        group.type = _strip(view.read_text(f"{base}/type"))
+        group.type = _strip(view.read_text(f"{base}/type", limit=ATTRIBUTE_LIMIT))
         view.groups[number] = group
+    for function in view.functions.values():
+        number = function.iommu_group
+        if number is None:
+            continue
+        group = view.groups.get(number) or view.groups.setdefault(number, IommuGroup(number, listed=False))
+        if function.bdf not in group.devices:
+            group.devices.append(function.bdf)
+            group.unlisted.append(function.bdf)
+
+
+def read_host(root: Path | str, fs: RootFS | None = None) -> HostView:
+    """Read everything the checks use from ``root`` (through ``fs``, by default a
+    :class:`~harness.rootfs.DirectoryRoot` of it). Raises :class:`~harness.rootfs.RootError`
+    when the root itself cannot be opened."""
+    view = HostView(Path(root), fs if fs is not None else open_root(root))
+    if not view.is_dir(PCI_DEVICES):
+        view.note(PCI_DEVICES, "does not exist")
+    for name in view.listdir(PCI_DEVICES):
+        if _BDF_NAME.match(name):
+            function = _read_function(view, name)
+            view.functions[function.bdf] = function
+    _break_parent_loops(view)
+    _read_groups(view)
     for name in view.listdir("sys/class/iommu"):
         base = f"sys/class/iommu/{name}"
         if view.exists(f"{base}/intel-iommu"):
-            view.iommu_units.append(IommuUnit(name, "intel", _hex(view.read_text(f"{base}/intel-iommu/ecap"))))
+            ecap = view.read_text(f"{base}/intel-iommu/ecap", limit=ATTRIBUTE_LIMIT)
+            view.iommu_units.append(IommuUnit(name, "intel", _hex(ecap)))
         elif view.exists(f"{base}/amd-iommu"):
             view.iommu_units.append(IommuUnit(name, "amd"))
         else:
@@ -441,11 +686,12 @@ def read_host(root: Path | str) -> HostView:
         name for name in ("DMAR", "IVRS", "IORT") if view.exists(f"sys/firmware/acpi/tables/{name}")
     }
     _read_cpu(view)
-    view.cmdline = _strip(view.read_text("proc/cmdline", note_missing=True))
-    view.kernel_release = _strip(view.read_text("proc/sys/kernel/osrelease", note_missing=True))
-    view.kernel_version = kernel_version(view.kernel_release, view.read_text("proc/version"))
+    view.cmdline = _strip(view.read_text("proc/cmdline", note_missing=True, limit=ATTRIBUTE_LIMIT))
+    release = view.read_text("proc/sys/kernel/osrelease", note_missing=True, limit=ATTRIBUTE_LIMIT)
+    view.kernel_release = _strip(release)
+    view.kernel_version = kernel_version(view.kernel_release, view.read_text("proc/version", limit=ATTRIBUTE_LIMIT))
     for candidate in KERNEL_LOG_FILES:
-        text = view.read_text(candidate)
+        text = view.read_text(candidate, limit=LOG_LIMIT)
         if text is not None:
             view.kernel_log = parse(text.splitlines())
             view.kernel_log_path = view.show(candidate)
@@ -454,7 +700,7 @@ def read_host(root: Path | str) -> HostView:
     _read_net(view)
     for module in CHECKED_MODULES:
         for param in view.listdir(f"sys/module/{module}/parameters"):
-            value = view.read_text(f"sys/module/{module}/parameters/{param}")
+            value = view.read_text(f"sys/module/{module}/parameters/{param}", limit=ATTRIBUTE_LIMIT)
             if value is not None:
                 view.module_params.setdefault(module, {})[param] = value.strip()
     return view
@@ -504,16 +750,15 @@ def _read_storage(view: HostView) -> None:
     swaps = view.read_text("proc/swaps") or ""
     view.swaps = [line.split()[0] for line in swaps.splitlines()[1:] if line.split()]
     for name in view.listdir("sys/class/block"):
-        try:
-            real = os.path.relpath(os.path.realpath(view.abs(f"sys/class/block/{name}")), view.root)
-        except OSError:
+        real = view.resolve(f"sys/class/block/{name}")
+        if real is None:
             continue
         block = BlockDevice(name, real, _controller_of(real))
         block.slaves = view.listdir(f"{real}/slaves")
-        dm_name = view.read_text(f"{real}/dm/name")
+        dm_name = view.read_text(f"{real}/dm/name", limit=ATTRIBUTE_LIMIT)
         block.dm_name = _strip(dm_name)
-        numbers = _strip(view.read_text(f"{real}/dev"))
-        if numbers:
+        numbers = _strip(view.read_text(f"{real}/dev", limit=ATTRIBUTE_LIMIT))
+        if numbers and re.fullmatch(r"[0-9]{1,10}:[0-9]{1,10}", numbers):
             _read_udev_properties(view, block, f"run/udev/data/b{numbers}")
         view.blocks[name] = block
     for block in view.blocks.values():
@@ -526,7 +771,7 @@ def _read_storage(view: HostView) -> None:
 
 
 def _read_udev_properties(view: HostView, block: BlockDevice, relative: str) -> None:
-    text = view.read_text(relative)
+    text = view.read_text(relative, limit=ATTRIBUTE_LIMIT)
     for line in (text or "").splitlines():
         if line.startswith("E:ID_FS_TYPE="):
             block.fs_type = line.partition("=")[2].strip() or None
@@ -536,12 +781,12 @@ def _read_udev_properties(view: HostView, block: BlockDevice, relative: str) -> 
 
 def _read_net(view: HostView) -> None:
     for name in view.listdir("sys/class/net"):
-        try:
-            real = os.path.relpath(os.path.realpath(view.abs(f"sys/class/net/{name}")), view.root)
-        except OSError:
+        real = view.resolve(f"sys/class/net/{name}")
+        if real is None:
             continue
         master = view.readlink_name(f"sys/class/net/{name}/master")
-        view.net[name] = NetInterface(name, _controller_of(real), _strip(view.read_text(f"{real}/operstate")), master)
+        operstate = _strip(view.read_text(f"{real}/operstate", limit=ATTRIBUTE_LIMIT))
+        view.net[name] = NetInterface(name, _controller_of(real), operstate, master)
 
 
 def shell_assignments(text: str) -> dict[str, str]:

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 
 import pytest
 
@@ -30,3 +34,20 @@ def system_tool(name: str, package: str | None = None) -> str:
     if found is None:
         pytest.fail(f"{name} is not installed: run ci/install-system-packages.sh ({package or 'see that script'})")
     return found
+
+
+@contextmanager
+def deadline(seconds: float) -> Iterator[None]:
+    """Fail with TimeoutError instead of hanging (a FIFO opened for reading blocks until a
+    writer comes). Main thread only (SIGALRM)."""
+
+    def expired(_signum: int, _frame: FrameType | None) -> None:
+        raise TimeoutError(f"still running after {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)

@@ -361,26 +361,43 @@ def test_apply_sh_with_hostile_paths_runs_nothing_injected(final_root: RootOf, t
     ).read_text()
 
 
-def test_a_driver_name_that_is_no_module_is_refused_by_the_generator(final_root: RootOf, tmp_path: Path) -> None:
-    root = copy_root(final_root, tmp_path)
+def _rebind_link(root: Path, driver: str) -> None:
     drivers = root / "sys/bus/pci/drivers"
-    (drivers / "ahci;touch PWNED").mkdir()
+    (drivers / driver).mkdir()
     link = root / "sys/bus/pci/devices" / INTEL_SATA / "driver"
-    target = Path(os.readlink(link)).parent / "ahci;touch PWNED"
+    target = Path(os.readlink(link)).parent / driver
     link.unlink()
     link.symlink_to(target)
+
+
+def test_a_driver_link_with_shell_syntax_never_reaches_the_output(final_root: RootOf, tmp_path: Path) -> None:
+    """The reader does not take a driver name that no kernel driver could have (tree.driver-link)."""
+    root = copy_root(final_root, tmp_path)
+    _rebind_link(root, "ahci;touch PWNED")
+    for target_name in ("modprobe", "initramfs-tools", "all"):
+        output = generate(target_name, root, [INTEL_SATA])
+        assert "touch PWNED" not in output.text()
+    report = check_root(root)
+    sata = report.device(INTEL_SATA)
+    assert sata is not None and "tree.driver-link" in {finding.code for finding in sata.findings}
+    for device in report.devices:
+        for finding in device.findings:
+            for command in backticked(finding.fix):
+                assert_safe_command(command)
+            assert "touch PWNED" not in finding.fix
+
+
+def test_a_driver_name_that_is_no_module_is_refused_by_the_generator(final_root: RootOf, tmp_path: Path) -> None:
+    """A name a driver may carry but a module may not ('.' is not in a module name): it would end
+    up in modprobe.d install lines, which a shell runs."""
+    root = copy_root(final_root, tmp_path)
+    _rebind_link(root, "ahci.x")
     for target_name in ("modprobe", "initramfs-tools", "all"):
         with pytest.raises(InputError, match="not a kernel module name"):
             generate(target_name, root, [INTEL_SATA])
     completed = vfiolab("generate", "modprobe", "--root", str(root), "--device", INTEL_SATA)
     assert completed.returncode == 65 and "not a kernel module name" in completed.stderr
     assert "Traceback" not in completed.stderr
-    report = check_root(root)
-    for device in report.devices:
-        for finding in device.findings:
-            for command in backticked(finding.fix):
-                assert_safe_command(command)
-            assert "touch PWNED" not in finding.fix
 
 
 # --- The checker ------------------------------------------------------------------------------

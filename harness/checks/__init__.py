@@ -6,10 +6,22 @@ its own module. Adding a check means writing the module and adding one line here
 
 from __future__ import annotations
 
-from harness.checks import binding, cmdline, host_use, isolation, kernel_log, platform, power_link, reset, rom
+from harness.checks import (
+    binding,
+    cmdline,
+    host_use,
+    integrity,
+    isolation,
+    kernel_log,
+    platform,
+    power_link,
+    reset,
+    rom,
+)
 from harness.checks.base import Check, CheckContext, CheckOptions
 
 CHECKS: tuple[tuple[str, Check], ...] = (
+    ("integrity", integrity.check),
     ("platform", platform.check),
     ("cmdline", cmdline.check),
     ("isolation", isolation.check),

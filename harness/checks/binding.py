@@ -14,10 +14,12 @@ from datetime import UTC, datetime
 
 from harness import paste
 from harness.bootconfig import (
+    DISPLAY_LIMIT,
     VFIO_CONF,
     BootConfig,
     BootScript,
     PciIdMatch,
+    Source,
     builtin_modules,
     driver_override_targets,
     find_args,
@@ -35,7 +37,7 @@ from harness.bootconfig import (
 from harness.checks.base import CheckContext, device_label
 from harness.findings import Evidence, Finding, Severity
 from harness.storage import disk_uses
-from harness.sysfs import PciFunction
+from harness.sysfs import PciFunction, clip
 
 VFIO = "vfio_pci"
 INIT_ORDER = (
@@ -130,49 +132,46 @@ def _scripts(boot: BootConfig) -> list[BootScript]:
 
 
 def _id_sources(ctx: CheckContext, boot: BootConfig) -> list[IdSource]:
+    """Every ``ids=`` entry with where it is configured. One configuration line can hold
+    thousands of entries: its text is clipped and shared by them, never copied per entry."""
     sources: list[IdSource] = []
+
+    def add(value: str | None, where: str, evidence: Evidence, active: bool, kind: str) -> None:
+        sources.extend(IdSource(entry, where, evidence, active, kind) for entry in parse_vfio_ids(value)[0])
+
     for value, directive in boot.modprobe.option(VFIO, "ids"):
-        for entry in parse_vfio_ids(value)[0]:
-            evidence = Evidence(directive.source.path, directive.source.text.strip())
-            sources.append(IdSource(entry, str(directive.source), evidence, True, "modprobe"))
+        add(value, str(directive.source), _line_evidence(directive.source), True, "modprobe")
     for directive in boot.modprobe.of("install"):
         if "vfio" in directive.rest:
             for word in directive.rest.split():
                 if word.startswith("ids="):
-                    for entry in parse_vfio_ids(word[4:])[0]:
-                        evidence = Evidence(directive.source.path, directive.source.text.strip())
-                        sources.append(IdSource(entry, str(directive.source), evidence, True, "modprobe"))
+                    add(word[4:], str(directive.source), _line_evidence(directive.source), True, "modprobe")
     booted = find_args(boot.booted or [], "vfio_pci.ids")
     for arg in booted:
-        for entry in parse_vfio_ids(arg.value)[0]:
-            sources.append(
-                IdSource(entry, f"/proc/cmdline: {arg.raw}", ctx.evidence("proc/cmdline", arg.raw), True, "cmdline")
-            )
+        shown = clip(arg.raw, DISPLAY_LIMIT)
+        add(arg.value, f"/proc/cmdline: {shown}", ctx.evidence("proc/cmdline", shown), True, "cmdline")
     booted_raw = {arg.raw for arg in booted}
     for arg in find_args(boot.configured, "vfio_pci.ids"):
         if arg.raw in booted_raw:
             continue
-        for entry in parse_vfio_ids(arg.value)[0]:
-            where = f"{boot.bootloader.path} (not booted yet): {arg.raw}"
-            sources.append(IdSource(entry, where, Evidence(boot.bootloader.path, arg.raw), False, "cmdline"))
+        shown = clip(arg.raw, DISPLAY_LIMIT)
+        where = f"{boot.bootloader.path} (not booted yet): {shown}"
+        add(arg.value, where, Evidence(boot.bootloader.path, shown), False, "cmdline")
     for script in _scripts(boot):
-        for entry in script.vfio_ids:
-            evidence = Evidence(script.path, next(line.strip() for line in script.text.splitlines() if "ids=" in line))
-            sources.append(IdSource(entry, script.path, evidence, True, "script"))
+        if script.vfio_ids:
+            line = next((line.strip() for line in script.text.splitlines() if "ids=" in line), "")
+            evidence = Evidence(script.path, clip(line, DISPLAY_LIMIT))
+            sources.extend(IdSource(entry, script.path, evidence, True, "script") for entry in script.vfio_ids)
     running = ctx.view.module_params.get(VFIO, {}).get("ids")
     if running:
-        for entry in parse_vfio_ids(running)[0]:
-            relative = f"sys/module/{VFIO}/parameters/ids"
-            sources.append(
-                IdSource(
-                    entry,
-                    f"the running vfio-pci ({ctx.view.show(relative)})",
-                    ctx.evidence(relative, running),
-                    True,
-                    "module",
-                )
-            )
+        relative = f"sys/module/{VFIO}/parameters/ids"
+        evidence = ctx.evidence(relative, clip(running, DISPLAY_LIMIT))
+        add(running, f"the running vfio-pci ({ctx.view.show(relative)})", evidence, True, "module")
     return sources
+
+
+def _line_evidence(source: Source) -> Evidence:
+    return Evidence(source.path, source.shown)
 
 
 def _address_bindings(boot: BootConfig, function: PciFunction, module: str | None) -> list[AddressBinding]:
@@ -190,7 +189,7 @@ def _address_bindings(boot: BootConfig, function: PciFunction, module: str | Non
     for directive in boot.modprobe.of("install"):
         if function.name in driver_override_targets(directive.rest):
             early = _modprobe_in_image(boot) and module in (None, directive.module)
-            evidence = Evidence(directive.source.path, directive.source.text.strip())
+            evidence = _line_evidence(directive.source)
             found.append(AddressBinding(f"driver_override set by {directive.source}", evidence, early))
     return found
 
@@ -226,7 +225,7 @@ def _loaders(ctx: CheckContext, boot: BootConfig, module: str | None) -> list[Lo
                 Loader(
                     "early",
                     f"{directive.source} (modprobe loads vfio-pci before {directive.module})",
-                    Evidence(directive.source.path, directive.source.text.strip()),
+                    _line_evidence(directive.source),
                 )
             )
     tools = boot.initramfs_tools
@@ -247,9 +246,7 @@ def _loaders(ctx: CheckContext, boot: BootConfig, module: str | None) -> list[Lo
     if boot.dracut is not None:
         if boot.dracut.has("force_drivers", VFIO):
             source = boot.dracut.sources["force_drivers"][-1]
-            loaders.append(
-                Loader("early", f"{source} (dracut force_drivers)", Evidence(source.path, source.text.strip()))
-            )
+            loaders.append(Loader("early", f"{source} (dracut force_drivers)", _line_evidence(source)))
         for arg in find_args(boot.booted or [], "rd.driver.pre"):
             if VFIO in [item.replace("-", "_") for item in arg.values]:
                 loaders.append(
@@ -257,19 +254,15 @@ def _loaders(ctx: CheckContext, boot: BootConfig, module: str | None) -> list[Lo
                 )
     if boot.mkinitcpio is not None and VFIO in boot.mkinitcpio.modules:
         source = boot.mkinitcpio.sources["MODULES"]
-        loaders.append(Loader("early", f"{source} (mkinitcpio MODULES)", Evidence(source.path, source.text.strip())))
+        loaders.append(Loader("early", f"{source} (mkinitcpio MODULES)", _line_evidence(source)))
     if boot.initramfs_tools is not None:
         for entry in boot.initramfs_tools.lists(VFIO):
             source = entry.source
-            loaders.append(
-                Loader("after-udev", f"{source} (initramfs-tools modules)", Evidence(source.path, source.text.strip()))
-            )
+            loaders.append(Loader("after-udev", f"{source} (initramfs-tools modules)", _line_evidence(source)))
     for entry in boot.modules_load:
         if entry.module == VFIO:
             source = entry.source
-            loaders.append(
-                Loader("real-root", f"{source} (systemd-modules-load)", Evidence(source.path, source.text.strip()))
-            )
+            loaders.append(Loader("real-root", f"{source} (systemd-modules-load)", _line_evidence(source)))
     return loaders
 
 
@@ -282,6 +275,14 @@ def _driver(ctx: CheckContext, function: PciFunction) -> Finding:
     if function.driver_override:
         evidence.append(ctx.device_evidence(function, "driver_override", function.driver_override))
     override = f" (driver_override: {function.driver_override})" if function.driver_override else ""
+    broken = function.unreadable("driver")
+    if broken is not None:
+        evidence[0] = ctx.device_evidence(function, "driver", broken)
+        message = f"could not tell which driver holds {label}{override}: the driver link is corrupt"
+        why = "The driver link could not be read as ../bus/pci/drivers/<name> (see tree.driver-link)."
+        return Finding(
+            "binding.driver", Severity.WARN, message, why, "", evidence, device=function.name, could_not_judge=True
+        )
     if function.driver == "vfio-pci":
         message = f"{label} is bound to vfio-pci{override}"
         why = "vfio-pci holds the device, so a VM can take it without unbinding a host driver first."
@@ -357,7 +358,7 @@ def _configured(
     if module is not None:
         for directive in boot.modprobe.blacklisted(module):
             parts.append(f"host driver blacklisted: {directive.source}")
-            evidence.append(Evidence(directive.source.path, directive.source.text.strip()))
+            evidence.append(_line_evidence(directive.source))
     stages = {
         "early": "before udev binds host drivers",
         "unordered": "in init-top, in no promised order against udev's coldplug",
@@ -509,7 +510,7 @@ def _modconf(boot: BootConfig, function: PciFunction, covering: list[IdSource]) 
         "install/modconf), so at boot vfio-pci loads without its ids= and softdep lines are unknown; the host "
         "driver binds the device.",
         f"in {paste.prose(where)} set {hooks_line}, then run `mkinitcpio -P` and reboot",
-        [Evidence(source.path, source.text.strip())] if source is not None else [],
+        [_line_evidence(source)] if source is not None else [],
         device=function.name,
     )
 
@@ -747,6 +748,6 @@ def _ignored_modprobe_files(ctx: CheckContext, boot: BootConfig, function: PciFu
                 "options line never reaches vfio-pci.",
                 f"rename it: {paste.code(paste.command('mv', path, path + '.conf'))}, then run "
                 f"`{' && '.join(boot.rebuild_commands())}`",
-                [Evidence(path, directive.source.text.strip())],
+                [Evidence(path, directive.source.shown)],
                 device=function.name,
             )

@@ -35,6 +35,8 @@ def check(ctx: CheckContext) -> Iterator[Finding]:
 def _group(ctx: CheckContext, function: PciFunction) -> Iterator[Finding]:
     view = ctx.view
     link = device_file(function.name, "iommu_group")
+    if function.iommu_group is None and function.unreadable("iommu_group"):
+        return  # the integrity check says the link is corrupt; "no group" would be a misread
     if function.iommu_group is None:
         yield Finding(
             "isolation.no-group",
@@ -152,7 +154,9 @@ def _acs_path(ctx: CheckContext, function: PciFunction) -> Iterator[Finding]:
             break
         config = bridge.config
         config_path = device_file(bridge.name, "config")
-        if config is None or config.truncated:
+        if "config" in bridge.problems or (config is not None and config.capability_problems()):
+            pass  # corrupt, not hidden: the integrity check reports it (tree.port-config)
+        elif config is None or config.truncated:
             unseen.append(bridge.name)
         elif config.has_extended_space and not config.dead:
             express = config.express()

@@ -22,7 +22,8 @@ from pathlib import Path
 from harness.checks.base import CheckContext
 from harness.findings import Evidence, Finding, Severity
 from harness.pci.address import Bdf
-from harness.pci.rom import RomImage, RomParseResult, parse_rom, read_rom_file
+from harness.pci.rom import MAX_ROM_SIZE, RomImage, RomParseResult, parse_rom, read_rom_file
+from harness.rootfs import RootError
 from harness.storage import controller_in_use
 from harness.sysfs import PciFunction, device_file, on_host
 
@@ -84,22 +85,39 @@ def _live_root(ctx: CheckContext) -> bool:
         return False
 
 
-def _read(path: Path) -> tuple[bytes | None, str]:
-    data, reason = read_rom_file(path)
+def _not_enabled(data: bytes | None, reason: str) -> tuple[bytes | None, str]:
     if data == b"":
         # sysfs ``rom`` reads empty until the ROM is enabled (echo 1 > rom).
         return None, "reading it returned nothing (the ROM is not enabled)"
     return data, reason
 
 
-def _enable_and_read(path: Path) -> tuple[bytes | None, str]:
+def _read(path: Path) -> tuple[bytes | None, str]:
+    """A ROM file named on the command line (the user's own file, not part of the root)."""
+    return _not_enabled(*read_rom_file(path))
+
+
+def _read_in_root(ctx: CheckContext, relative: str) -> tuple[bytes | None, str]:
+    """The root's sysfs ``rom``, through the confined reader."""
+    try:
+        blob = ctx.view.fs.read(relative, MAX_ROM_SIZE + 1)
+    except RootError as error:
+        return None, error.reason
+    if len(blob.data) > MAX_ROM_SIZE:
+        return None, "larger than 16 MiB, the largest option ROM"
+    return _not_enabled(blob.data, "")
+
+
+def _enable_and_read(ctx: CheckContext, relative: str) -> tuple[bytes | None, str]:
+    # The live root only (see _live_root), so the path on this machine is the sysfs file itself.
+    path = ctx.view.abs(relative)
     try:
         with open(path, "w", encoding="ascii") as handle:
             handle.write("1")
     except OSError as error:
         return None, f"`echo 1 > rom` failed: {error.strerror or error}"
     try:
-        return _read(path)
+        return _read_in_root(ctx, relative)
     finally:
         # Leave the ROM BAR as we found it even if the read failed.
         try:
@@ -116,15 +134,15 @@ def _get_rom(ctx: CheckContext, function: PciFunction, given: Path | None) -> _R
         return _Rom(Evidence(str(given), value), data, reason, from_file=True)
     if not function.has_rom:
         return None
-    path = ctx.view.abs(f"{function.path}/rom")
-    data, reason = _read(path)
+    relative = f"{function.path}/rom"
+    data, reason = _read_in_root(ctx, relative)
     enabled = False
     in_use = controller_in_use(ctx.view, function.bdf) if data is None and ctx.options.read_rom else []
     if in_use:
         reason += f"; --read-rom refuses a controller whose disks are in use ({'; '.join(in_use)})"
     elif data is None and ctx.options.read_rom:
         if _live_root(ctx):
-            data, enable_reason = _enable_and_read(path)
+            data, enable_reason = _enable_and_read(ctx, relative)
             reason = enable_reason or reason
             enabled = data is not None
         elif os.geteuid() != 0:

@@ -7,6 +7,6 @@ parses and prints PCI addresses. fakesys imports this package to encode the same
 from __future__ import annotations
 
 from harness.pci.address import Bdf
-from harness.pci.config import Capability, CapabilityLoopError, ConfigSpace
+from harness.pci.config import Capability, CapabilityLoopError, CapabilityProblem, ConfigSpace
 
-__all__ = ["Bdf", "Capability", "CapabilityLoopError", "ConfigSpace"]
+__all__ = ["Bdf", "Capability", "CapabilityLoopError", "CapabilityProblem", "ConfigSpace"]

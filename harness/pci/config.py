@@ -1,9 +1,13 @@
 """Decoding of a device's configuration space: header, capability lists, typed registers.
 
 Works on any byte string a ``config`` file gives: 4096 bytes (PCIe, root), 256 (conventional),
-64 (a non-root read) or all-ones (a device that stopped answering). Reads past the end of a short
-buffer return all-ones, as a failed config read does; callers ask :attr:`ConfigSpace.truncated`
-to tell "not visible" from "not there".
+64 (a non-root read) or all-ones (a device that stopped answering), and on anything a damaged
+tree holds (0 bytes, random bytes). Reads past the end of a short buffer return all-ones, as a
+failed config read does; callers ask :attr:`ConfigSpace.truncated` to tell "not visible" from
+"not there", and :attr:`ConfigSpace.dead` is true only when the vendor ID was actually read as
+ffff. The capability walks follow the kernel's rules and record every broken pointer as a
+:class:`CapabilityProblem` (:meth:`ConfigSpace.capability_problems`); the typed accessors
+(:meth:`~ConfigSpace.express`, :meth:`~ConfigSpace.acs` ...) never raise.
 """
 
 from __future__ import annotations
@@ -22,6 +26,22 @@ class CapabilityLoopError(ValueError):
         super().__init__(f"{kind} list loops back to offset {offset:#x}")
         self.offset = offset
         self.extended = extended
+
+
+@dataclass(frozen=True)
+class CapabilityProblem:
+    """Something wrong with a capability list, found where ``offset`` was read."""
+
+    extended: bool
+    offset: int
+    message: str
+    #: The walk stopped here (the rest of the list is unknown).
+    ends_list: bool = False
+    #: For a loop: the offset the list leads back to.
+    loop_to: int | None = None
+
+    def __str__(self) -> str:
+        return self.message
 
 
 @dataclass(frozen=True)
@@ -62,6 +82,7 @@ class ConfigSpace:
         self.data = bytes(data)
         self._capabilities: list[Capability] | None = None
         self._extended: list[Capability] | None = None
+        self._problems: list[CapabilityProblem] = []
 
     @property
     def size(self) -> int:
@@ -77,7 +98,10 @@ class ConfigSpace:
         return self.size >= regs.EXTENDED_CONFIG_SIZE
 
     def read(self, offset: int, width: int) -> int:
-        return regs.read_register(self.data, offset, width)
+        chunk = self.data[offset : offset + width]
+        if len(chunk) == width:
+            return int.from_bytes(chunk, "little")
+        return regs.read_register(self.data, offset, width)  # past the end: all-ones
 
     def field(self, structure: regs.Structure, base: int, register: str, name: str) -> int:
         """Raw value of one field of a register in ``structure`` located at ``base``."""
@@ -94,8 +118,9 @@ class ConfigSpace:
 
     @property
     def dead(self) -> bool:
-        """The device answers all-ones, as after a failed reset or surprise removal."""
-        return self.vendor_id == 0xFFFF
+        """The device answers all-ones, as after a failed reset or surprise removal (an empty or
+        one-byte buffer is not "dead": there is nothing to tell)."""
+        return self.size >= 2 and self.vendor_id == 0xFFFF
 
     @property
     def header_layout(self) -> int:
@@ -114,64 +139,162 @@ class ConfigSpace:
         return self.read(0x06, 2)
 
     def capabilities(self) -> list[Capability]:
-        """The conventional capability list, in chain order (walked once; the bytes are fixed)."""
-        if self._capabilities is None:
-            self._capabilities = self._walk_capabilities()
-        return self._capabilities
+        """The conventional capability list, in chain order, as far as it can be followed.
+        Raises :class:`CapabilityLoopError` when it loops (the device model refuses such a
+        description); :meth:`capability_problems` names every problem without raising."""
+        self._walk(extended=False)
+        return self._raise_on_loop(self._capabilities, extended=False)
 
-    def _walk_capabilities(self) -> list[Capability]:
+    def extended_capabilities(self) -> list[Capability]:
+        """The extended capability list at 0x100, in chain order (empty below 4096 bytes).
+        Raises :class:`CapabilityLoopError` when it loops, as :meth:`capabilities` does."""
+        self._walk(extended=True)
+        return self._raise_on_loop(self._extended, extended=True)
+
+    def capability_problems(self, extended: bool | None = None) -> list[CapabilityProblem]:
+        """What is wrong with the capability lists: pointers into the header, unaligned, looping
+        or out of range, entries that read all-ones, structures that run past their space.
+        ``extended``: only the conventional (False) or the extended (True) list."""
+        self._walk(extended)
+        return [problem for problem in self._problems if extended is None or problem.extended == extended]
+
+    @property
+    def header_complete(self) -> bool:
+        """At least the 64-byte header was read (the kernel shows every reader that much)."""
+        return self.size >= regs.UNPRIVILEGED_CONFIG_SIZE
+
+    def _raise_on_loop(self, found: list[Capability] | None, extended: bool) -> list[Capability]:
+        for problem in self._problems:
+            if problem.loop_to is not None and problem.extended == extended:
+                raise CapabilityLoopError(problem.loop_to, extended)
+        return list(found or [])
+
+    def _walk(self, extended: bool | None = None) -> None:
+        """Walk the lists asked for (None: both), each once; the bytes are fixed."""
+        if extended is not True and self._capabilities is None:
+            self._capabilities = self._walk_conventional(self._problems)
+        if extended is not False and self._extended is None:
+            self._extended = self._walk_extended(self._problems)
+
+    def _walk_conventional(self, problems: list[CapabilityProblem]) -> list[Capability]:
+        """The kernel's walk (drivers/pci/pci.c ``__pci_find_next_cap_ttl``: a pointer below 0x40
+        ends the list, the low two bits are masked off, an ID of 0xff ends it, at most 48
+        entries), recording each departure from the PCI rules as a problem."""
         found: list[Capability] = []
         if self.dead or self.truncated or not self.status & regs.STATUS_CAPABILITIES:
             return found
-        pointer_offset = regs.CAPABILITIES_POINTER
+        where = regs.CAPABILITIES_POINTER
         if self.header_layout == regs.HEADER_LAYOUT_CARDBUS:
-            pointer_offset = 0x14
+            where = 0x14
         seen: set[int] = set()
-        offset = self.read(pointer_offset, 1) & regs.CAPABILITY_POINTER_MASK
-        while offset:
-            if offset < 0x40:
-                break
-            if offset in seen:
-                raise CapabilityLoopError(offset, extended=False)
+        pointer = self.read(where, 1)
+        while pointer:
+            problem = self._conventional_pointer_problem(where, pointer, seen)
+            if problem is not None:
+                problems.append(problem)
+                if problem.ends_list:
+                    break
+            offset = pointer & regs.CAPABILITY_POINTER_MASK
             seen.add(offset)
             cap_id = self.read(offset, 1)
             if cap_id == 0xFF:
+                message = f"capability at {offset:#04x} reads ff: nothing there"
+                problems.append(CapabilityProblem(False, offset, message, True))
                 break
-            found.append(Capability(cap_id, offset, extended=False))
-            offset = self.read(offset + 1, 1) & regs.CAPABILITY_POINTER_MASK
+            capability = Capability(cap_id, offset, extended=False)
+            overrun = self._overrun(capability)
+            if overrun is not None:
+                problems.append(overrun)
+            found.append(capability)
+            where = offset + 1
+            pointer = self.read(where, 1)
         return found
 
-    def extended_capabilities(self) -> list[Capability]:
-        """The extended capability list at 0x100, in chain order (empty below 4096 bytes)."""
-        if self._extended is None:
-            self._extended = self._walk_extended()
-        return self._extended
+    def _conventional_pointer_problem(self, where: int, pointer: int, seen: set[int]) -> CapabilityProblem | None:
+        aligned = pointer & regs.CAPABILITY_POINTER_MASK
+        if pointer == aligned >= regs.UNPRIVILEGED_CONFIG_SIZE and aligned not in seen and aligned + 2 <= self.size:
+            return None  # the usual case, without building a message
+        text = f"capability pointer at {where:#04x} is {pointer:#04x}"
+        if pointer < regs.UNPRIVILEGED_CONFIG_SIZE:
+            return CapabilityProblem(False, where, f"{text}, inside the 64-byte header", ends_list=True)
+        if aligned in seen:
+            return CapabilityProblem(False, where, f"{text}: the list loops", ends_list=True, loop_to=aligned)
+        if aligned + 2 > self.size:
+            return CapabilityProblem(False, where, f"{text}, past the {self.size} bytes read", ends_list=True)
+        if pointer != aligned:
+            return CapabilityProblem(False, where, f"{text}, not a multiple of 4 (read as {aligned:#04x})")
+        return None
 
-    def _walk_extended(self) -> list[Capability]:
+    def _overrun(self, capability: Capability) -> CapabilityProblem | None:
+        """A structure the checker decodes that does not fit below 0x100."""
+        length = {regs.CAP_PM: regs.PM_LENGTH, regs.CAP_AF: regs.AF_LENGTH}.get(capability.cap_id)
+        if capability.cap_id == regs.CAP_EXPRESS:
+            version = self.read(capability.offset + 2, 1) & 0x0F
+            length = regs.EXPRESS_V2_LENGTH if version >= 2 else regs.EXPRESS_V1_LENGTH
+        if length is None or capability.offset + length <= regs.CONVENTIONAL_CONFIG_SIZE:
+            return None
+        return CapabilityProblem(
+            False,
+            capability.offset,
+            f"{capability.name} capability at {capability.offset:#04x} needs {length:#x} bytes and runs past 0xff",
+        )
+
+    def _walk_extended(self, problems: list[CapabilityProblem]) -> list[Capability]:
+        """The kernel's walk (drivers/pci/pci.c ``pci_find_next_ext_capability``: a header of 0
+        at 0x100 means no list, a next pointer below 0x100 ends it, at most (4096 - 256) / 8
+        entries), recording each departure from the rules as a problem."""
         found: list[Capability] = []
         if self.dead or not self.has_extended_space:
             return found
         seen: set[int] = set()
         offset = regs.FIRST_EXTENDED_CAPABILITY
-        while offset:
-            if offset in seen:
-                raise CapabilityLoopError(offset, extended=True)
-            seen.add(offset)
+        while True:
             header = self.read(offset, 4)
-            if header in (0, 0xFFFFFFFF):
+            if header == 0:
                 break
+            if header == 0xFFFFFFFF:
+                if offset != regs.FIRST_EXTENDED_CAPABILITY:
+                    problems.append(
+                        CapabilityProblem(True, offset, f"extended capability at {offset:#05x} reads ffffffff", True)
+                    )
+                break
+            seen.add(offset)
             found.append(Capability(header & 0xFFFF, offset, extended=True, version=(header >> 16) & 0xF))
-            offset = (header >> 20) & 0xFFC
-            if offset and offset < regs.FIRST_EXTENDED_CAPABILITY:
+            raw = (header >> 20) & 0xFFF
+            if not raw:
                 break
+            following = raw & 0xFFC
+            problem = self._extended_pointer_problem(offset, raw, seen)
+            if problem is not None:
+                problems.append(problem)
+                if problem.ends_list:
+                    break
+            offset = following
         return found
+
+    def _extended_pointer_problem(self, where: int, raw: int, seen: set[int]) -> CapabilityProblem | None:
+        following = raw & 0xFFC
+        if following >= regs.FIRST_EXTENDED_CAPABILITY and following not in seen and following + 4 <= self.size:
+            if raw == following:
+                return None
+            text = f"extended capability pointer at {where:#05x} is {raw:#05x}"
+            return CapabilityProblem(True, where, f"{text}, not a multiple of 4 (read as {following:#05x})")
+        text = f"extended capability pointer at {where:#05x} is {raw:#05x}"
+        if following < regs.FIRST_EXTENDED_CAPABILITY:
+            return CapabilityProblem(True, where, f"{text}, below 0x100", True)
+        if following in seen:
+            return CapabilityProblem(True, where, f"{text}: the list loops", True, following)
+        return CapabilityProblem(True, where, f"{text}, past the {self.size} bytes read", True)
 
     def all_capabilities(self) -> Iterator[Capability]:
         yield from self.capabilities()
         yield from self.extended_capabilities()
 
     def find(self, cap_id: int, extended: bool = False) -> Capability | None:
-        for capability in self.extended_capabilities() if extended else self.capabilities():
+        """The first capability ``cap_id`` the walk reaches (a looping list is followed up to
+        the loop, as the kernel's walk would find it; never raises)."""
+        self._walk(extended)
+        for capability in (self._extended if extended else self._capabilities) or []:
             if capability.cap_id == cap_id:
                 return capability
         return None
