@@ -88,6 +88,8 @@ class GuestAssets:
     build_seconds: float = 0.0
     #: Why an older cached build is used (apt could not answer, the download failed); else "".
     note: str = ""
+    #: Built by this call (not read from the cache).
+    fresh: bool = False
 
     @property
     def vmlinux(self) -> Path:
@@ -234,7 +236,7 @@ def _build(inputs: Inputs, destination: Path) -> GuestAssets:
             key=inputs.key(),
             build_seconds=round(time.monotonic() - began, 2),
         )
-        manifest = {key: value for key, value in asdict(assets).items() if key not in ("directory", "note")}
+        manifest = {key: value for key, value in asdict(assets).items() if key not in ("directory", "note", "fresh")}
         (output / "manifest.json").write_text(json.dumps(manifest, indent=1))
         os.rename(output, destination)
         # The packages are not needed again: a new build downloads what apt then names.
@@ -242,7 +244,15 @@ def _build(inputs: Inputs, destination: Path) -> GuestAssets:
         busybox_deb.unlink(missing_ok=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return assets
+    _prune(inputs.series, root)
+    return replace(assets, fresh=True)
+
+
+def _prune(name: str, root: Path, keep: int = 2) -> None:
+    """Remove all but the newest ``keep`` builds of kernel series ``name`` (a run that still
+    uses an older one keeps its open files; Linux frees them when it is done)."""
+    for old in cached_assets(name, root)[keep:]:
+        shutil.rmtree(old.directory, ignore_errors=True)
 
 
 def guest_assets(name: str = DEFAULT_KERNEL, *, root: Path | None = None, offline: bool = False) -> GuestAssets:

@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pexpect
 from pexpect.spawnbase import SpawnBase
@@ -50,7 +50,14 @@ class _Crashed(Exception):
     """Raised inside pexpect's loop when the reader saw a crash; becomes a GuestCrash."""
 
 
-class _DrainedSpawn(SpawnBase[str]):
+# pexpect's classes are generic in its type stubs only.
+if TYPE_CHECKING:
+    _TextSpawn = SpawnBase[str]
+else:
+    _TextSpawn = SpawnBase
+
+
+class _DrainedSpawn(_TextSpawn):
     """A pexpect spawn whose input is what the console's reader thread already read."""
 
     def __init__(self, console: Console, searchwindowsize: int) -> None:

@@ -23,6 +23,7 @@ The artifacts (console log, QEMU command and stderr, guest dmesg, guest sysfs sn
 from __future__ import annotations
 
 import json
+import resource
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -76,6 +77,8 @@ class LiveResult:
     kernel_release: str = ""
     artifacts: Path | None = None
     seconds: float = 0.0
+    #: CPU time QEMU used (user + system): what the run costs whatever else the machine does.
+    qemu_cpu_seconds: float = 0.0
 
     @property
     def name(self) -> str:
@@ -107,7 +110,8 @@ class LiveResult:
     def summary(self) -> str:
         """``PASS live-intel-ahci[6.1] (linux-image-..., tcg) 4.2 s``."""
         what = ", ".join(item for item in (self.kernel_package or self.kernel, self.accel) if item)
-        return f"{self.status.upper()} {self.name} ({what}) {self.seconds:.1f} s"
+        cpu = f", QEMU CPU {self.qemu_cpu_seconds:.1f} s" if self.qemu_cpu_seconds else ""
+        return f"{self.status.upper()} {self.name} ({what}) {self.seconds:.1f} s{cpu}"
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -119,6 +123,7 @@ class LiveResult:
             "accel": self.accel,
             "accel_reason": self.accel_reason,
             "seconds": round(self.seconds, 3),
+            "qemu_cpu_seconds": round(self.qemu_cpu_seconds, 3),
             "phases": [{"phase": mark.phase, "seconds": mark.seconds} for mark in self.marks],
             "steps": [
                 {
@@ -203,6 +208,7 @@ def run_live(
     artifacts = Artifacts(f"{scenario.name}-{kernel}", keep)
     session: GuestSession | None = None
     asked_guest = False
+    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     try:
         timeouts = timeouts or Timeouts.from_environment()
         assets = assets or guest_assets(kernel, offline=offline)
@@ -216,14 +222,19 @@ def run_live(
         with session:
             session.boot()
             _setup(session, spec, assets)
+            session.console.mark("setup")
             asked_guest = True
             _run_steps(session, scenario, spec, result)
+            session.console.mark("steps")
             # What the guest printed up to here; the transfers that follow are base64 data.
             result.console_tail = session.tail(TAIL_LINES)
             _judge_guest(session, scenario, result, artifacts)
+            session.console.mark("judged")
             if result.failures or keep is not None:
                 session.snapshot(artifacts.path / "guest-sysfs")
+                session.console.mark("snapshot")
             session.poweroff()
+            session.console.mark("poweroff")
         result.status = FAIL if result.failures else PASS
     except GuestCrash as error:
         result.status = FAIL
@@ -249,6 +260,10 @@ def run_live(
     finally:
         if session is not None:
             session.close()
+            children = resource.getrusage(resource.RUSAGE_CHILDREN)
+            result.qemu_cpu_seconds = (children.ru_utime - children_before.ru_utime) + (
+                children.ru_stime - children_before.ru_stime
+            )
             result.marks = session.marks
             result.kernel_release = session.kernel_release or result.kernel_release
             if result.status != PASS and not result.console_tail:

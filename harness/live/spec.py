@@ -168,11 +168,11 @@ def _device(item: Mapping[str, Any], index: int, fail: Callable[..., GuestSpecEr
     kind = item["type"]
     if "disk" in item and kind not in DISK_CONTROLLERS:
         raise fail(
-            f"devices[{index}].disk: only {' and '.join(DISK_CONTROLLERS)} take a disk", "devices", index, "disk"
+            f"guest.devices[{index}].disk: only {' and '.join(DISK_CONTROLLERS)} take a disk", "devices", index, "disk"
         )
     if ("chassis" in item or "slot" in item) and kind not in (*PORTS, *BRIDGES):
         raise fail(
-            f"devices[{index}]: chassis and slot apply to {', '.join((*PORTS, *BRIDGES))}, not {kind}",
+            f"guest.devices[{index}]: chassis and slot apply to {', '.join((*PORTS, *BRIDGES))}, not {kind}",
             "devices",
             index,
         )
@@ -182,7 +182,7 @@ def _device(item: Mapping[str, Any], index: int, fail: Callable[..., GuestSpecEr
         disk_data = disk_data or {}
         disk = Disk(int(disk_data.get("size_mib", DEFAULT_DISK_MIB)), str(disk_data.get("marker", "")))
         if len(disk.marker) > disk.size_mib << 20:
-            raise fail(f"devices[{index}].disk.marker does not fit the disk", "devices", index, "disk")
+            raise fail(f"guest.devices[{index}].disk.marker does not fit the disk", "devices", index, "disk")
     return Device(
         id=item["id"],
         type=kind,
@@ -199,13 +199,13 @@ def _check_topology(devices: Sequence[Device], fail: Callable[..., GuestSpecErro
     known: dict[str, Device] = {}
     for index, device in enumerate(devices):
         if device.id in known or device.id in ("pcie.0", "hostroot"):
-            raise fail(f"devices[{index}].id: {device.id!r} is used twice", "devices", index, "id")
+            raise fail(f"guest.devices[{index}].id: {device.id!r} is used twice", "devices", index, "id")
         parent = known.get(device.bus) if device.bus not in (None, "pcie.0") else None
         if device.bus not in (None, "pcie.0"):
             if parent is None:
                 ports = [item.id for item in known.values() if item.type in BUS_KINDS]
                 raise fail(
-                    f"devices[{index}].bus: no earlier port or bridge {device.bus!r}"
+                    f"guest.devices[{index}].bus: no earlier port or bridge {device.bus!r}"
                     + (f" (earlier ones: {', '.join(ports)})" if ports else ""),
                     "devices",
                     index,
@@ -214,23 +214,26 @@ def _check_topology(devices: Sequence[Device], fail: Callable[..., GuestSpecErro
             kind = BUS_KINDS.get(parent.type)
             if kind is None:
                 raise fail(
-                    f"devices[{index}].bus: {parent.id} ({parent.type}) provides no bus", "devices", index, "bus"
+                    f"guest.devices[{index}].bus: {parent.id} ({parent.type}) provides no bus", "devices", index, "bus"
                 )
             if kind == "switch" and device.type != "xio3130-downstream":
                 raise fail(
-                    f"devices[{index}].bus: only xio3130-downstream ports go on the switch's upstream port {parent.id}",
+                    f"guest.devices[{index}].bus: only xio3130-downstream ports go on the switch's upstream port "
+                    f"{parent.id}",
                     "devices",
                     index,
                     "bus",
                 )
         if device.type == "xio3130-downstream" and (parent is None or parent.type != "x3130-upstream"):
-            raise fail(f"devices[{index}].bus: a downstream port goes on an x3130-upstream port", "devices", index)
+            raise fail(
+                f"guest.devices[{index}].bus: a downstream port goes on an x3130-upstream port", "devices", index
+            )
         if device.type == "x3130-upstream" and (parent is None or BUS_KINDS.get(parent.type) != "slot"):
-            raise fail(f"devices[{index}].bus: a switch's upstream port goes in a root port", "devices", index)
+            raise fail(f"guest.devices[{index}].bus: a switch's upstream port goes in a root port", "devices", index)
         if device.bus in (None, "pcie.0") and device.addr is not None and int(device.addr.split(".")[0], 16) == 0x1E:
             # harness.live.qemu.HOST_ROOT_SLOT: the host root's 9p device.
             raise fail(
-                f"devices[{index}].addr: slot 1e of pcie.0 is reserved for the host root's 9p device",
+                f"guest.devices[{index}].addr: slot 1e of pcie.0 is reserved for the host root's 9p device",
                 "devices",
                 index,
                 "addr",
@@ -247,7 +250,9 @@ def _step(
     actions = [key for key in item if key in ACTIONS]
     if len(actions) != 1:
         found = ", ".join(actions) or "none"
-        raise fail(f"steps[{index}]: expected exactly one action ({', '.join(ACTIONS)}), found {found}", "steps", index)
+        raise fail(
+            f"guest.steps[{index}]: expected exactly one action ({', '.join(ACTIONS)}), found {found}", "steps", index
+        )
     action = actions[0]
     value = item[action]
     if action in ("unbind", "reset", "remove"):

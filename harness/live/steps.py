@@ -20,14 +20,18 @@ from harness.live.qemu import HOST_ROOT_MOUNT
 from harness.live.spec import Step
 
 PCI_DEVICES = "/sys/bus/pci/devices"
+VFIO_MODULE = "harness.live.vfio"
 #: The environment of programs run in the host's root: a clean one, writable /dev/shm (the
-#: host's root is read-only), no bytecode written.
+#: host's root is read-only), no bytecode written, no colours.
 _CHROOT_ENVIRONMENT = (
     "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
     "HOME=/dev/shm",
     "TMPDIR=/dev/shm",
     "LC_ALL=C.UTF-8",
     "PYTHONDONTWRITEBYTECODE=1",
+    # The console is a terminal: no colours in what the steps' output is compared with.
+    "NO_COLOR=1",
+    "TERM=dumb",
 )
 
 
@@ -44,7 +48,9 @@ def _in_host_root(arguments: list[str], *, python_module: str | None = None) -> 
     python, code = host_python()
     words = ["chroot", HOST_ROOT_MOUNT, "env", "-i", *_CHROOT_ENVIRONMENT, f"PYTHONPATH={code}"]
     if python_module is not None:
-        words += [python, "-m", python_module]
+        # -S (no site): the VFIO client needs only the standard library and PYTHONPATH, and site's
+        # .pth files cost a second of 9p reads under TCG; vfiolab needs its dependencies.
+        words += [python, *(["-S"] if python_module == VFIO_MODULE else []), "-m", python_module]
     return " ".join(shlex.quote(word) for word in [*words, *arguments])
 
 
@@ -106,7 +112,7 @@ def step_command(step: Step) -> str:
             arguments.append("--reset")
         if value.get("hot_reset"):
             arguments.append("--hot-reset")
-        return _in_host_root(arguments, python_module="harness.live.vfio")
+        return _in_host_root(arguments, python_module=VFIO_MODULE)
     raise ValueError(f"unknown guest step {action!r}")
 
 

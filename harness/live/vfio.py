@@ -307,7 +307,7 @@ class Device:
                 count = _HOT_RESET_INFO.unpack_from(buffer)[2]
                 # ENOSPC: the buffer is too small; the kernel says how many there are.
                 if error.errno == errno.ENOSPC and room < 4096:
-                    room = max(count, room * 2)
+                    room = count if count > room else room * 2
                     continue
                 raise VfioError(f"VFIO_DEVICE_GET_PCI_HOT_RESET_INFO {self.address}", error) from None
             count = _HOT_RESET_INFO.unpack_from(buffer)[2]
