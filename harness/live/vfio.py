@@ -40,6 +40,9 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from types import TracebackType
+    from typing import TypeVar
+
+    _Self = TypeVar("_Self", bound="_FileDescriptor")
 
 _VFIO_TYPE = ord(";")
 _VFIO_BASE = 100
@@ -187,7 +190,26 @@ def iommu_group(address: str, sysfs: str = SYSFS_PCI) -> int:
         ) from None
 
 
-class Container:
+class _FileDescriptor:
+    """Something VFIO hands out as a file descriptor: closed once, usable with ``with``."""
+
+    fd = -1
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def __enter__(self: _Self) -> _Self:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+class Container(_FileDescriptor):
     """``/dev/vfio/vfio``: one IOMMU context for the groups attached to it."""
 
     def __init__(self, path: str = VFIO_DIR + "/vfio") -> None:
@@ -204,21 +226,8 @@ class Container:
         _ioctl(self.fd, VFIO_SET_IOMMU, kind, "VFIO_SET_IOMMU")
         self.iommu_set = True
 
-    def close(self) -> None:
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
 
-    def __enter__(self) -> Container:
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, value: BaseException | None, trace: TracebackType | None
-    ) -> None:
-        self.close()
-
-
-class Group:
+class Group(_FileDescriptor):
     """``/dev/vfio/<number>``: a group, viable when every device in it is bound to a VFIO
     driver (or to none)."""
 
@@ -248,21 +257,8 @@ class Group:
         fd = _ioctl(self.fd, VFIO_GROUP_GET_DEVICE_FD, argument, f"VFIO_GROUP_GET_DEVICE_FD {address}")
         return Device(fd, address)
 
-    def close(self) -> None:
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
 
-    def __enter__(self) -> Group:
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, value: BaseException | None, trace: TracebackType | None
-    ) -> None:
-        self.close()
-
-
-class Device:
+class Device(_FileDescriptor):
     """A device file descriptor from :meth:`Group.device`."""
 
     def __init__(self, fd: int, address: str) -> None:
@@ -326,19 +322,6 @@ class Device:
             _HOT_RESET.pack(_HOT_RESET.size + 4 * len(fds), 0, len(fds)) + struct.pack(f"={len(fds)}i", *fds)
         )
         _ioctl(self.fd, VFIO_DEVICE_PCI_HOT_RESET, buffer, f"VFIO_DEVICE_PCI_HOT_RESET {self.address}")
-
-    def close(self) -> None:
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
-
-    def __enter__(self) -> Device:
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, value: BaseException | None, trace: TracebackType | None
-    ) -> None:
-        self.close()
 
 
 class VfioSession:
