@@ -283,3 +283,20 @@ def test_parse_dmesg_reads_busybox_dmesg() -> None:
         (12_345_600, "short fraction"),
         (12_345_600, "continued"),
     ]
+
+
+def test_file_descriptors_reach_qemu(tmp_path: Path) -> None:
+    """pass_fds: how an x-pci-proxy-dev's socket (fd=N) gets to QEMU."""
+    read_end, write_end = os.pipe()
+    try:
+        with QemuProcess(
+            ["sh", "-c", f"echo through-fd > /proc/self/fd/{write_end}"], tmp_path / "qemu.log", [write_end]
+        ) as process:
+            os.close(write_end)
+            write_end = -1
+            assert process.wait(5) == 0
+            assert os.read(read_end, 100) == b"through-fd\n"
+    finally:
+        os.close(read_end)
+        if write_end >= 0:
+            os.close(write_end)

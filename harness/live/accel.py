@@ -48,6 +48,10 @@ def cpu_virtualization(cpuinfo: Path = CPUINFO) -> bool:
     return False
 
 
+def kvm_device_usable(device: Path = KVM_DEVICE) -> bool:
+    return os.access(device, os.R_OK | os.W_OK)
+
+
 def _probe_kvm(assets: GuestAssets) -> str | None:
     """Boot the plain guest with KVM; None when it reaches its shell, else why not."""
     from harness.live.qemu import build_launch
@@ -81,7 +85,7 @@ def choose_accelerator(assets: GuestAssets) -> Accelerator:
         return _chosen[assets.key]
     if not cpu_virtualization():
         chosen = Accelerator("tcg", "no vmx/svm flag in /proc/cpuinfo")
-    elif not os.access(KVM_DEVICE, os.R_OK | os.W_OK):
+    elif not kvm_device_usable():
         chosen = Accelerator("tcg", f"{KVM_DEVICE} cannot be opened")
     else:
         failure = _probe_kvm(assets)

@@ -257,6 +257,9 @@ def run_live(
     except LiveError as error:
         result.status = FAIL if asked_guest else INFRA_ERROR
         result.error = str(error)
+    except KeyboardInterrupt:
+        result.error = "interrupted"
+        raise
     finally:
         if session is not None:
             session.close()
@@ -270,7 +273,8 @@ def run_live(
                 result.console_tail = session.tail(TAIL_LINES)
         result.seconds = time.monotonic() - began
         (artifacts.path / "result.json").write_text(json.dumps(result.to_json(), indent=1) + "\n")
-        result.artifacts = artifacts.finish(keep=result.status != PASS)
+        # An interrupted run leaves nothing behind unless asked to (--keep).
+        result.artifacts = artifacts.finish(keep=result.status != PASS and result.error != "interrupted")
     return result
 
 

@@ -35,7 +35,7 @@ from typing import Any
 
 from harness.live.console import Console, Mark
 from harness.live.crash import CONSOLE_KERNEL_LINE
-from harness.live.errors import ConsoleError, LaunchError, LiveError
+from harness.live.errors import LaunchError, LiveError
 from harness.live.process import QemuProcess
 from harness.live.qemu import HOST_ROOT_MOUNT, HOST_ROOT_TAG, Launch, prepare_disks
 
@@ -317,14 +317,3 @@ def _inside_destination(member: tarfile.TarInfo, path: str) -> tarfile.TarInfo |
         return tarfile.data_filter(member, path)
     except tarfile.FilterError:
         return None
-
-
-def boot_guest(session: GuestSession) -> GuestSession:
-    """Start and boot ``session``; on any failure QEMU is killed before the error propagates."""
-    try:
-        session.start()
-        session.boot()
-    except (ConsoleError, LiveError, KeyboardInterrupt):
-        session.close()
-        raise
-    return session
