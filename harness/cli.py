@@ -428,7 +428,12 @@ def cmd_scenario_run(args: argparse.Namespace) -> int:
 
     junit = Path(args.junit_xml) if args.junit_xml else None
     keep = Path(args.keep) if args.keep else None
-    return run_command(args.names, junit, keep, sys.stdout)
+    code = run_command(args.names, junit, keep, sys.stdout)
+    if args.live:
+        from harness.live.cli import scenario_run_live
+
+        code = scenario_run_live(args.names, keep, code, sys.stdout)
+    return code
 
 
 def cmd_scenario_list(args: argparse.Namespace) -> int:
@@ -659,6 +664,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="write JUnit XML, one test case per scenario, with its kernel profile and failure report",
     )
     scenario_run.add_argument("--keep", metavar="DIR", help="leave each scenario's final root in DIR/NAME")
+    from harness.live.cli import add_live_commands, add_scenario_live_option
+
+    add_scenario_live_option(scenario_run)
     scenario_run.set_defaults(handler=cmd_scenario_run)
     scenario_list = scenario_commands.add_parser(
         "list",
@@ -683,6 +691,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rom.add_argument("file", metavar="FILE", help="ROM image file")
     rom.set_defaults(handler=cmd_rom)
+
+    add_live_commands(commands)
 
     fakesys = commands.add_parser(
         "fakesys", help="render and inspect simulated hosts", description="Work with simulated hosts (fakesys)."

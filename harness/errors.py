@@ -5,7 +5,8 @@ the command line gives each (``harness.exitcodes``).
     ├── UsageError                bad or conflicting arguments                       exit 64
     ├── InputError                malformed input data (scenario, dump, root, ...)    exit 65
     ├── CannotRunError            root unreadable, a tool missing, infrastructure    exit 3
-    │   └── CheckerError          the checker could not run
+    │   ├── CheckerError          the checker could not run
+    │   └── LiveError             a live run could not be carried out (harness.live.errors)
     ├── OutputError               an output cannot be created or would be replaced   exit 73
     └── BusyError                 another vfiolab process holds a directory's lock   exit 75
 

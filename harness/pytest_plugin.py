@@ -8,15 +8,23 @@ It owns three things:
   (:func:`harness.scenario.runner.run_scenario`) and fails with the runner's report: file:line of
   each expectation that failed, what was expected, what was found, the neighbouring lines, and
   where the final root was kept. A file that does not load is a collection error of one line.
-  Items carry the scenario's tags as keywords (``-k asm1062``) and the ``live`` marker when an
-  expectation needs a real guest.
+  Items carry the scenario's tags as keywords (``-k asm1062``).
+- **Live scenarios.** A scenario with a ``guest:`` part (or guest expectations) also gives one
+  item per guest kernel, ``NAME[6.1]``, marked ``live``: it boots the guest under QEMU and checks
+  its expectations (:func:`harness.live.runner.run_live`); a run that is not ``pass`` fails with
+  its report (``fail`` or ``infra-error``). When live runs are not possible here (no QEMU, guest
+  assets that cannot be built, ``VFIOLAB_LIVE=off``) the item is skipped with the reason, never
+  passed. The simulated item of such a scenario is only collected when it has simulated
+  expectations. The ``live_run`` fixture runs a scenario live from a test, ``live_assets`` gives
+  the guest assets for a test that drives a guest itself; both skip in the same way.
 - **Fixtures.** ``scenario`` (the loaded :class:`~harness.scenario.Scenario`), ``fake_kernel`` (a
   :class:`~harness.scenario.simulated.SimulatedHost`: the booted simulated kernel, for driving
   steps from a test) and ``fake_host`` (the root directory rendered after the scenario's steps).
   The scenario is chosen by indirect parametrization (``@pytest.mark.parametrize("scenario",
   [...], indirect=True)``), else ``@pytest.mark.scenario("NAME")``, else the
   ``vfiolab_default_scenario`` ini key (the Terramaster F4-424 Pro).
-- **Markers and reports.** ``live``, ``lab`` and ``scenario`` are registered. JUnit XML gets the
+- **Markers and reports.** ``live``, ``lab`` and ``scenario`` are registered; ``--live-keep DIR``
+  keeps every live run's artifacts. JUnit XML gets the
   scenario name and kernel profile per scenario item (test case properties), the failure report
   as the failure text, and the vfiolab version as a test-suite property.
 
@@ -26,7 +34,7 @@ plugin costs nothing in projects that do not use it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,6 +46,8 @@ from harness import __version__
 if TYPE_CHECKING:
     from _pytest._code.code import ExceptionInfo, TerminalRepr, TracebackStyle
 
+    from harness.live.assets import GuestAssets
+    from harness.live.runner import LiveResult
     from harness.scenario.loader import Scenario
     from harness.scenario.runner import RunResult
     from harness.scenario.simulated import SimulatedHost
@@ -51,6 +61,9 @@ SCENARIO_KEEP_HELP = (
     "keep every scenario's final root in DIR/NAME (failed ones are always kept, in a temporary directory)"
 )
 DEFAULT_SCENARIO_INI_HELP = "scenario the fake_host, fake_kernel and scenario fixtures use when a test names none"
+LIVE_KEEP_HELP = "keep every live run's artifacts (console log, QEMU command, guest dmesg and sysfs) in DIR"
+#: ``VFIOLAB_LIVE=off`` (or 0, no, false) turns live runs off: live items are skipped.
+LIVE_SWITCH = "VFIOLAB_LIVE"
 MARKERS = (
     "live: needs a real guest kernel under QEMU (harness.live); deselect with -m 'not live'",
     "lab: needs real passthrough hardware in the lab; deselect with -m 'not lab'",
@@ -66,9 +79,12 @@ class ScenarioSettings:
     keep: Path | None
     #: Empty: harness.scenario.DEFAULT_SCENARIO (not imported here: it loads the simulated machine).
     default_scenario: str
+    live_keep: Path | None = None
 
 
 _SETTINGS = pytest.StashKey[ScenarioSettings]()
+#: Per guest kernel: None when live runs work here, else why not (asked once per session).
+_LIVE_UNAVAILABLE = pytest.StashKey[dict[str, "str | None"]]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -77,6 +93,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--scenario-dir", action="append", dest="vfiolab_scenario_dirs", metavar="DIR", help=SCENARIO_DIR_HELP
     )
     group.addoption("--scenario-keep", dest="vfiolab_scenario_keep", metavar="DIR", help=SCENARIO_KEEP_HELP)
+    group.addoption("--live-keep", dest="vfiolab_live_keep", metavar="DIR", help=LIVE_KEEP_HELP)
     parser.addini("vfiolab_scenario_dirs", SCENARIO_DIRS_INI_HELP, type="paths", default=[])
     parser.addini("vfiolab_default_scenario", DEFAULT_SCENARIO_INI_HELP, default="")
 
@@ -91,8 +108,12 @@ def _settings(config: pytest.Config) -> ScenarioSettings:
         directories = configured or [config.rootpath / "scenarios"]
     keep: str | None = config.getoption("vfiolab_scenario_keep")
     default: str = config.getini("vfiolab_default_scenario")
+    live_keep: str | None = config.getoption("vfiolab_live_keep")
     return ScenarioSettings(
-        tuple(path.resolve() for path in directories), (invoked / keep).resolve() if keep else None, default
+        tuple(path.resolve() for path in directories),
+        (invoked / keep).resolve() if keep else None,
+        default,
+        (invoked / live_keep).resolve() if live_keep else None,
     )
 
 
@@ -100,6 +121,7 @@ def pytest_configure(config: pytest.Config) -> None:
     for marker in MARKERS:
         config.addinivalue_line("markers", marker)
     config.stash[_SETTINGS] = _settings(config)
+    config.stash[_LIVE_UNAVAILABLE] = {}
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -135,14 +157,28 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
 class ScenarioFile(pytest.File):
     """A scenario file: one test item, or a one-line collection error when it does not load."""
 
-    def collect(self) -> Iterator[ScenarioItem]:
+    def collect(self) -> Iterator[ScenarioItem | LiveScenarioItem]:
+        from harness.errors import VfiolabError
         from harness.scenario import ScenarioError, load_scenario
+        from harness.scenario.loader import LIVE_LAYERS
 
         try:
             scenario = load_scenario(str(self.path))
         except ScenarioError as error:
             raise self.CollectError(str(error)) from None
-        yield ScenarioItem.from_parent(self, name=scenario.name, scenario=scenario)
+        if not scenario.live or any(layer not in LIVE_LAYERS for layer in scenario.layers):
+            yield ScenarioItem.from_parent(self, name=scenario.name, scenario=scenario)
+        if scenario.live:
+            from harness.live.spec import GuestSpec
+
+            try:
+                kernels = GuestSpec.from_scenario(scenario).kernels
+            except VfiolabError as error:
+                raise self.CollectError(str(error)) from None
+            for kernel in kernels:
+                yield LiveScenarioItem.from_parent(
+                    self, name=f"{scenario.name}[{kernel}]", scenario=scenario, kernel=kernel
+                )
 
 
 class ScenarioFailed(Exception):
@@ -161,8 +197,6 @@ class ScenarioItem(pytest.Item):
         self.scenario = scenario
         self.result: RunResult | None = None
         self.extra_keyword_matches.update(scenario.tags)
-        if scenario.live:
-            self.add_marker("live")
         self.user_properties += [("scenario", scenario.name), ("kernel_profile", scenario.kernel_profile)]
 
     def runtest(self) -> None:
@@ -195,6 +229,121 @@ class ScenarioItem(pytest.Item):
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
         return self.path, None, f"scenario {self.scenario.name}"
+
+
+def live_unavailable(config: pytest.Config, kernel: str) -> str | None:
+    """Why live runs on guest ``kernel`` are not possible here (None when they are). Builds the
+    guest assets when the cache lacks them, once per session (so the build is not part of any
+    test's call phase)."""
+    import os
+
+    known = config.stash[_LIVE_UNAVAILABLE]
+    if kernel not in known:
+        from harness.live.assets import guest_assets
+        from harness.live.errors import LiveError
+        from harness.live.qemu import qemu_binary
+
+        switch = os.environ.get(LIVE_SWITCH, "").strip().lower()
+        if switch in ("0", "off", "no", "false"):
+            known[kernel] = f"live runs are turned off ({LIVE_SWITCH}={switch})"
+        else:
+            try:
+                qemu_binary()
+                guest_assets(kernel)
+                known[kernel] = None
+            except LiveError as error:
+                known[kernel] = f"live runs are not possible here: {error}"
+    return known[kernel]
+
+
+class LiveFailed(Exception):
+    """A live run that did not pass; carries its result for the report."""
+
+    def __init__(self, result: LiveResult) -> None:
+        super().__init__(f"live run {result.name}: {result.status}")
+        self.result = result
+
+
+class LiveScenarioItem(pytest.Item):
+    """One scenario's guest on one kernel, run live."""
+
+    def __init__(self, *, scenario: Scenario, kernel: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.scenario = scenario
+        self.kernel = kernel
+        self.result: LiveResult | None = None
+        self.add_marker("live")
+        self.extra_keyword_matches.update(scenario.tags)
+        self.user_properties += [("scenario", scenario.name), ("guest_kernel", kernel)]
+
+    def setup(self) -> None:
+        reason = live_unavailable(self.config, self.kernel)
+        if reason is not None:
+            pytest.skip(reason)
+
+    def runtest(self) -> None:
+        from harness.live.runner import run_live
+
+        keep = self.config.stash[_SETTINGS].live_keep
+        self.result = run_live(self.scenario, self.kernel, keep=keep)
+        self.user_properties += [
+            ("live_status", self.result.status),
+            ("kernel_package", self.result.kernel_package),
+            ("accel", self.result.accel),
+            ("live_seconds", f"{self.result.seconds:.2f}"),
+        ]
+        if self.result.artifacts is not None:
+            self.user_properties.append(("artifacts", str(self.result.artifacts)))
+        if not self.result.passed:
+            raise LiveFailed(self.result)
+
+    def repr_failure(
+        self, excinfo: ExceptionInfo[BaseException], style: TracebackStyle | None = None
+    ) -> str | TerminalRepr:
+        if isinstance(excinfo.value, LiveFailed):
+            result = excinfo.value.result
+            return f"live run {result.summary()}\n{result.report()}"
+        return super().repr_failure(excinfo, style)
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, None, f"live scenario {self.scenario.name} on {self.kernel}"
+
+
+@pytest.fixture
+def live_run(request: pytest.FixtureRequest) -> Callable[..., LiveResult]:
+    """Run a scenario (a :class:`~harness.scenario.Scenario`, name or path) live:
+    ``live_run(scenario, kernel="6.1", **run_live_options)`` returns its
+    :class:`~harness.live.runner.LiveResult`; skips the test when live runs are not possible."""
+
+    def run(scenario: Scenario | str, kernel: str = "6.1", **options: Any) -> LiveResult:
+        from harness.live.runner import run_live
+        from harness.scenario import load_scenario
+
+        reason = live_unavailable(request.config, kernel)
+        if reason is not None:
+            pytest.skip(reason)
+        loaded = load_scenario(scenario) if isinstance(scenario, str) else scenario
+        options.setdefault("keep", request.config.stash[_SETTINGS].live_keep)
+        return run_live(loaded, kernel, **options)
+
+    return run
+
+
+@pytest.fixture
+def live_assets(request: pytest.FixtureRequest) -> Callable[[str], GuestAssets]:
+    """The guest assets for a kernel, ``live_assets("6.12")``, for tests that drive a
+    :class:`~harness.live.session.GuestSession` themselves; skips the test when live runs are
+    not possible."""
+
+    def get(kernel: str = "6.1") -> GuestAssets:
+        from harness.live.assets import guest_assets
+
+        reason = live_unavailable(request.config, kernel)
+        if reason is not None:
+            pytest.skip(reason)
+        return guest_assets(kernel)
+
+    return get
 
 
 def _scenario_name(request: pytest.FixtureRequest) -> str:

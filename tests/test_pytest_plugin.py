@@ -132,10 +132,16 @@ def test_tags_select_scenarios_and_markers_are_registered(inner: pytest.Pytester
     result.stdout.fnmatch_lines(["@pytest.mark.live:*", "@pytest.mark.lab:*", "@pytest.mark.scenario(name):*"])
 
 
-def test_a_scenario_with_live_expectations_is_marked_live(inner: pytest.Pytester) -> None:
+def test_a_scenario_with_live_expectations_gets_a_live_item_skipped_when_live_runs_are_off(
+    inner: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _scenario_copy(inner.path / "scenarios", ("expect:\n", "expect:\n  guest_dmesg:\n    lines: [ahci]\n"))
-    inner.runpytest(*PLUGIN, "-m", "not live").assert_outcomes()
-    inner.runpytest(*PLUGIN, "-m", "live").assert_outcomes(passed=1)
+    # The simulated layers still run as their own item; the guest's is the live item.
+    inner.runpytest(*PLUGIN, "-m", "not live").assert_outcomes(passed=1)
+    monkeypatch.setenv("VFIOLAB_LIVE", "off")
+    result = inner.runpytest(*PLUGIN, "-m", "live", "-rs")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(["SKIPPED *live runs are turned off (VFIOLAB_LIVE=off)"])
 
 
 def test_fixtures_give_the_scenario_a_live_kernel_and_a_rendered_root(inner: pytest.Pytester) -> None:

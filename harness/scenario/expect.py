@@ -222,27 +222,44 @@ def _check_gap(
 def check_sysfs(
     tree: MemoryTree, expected: Mapping[str, str | None], lines: Mapping[str, int] | None = None
 ) -> list[Failure]:
+    found: dict[str, str | None] = {}
+    for path in expected:
+        relative = path.lstrip("/")
+        if tree.link_at(relative) is not None:
+            found[path] = tree.readlink_name(relative) or ""
+        elif tree.exists(relative):
+            content = (tree.read(relative) or b"").decode(errors="replace")
+            found[path] = content[:-1] if content.endswith("\n") else content
+        else:
+            found[path] = None
+    return check_values("sysfs", expected, found, lines, lambda path: _siblings(tree, path.lstrip("/")))
+
+
+def check_values(
+    layer: str,
+    expected: Mapping[str, str | None],
+    found: Mapping[str, str | None],
+    lines: Mapping[str, int] | None = None,
+    siblings: Callable[[str], list[str]] | None = None,
+) -> list[Failure]:
+    """Compare file values read somewhere (a rendered tree, a live guest): ``found`` holds each
+    path's content without its trailing newline, a symlink's target name, or None when the path
+    does not exist; an expected None means "must not exist". ``siblings(path)`` describes what
+    is there instead of a missing file."""
     failures: list[Failure] = []
     for path, value in expected.items():
-        relative = path.lstrip("/")
         line = (lines or {}).get(path, 0)
-        is_link = tree.link_at(relative) is not None
-        exists = is_link or tree.exists(relative)
+        actual = found.get(path)
         if value is None:
-            if exists:
-                failures.append(Failure("sysfs", f"{path} does not exist", "no such file", "it exists", [], line))
+            if actual is not None:
+                failures.append(Failure(layer, f"{path} does not exist", "no such file", "it exists", [], line))
             continue
-        if not exists:
-            failures.append(Failure("sysfs", f"{path}", repr(value), "no such file", _siblings(tree, relative), line))
+        if actual is None:
+            context = siblings(path) if siblings is not None else []
+            failures.append(Failure(layer, f"{path}", repr(value), "no such file", context, line))
             continue
-        if is_link:
-            found = tree.readlink_name(relative) or ""
-        else:
-            content = tree.read(relative)
-            found = (content or b"").decode(errors="replace")
-            found = found[:-1] if found.endswith("\n") else found
-        if found != value:
-            failures.append(Failure("sysfs", f"{path}", repr(value), repr(found), [], line))
+        if actual != value:
+            failures.append(Failure(layer, f"{path}", repr(value), repr(actual), [], line))
     return failures
 
 

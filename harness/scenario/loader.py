@@ -32,9 +32,10 @@ from harness.scenario.schema import describe_path, validate_scenario
 DEFAULT_SCENARIO = "terramaster-f4-424-pro"
 #: Step keys whose value names a device, and where in the value the address is.
 _DEVICE_STEPS = {"bind": "device", "unbind": None, "driver_override": "device", "reset": None, "reset_method": "device"}
-#: The expectation layers in the order the runner checks them; ``guest_dmesg`` needs a live run.
-LAYERS = ("kernel_log", "userspace", "sysfs", "checker", "generator", "guest_dmesg")
-LIVE_LAYERS = ("guest_dmesg",)
+#: The expectation layers in the order the runner checks them; the guest's need a live run
+#: (harness.live, with the scenario's ``guest:`` part).
+LAYERS = ("kernel_log", "userspace", "sysfs", "checker", "generator", "guest_dmesg", "guest_sysfs")
+LIVE_LAYERS = ("guest_dmesg", "guest_sysfs")
 
 
 @dataclass
@@ -65,8 +66,15 @@ class Scenario:
 
     @property
     def live(self) -> bool:
-        """Whether some expectation needs a real guest (a live run)."""
-        return any(layer in self.expect for layer in LIVE_LAYERS)
+        """Whether the scenario has a guest (a live run): a ``guest:`` part or guest expectations."""
+        return self.guest is not None or any(layer in self.expect for layer in LIVE_LAYERS)
+
+    @property
+    def guest(self) -> dict[str, Any] | None:
+        """The ``guest:`` part as written (harness.live reads it), or None."""
+        data = self.document.data if self.document is not None else None
+        guest = data.get("guest") if isinstance(data, dict) else None
+        return guest if isinstance(guest, dict) else None
 
     def resolved_host(self) -> dict[str, Any]:
         """The host as plain data with its ``extends:`` chain merged (what ``scenario show``

@@ -17,6 +17,7 @@ from importlib import resources
 from typing import Any
 
 import jsonschema
+from referencing import Registry, Resource
 
 from fakesys.errors import SourceError
 from fakesys.source import Document, JsonPath
@@ -43,9 +44,19 @@ def scenario_schema() -> dict[str, Any]:
 
 
 @cache
+def _registry() -> Registry[Any]:
+    """The schemas the scenario schema refers to by URI: the live guest part's
+    (``harness/live/guest.schema.json``), and the scenario schema itself, which that one uses."""
+    guest = json.loads(resources.files("harness.live").joinpath("guest.schema.json").read_text(encoding="utf-8"))
+    return Registry().with_resources(
+        (schema["$id"], Resource.from_contents(schema)) for schema in (scenario_schema(), guest)
+    )
+
+
+@cache
 def _validator() -> jsonschema.Draft202012Validator:
     # Built once: compiling the schema's references costs more than validating a file.
-    return jsonschema.Draft202012Validator(scenario_schema())
+    return jsonschema.Draft202012Validator(scenario_schema(), registry=_registry())
 
 
 @cache

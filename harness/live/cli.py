@@ -1,0 +1,257 @@
+"""The ``vfiolab live`` subcommands (``assets``, ``cmdline``, ``run``) and ``vfiolab scenario run
+--live``: argparse wiring and thin handlers over :mod:`harness.live`.
+
+:func:`add_live_commands` and :func:`add_scenario_live_option` are what ``harness.cli`` calls
+while building its parser; this module imports only argparse at the top so that the command
+line starts fast, and the handlers import the rest.
+
+Exit codes (:mod:`harness.exitcodes`): 0 every run passed; 1 some run failed an expectation
+(this wins over infra-errors, so a real failure is never hidden); 3 some run could not be
+carried out (infra-error: assets, QEMU, boot), or assets cannot be built; 64 usage; 65 a
+scenario does not load; 73 ``--keep``/``--workdir`` not usable; 130 interrupted (QEMU is killed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import textwrap
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from pathlib import Path
+
+    from harness.live.runner import LiveResult
+
+KERNEL_CHOICES = ("6.1", "6.12")
+
+
+def add_live_commands(commands: argparse._SubParsersAction[Any]) -> None:
+    """Add ``live`` and its subcommands to the ``vfiolab`` parser's subcommands."""
+    live = commands.add_parser(
+        "live",
+        help="run scenarios in a real Linux guest under QEMU",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=textwrap.dedent(
+            """\
+            Live runs: a real Debian guest kernel (6.1 or 6.12) under QEMU (TCG unless KVM is
+            probed to work), booted from assets built from Debian packages, driven over its serial
+            console. A scenario's guest: part says which QEMU devices the guest has and which steps
+            run in its shell; expect.guest_dmesg and expect.guest_sysfs, and each step's status and
+            output, say what must come out. Each run is pass, fail or infra-error.
+
+            Environment: VFIOLAB_LIVE_ACCEL=tcg|kvm|auto, VFIOLAB_LIVE_TIMEOUT_SCALE=N (all phase
+            timeouts times N), XDG_CACHE_HOME (assets cache: $XDG_CACHE_HOME/vfiolab/live)."""
+        ),
+    )
+    live_commands = live.add_subparsers(dest="live_command", metavar="SUBCOMMAND")
+    live_commands.required = True
+
+    assets = live_commands.add_parser(
+        "assets",
+        help="build (or find) the guest kernel and initramfs",
+        description="Resolve the current Debian kernel of each series through its meta package (linux-image-amd64 "
+        "for 6.1, linux-image-6.12-amd64 for 6.12), download it and busybox-static with apt-get download, "
+        "and build the PVH vmlinux and the initramfs into the cache; print what is there. Needs apt's "
+        "lists (apt-get update) and the network once; --offline only looks in the cache.",
+        epilog="exit codes: 0 the assets are there; 3 they cannot be built (the reason in one line).",
+    )
+    assets.add_argument("--kernel", choices=(*KERNEL_CHOICES, "all"), default="all", help="which guest (default all)")
+    assets.add_argument("--offline", action="store_true", help="use the cache only, never apt")
+    assets.set_defaults(handler=cmd_live_assets)
+
+    cmdline = live_commands.add_parser(
+        "cmdline",
+        help="print the QEMU command of a scenario's guest",
+        description="Print the qemu-system-x86_64 command for the scenario's guest on stdout, quoted for a shell, "
+        "and create the disk images it uses in --workdir (default: a new temporary directory, named on "
+        "stderr). The guest's shell reads one command per line on the serial console (echo is off).",
+    )
+    cmdline.add_argument("scenario", metavar="SCENARIO", help="scenario name or path to a .yaml file")
+    cmdline.add_argument("--kernel", choices=KERNEL_CHOICES, help="guest kernel (default: the scenario's first)")
+    cmdline.add_argument("--workdir", metavar="DIR", help="new or empty directory for the disk images")
+    cmdline.add_argument("--accel", choices=("tcg", "kvm"), default="tcg", help="accelerator (default tcg)")
+    cmdline.add_argument("--offline", action="store_true", help="use cached guest assets only")
+    cmdline.set_defaults(handler=cmd_live_cmdline)
+
+    run = live_commands.add_parser(
+        "run",
+        help="run scenarios' guests and check their expectations",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=textwrap.dedent(
+            """\
+            Run each scenario's guest on each of its kernels (or --kernel) and check its guest
+            expectations. Every run prints PASS, FAIL or INFRA-ERROR; a run that did not pass
+            reports each failed expectation with its file:line, what was expected and found, the
+            console's last lines, and the directory holding its artifacts (console log, QEMU
+            command and stderr, guest dmesg, guest sysfs snapshot, result.json)."""
+        ),
+        epilog="exit codes: 0 every run passed; 1 some run failed; 3 some run was an infra-error (and none "
+        "failed); 65 a scenario does not load; 73 --keep is not usable; 130 interrupted.",
+    )
+    run.add_argument(
+        "scenarios", nargs="*", metavar="SCENARIO", help="scenario names or paths (default: every live scenario)"
+    )
+    run.add_argument(
+        "--kernel",
+        action="append",
+        choices=KERNEL_CHOICES,
+        help="run on this kernel (repeatable; default: the scenario's)",
+    )
+    run.add_argument("--keep", metavar="DIR", help="keep every run's artifacts in DIR/SCENARIO-KERNEL")
+    run.add_argument("--offline", action="store_true", help="use cached guest assets only")
+    run.add_argument("--timeout-scale", type=float, metavar="N", help="multiply every phase timeout by N")
+    run.set_defaults(handler=cmd_live_run)
+
+
+def add_scenario_live_option(scenario_run: argparse.ArgumentParser) -> None:
+    """``vfiolab scenario run --live``."""
+    scenario_run.add_argument(
+        "--live",
+        action="store_true",
+        help="also run the guests of live scenarios (vfiolab live run) after the simulated runs",
+    )
+
+
+def cmd_live_assets(args: argparse.Namespace) -> int:
+    from harness.live.assets import KERNELS, guest_assets
+
+    names = list(KERNELS) if args.kernel == "all" else [args.kernel]
+    for name in names:
+        assets = guest_assets(name, offline=args.offline)
+        built = f"{'built now' if assets.fresh else 'cached; built'} in {assets.build_seconds:.1f} s"
+        print(f"{name}: {assets.describe()}, busybox {assets.busybox_version}")
+        print(f"    {assets.directory} ({built}; key {assets.key})")
+        print(
+            f"    modules: {', '.join(assets.modules)}"
+            + (f"; built in: {', '.join(assets.builtin)}" if assets.builtin else "")
+        )
+        if assets.note:
+            print(f"    note: {assets.note}")
+    return 0
+
+
+def cmd_live_cmdline(args: argparse.Namespace) -> int:
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    from harness.errors import OutputError
+    from harness.live.assets import guest_assets
+    from harness.live.qemu import build_launch, prepare_disks
+    from harness.live.spec import GuestSpec
+    from harness.scenario import load_scenario
+
+    scenario = load_scenario(args.scenario)
+    spec = GuestSpec.from_scenario(scenario)
+    assets = guest_assets(args.kernel or spec.kernels[0], offline=args.offline)
+    if args.workdir is None:
+        workdir = Path(tempfile.mkdtemp(prefix=f"vfiolab-cmdline-{scenario.name}-"))
+    else:
+        workdir = Path(args.workdir)
+        if workdir.exists() and any(workdir.iterdir()):
+            raise OutputError(f"{workdir} is not empty; choose a new or empty directory")
+        workdir.mkdir(parents=True, exist_ok=True)
+    launch = build_launch(spec, assets, workdir, accel=args.accel)
+    prepare_disks(launch)
+    print(launch.quoted())
+    print(f"vfiolab: {assets.describe()}; disk images in {workdir}", file=sys.stderr)
+    return 0
+
+
+def _summary_line(results: Sequence[LiveResult], seconds: float) -> str:
+    counts = {status: sum(result.status == status for result in results) for status in ("pass", "fail", "infra-error")}
+    count = len(results)
+    return (
+        f"{count} live run{'s' if count != 1 else ''}: {counts['pass']} passed, {counts['fail']} failed, "
+        f"{counts['infra-error']} infra-error ({seconds:.1f} s)"
+    )
+
+
+def exit_code(results: Sequence[LiveResult]) -> int:
+    """1 when some run failed, else 3 when some was an infra-error, else 0."""
+    from harness import exitcodes
+
+    if any(result.status == "fail" for result in results):
+        return exitcodes.WARN
+    if any(result.status == "infra-error" for result in results):
+        return exitcodes.CANNOT_RUN
+    return exitcodes.OK
+
+
+def run_live_scenarios(
+    names: Sequence[str],
+    out: TextIO,
+    *,
+    kernels: Sequence[str] = (),
+    keep: Path | None = None,
+    offline: bool = False,
+    timeout_scale: float | None = None,
+) -> int:
+    """Run the guests of the named scenarios (every live scenario when none is named); prints
+    one line per run and the report of each that did not pass. Returns the exit code."""
+    import signal
+    import time
+
+    from harness.live.runner import live_kernels, run_live
+    from harness.live.session import Timeouts
+    from harness.scenario import list_scenarios, load_scenario
+
+    scenarios = [load_scenario(name) for name in names] if names else []
+    if not names:
+        scenarios = [scenario for path in list_scenarios().values() if (scenario := load_scenario(str(path))).live]
+    timeouts = Timeouts.from_environment(timeout_scale)
+
+    def terminate(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # unwinds through the runs, which kill their QEMU
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    began = time.monotonic()
+    results: list[LiveResult] = []
+    try:
+        for scenario in scenarios:
+            if not scenario.live:
+                print(f"SKIP {scenario.name}: no guest: part and no guest expectations", file=out)
+                continue
+            for kernel in live_kernels(scenario, kernels):
+                result = run_live(scenario, kernel, keep=keep, timeouts=timeouts, offline=offline)
+                results.append(result)
+                print(result.summary(), file=out, flush=True)
+                if not result.passed:
+                    print(textwrap.indent(result.report(), "     "), file=out, flush=True)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    print(_summary_line(results, time.monotonic() - began), file=out)
+    return exit_code(results)
+
+
+def cmd_live_run(args: argparse.Namespace) -> int:
+    import sys
+    from pathlib import Path
+
+    return run_live_scenarios(
+        args.scenarios,
+        sys.stdout,
+        kernels=args.kernel or (),
+        keep=Path(args.keep) if args.keep else None,
+        offline=args.offline,
+        timeout_scale=args.timeout_scale,
+    )
+
+
+def scenario_run_live(names: Sequence[str], keep: Path | None, simulated_code: int, out: TextIO) -> int:
+    """``vfiolab scenario run --live``: after the simulated runs (their exit code given), the
+    live runs of the live scenarios among ``names`` (all when none); the worse code wins."""
+    from harness import exitcodes
+    from harness.scenario import list_scenarios, load_scenario
+
+    if simulated_code == exitcodes.DATA:
+        return simulated_code  # a scenario does not load: already reported
+    wanted = list(names) or [str(path) for path in list_scenarios().values()]
+    live = [name for name in wanted if load_scenario(name).live]
+    if not live:
+        print("no live scenarios among those run", file=out)
+        return simulated_code
+    code = run_live_scenarios(live, out, keep=keep)
+    order = (exitcodes.OK, exitcodes.CANNOT_RUN, exitcodes.WARN)
+    return max(simulated_code, code, key=lambda value: order.index(value) if value in order else len(order))
