@@ -258,15 +258,14 @@ def _checked_root(args: argparse.Namespace) -> Iterator[Path]:
         return
     # Scenario code is the one place harness reaches the simulated machine.
     from harness.scenario import ScenarioError, load_scenario
-    from harness.scenario.runner import render_final_root
+    from harness.scenario.errors import vfiolab_error
+    from harness.scenario.runner import final_root_in_scratch
 
-    with tempfile.TemporaryDirectory(prefix="vfiolab-check-") as temporary:
-        root = Path(temporary) / "root"
-        try:
-            render_final_root(load_scenario(args.scenario), root)
-        except ScenarioError as error:
-            raise CliError(str(error), EXIT_DATA) from None
-        yield root
+    try:
+        with final_root_in_scratch(load_scenario(args.scenario)) as root:
+            yield root
+    except ScenarioError as error:
+        raise vfiolab_error(error) from None
 
 
 def _check_rom_arguments(args: argparse.Namespace) -> None:

@@ -10,8 +10,6 @@ failed run is kept on disk for inspection and its path is part of the report.
 
 from __future__ import annotations
 
-import os
-import shutil
 import tempfile
 import time
 from collections.abc import Iterator
@@ -28,12 +26,12 @@ from fakesys.userspace.sync import RenderRecord, start_journal
 from harness.scenario.expect import Failure, TimedLine, check_log, check_sysfs
 from harness.scenario.loader import LIVE_LAYERS, Scenario
 from harness.scenario.steps import apply_step
+from harness.scratch import scratch_root
 
 #: Layers read from a root directory on disk (the checker and generator read roots, never fakesys).
 ROOT_LAYERS = ("checker", "generator")
 #: tmpfs, when there is one: a Terramaster root is ~1,000 files, and writing them to a disk-backed
 #: /tmp costs several times what the rest of a scenario does.
-FAST_SCRATCH = Path("/dev/shm")
 
 
 class StepError(SourceError):
@@ -228,19 +226,15 @@ def _rendered(
         render_into(keep, build, replace=True)
         yield memory, keep
         return
-    base = FAST_SCRATCH if FAST_SCRATCH.is_dir() and os.access(FAST_SCRATCH, os.W_OK | os.X_OK) else None
-    try:
-        scratch = Path(tempfile.mkdtemp(prefix="vfiolab-scenario-", dir=base))
-    except OSError as error:
-        raise OutputDirectoryError(f"cannot create a scratch directory: {error.strerror or error}") from None
-    try:
-        try:
-            render_machine(machine, _BothTrees(memory, TreeWriter(str(scratch))))
-        except OSError as error:  # a full disk or /dev/shm
-            raise OutputDirectoryError(f"{scratch}: cannot write the render: {error.strerror or error}") from None
-        yield memory, scratch
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+    rendered: list[MemoryTree] = []
+
+    def fill(path: Path) -> None:
+        # A fresh memory tree per attempt: a render that ran out of room is redone elsewhere.
+        rendered[:] = [MemoryTree()]
+        render_machine(machine, _BothTrees(rendered[0], TreeWriter(str(path))))
+
+    with scratch_root(fill, "vfiolab-scenario-") as scratch:
+        yield rendered[0], scratch
 
 
 def render_final_root(scenario: Scenario, directory: Path | str) -> None:
@@ -251,3 +245,13 @@ def render_final_root(scenario: Scenario, directory: Path | str) -> None:
         render_machine(machine, str(directory))
     except OSError as error:
         raise OutputDirectoryError(f"{directory}: cannot write the render: {error.strerror or error}") from None
+
+
+@contextmanager
+def final_root_in_scratch(scenario: Scenario) -> Iterator[Path]:
+    """The scenario after its steps, rendered to a temporary root in memory when there is room
+    (:mod:`harness.scratch`) and removed afterwards: what ``check --scenario`` and ``generate
+    --scenario`` read."""
+    machine, _ = run_steps(scenario)
+    with scratch_root(lambda path: render_machine(machine, str(path)), "vfiolab-check-") as root:
+        yield root
