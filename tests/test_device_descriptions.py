@@ -114,7 +114,7 @@ def _doc(text: str) -> Document:
             "dev.yaml:2: BAR 5 overlaps another BAR or the end of the header",
         ),
         ("raw: {0x40: zz}", "dev.yaml:1: expected hex bytes like '00 ff 1a', got 'zz'"),
-        ("rom: {address: 0, size: 1000}", "dev.yaml:1: a ROM BAR size is a power of two of at least 2 KiB"),
+        ("rom: {address: 0, size: 1000}", "dev.yaml:1: a ROM BAR size is a power of two from 2 KiB to 2 GiB"),
     ],
 )
 def test_bad_descriptions_are_reported_with_file_and_line(text: str, message: str) -> None:

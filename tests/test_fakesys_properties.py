@@ -14,11 +14,13 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from fakesys.errors import FakesysError, HexDumpError
+from fakesys.hw import library
 from fakesys.hw.describe import describe, encode
 from fakesys.hw.hexdump import format_hexdump, parse_hexdump
 from fakesys.hw.model import DeviceModel
 from fakesys.source import Document
 from harness import exitcodes
+from harness.pci import regs
 from harness.scenario import load_scenario
 from tests.canary import run_cli
 
@@ -69,6 +71,146 @@ def test_dumps_round_trip_and_describe(config: bytes, title: str) -> None:
     assert device.config == config
     with contextlib.suppress(FakesysError):
         describe(DeviceModel("dumped", bytearray(device.config), title=device.title))
+
+
+#: Values a description field might be given: edges of every width (negative, 8/16/32/64-bit
+#: limits, beyond), strings that look like numbers, and wrong shapes.
+NUMBER = st.one_of(
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.sampled_from([-1, 0, 1, 0x3F, 0x40, 0xFC, 0xFF, 0x100, 0xFFC, 0x1000, 0xFFFF, 2**32, 2**64, 2**31]),
+)
+FIELD_VALUE = st.one_of(
+    NUMBER, st.booleans(), st.none(), st.sampled_from(["D3hot", "x", "0x10", "", "2.5GT/s"]), st.floats(width=16)
+)
+REGISTER_NAMES = sorted(
+    {register.name for structure in (regs.HEADER_TYPE0, regs.HEADER_TYPE1) for register in structure.registers}
+    | {
+        register.name
+        for structure in {**regs.CAPABILITIES, **regs.EXTENDED_CAPABILITIES}.values()
+        for register in structure.registers
+    }
+    | {"nope", "offset"}
+)
+FIELD_NAMES = sorted(
+    {
+        field.name
+        for structure in {**regs.CAPABILITIES, **regs.EXTENDED_CAPABILITIES}.values()
+        for register in structure.registers
+        for field in register.fields
+    }
+)
+REGISTERS = st.dictionaries(
+    st.sampled_from(REGISTER_NAMES),
+    st.one_of(FIELD_VALUE, st.dictionaries(st.sampled_from([*FIELD_NAMES, "nope"]), FIELD_VALUE, max_size=3)),
+    max_size=3,
+)
+CAPABILITY_ID = st.one_of(
+    st.sampled_from([*regs.CAPABILITIES, *regs.EXTENDED_CAPABILITIES, "nope"]), NUMBER, st.booleans(), st.none()
+)
+CAPABILITY = st.one_of(
+    st.builds(
+        lambda cap_id, at, rest: {"id": cap_id, "at": at, **rest},
+        CAPABILITY_ID,
+        st.one_of(NUMBER, st.just("x")),
+        st.one_of(REGISTERS, st.fixed_dictionaries({}, optional={"version": NUMBER, "remove": st.just(True)})),
+    ),
+    FIELD_VALUE,
+)
+BAR = st.one_of(
+    st.fixed_dictionaries(
+        {"index": st.one_of(NUMBER, st.booleans())},
+        optional={
+            "kind": st.sampled_from(["io", "memory", "nope", 1]),
+            "address": NUMBER,
+            "size": NUMBER,
+            "bits": st.sampled_from([32, 64, 16, -64]),
+            "prefetchable": st.one_of(st.booleans(), st.just("x")),
+        },
+    ),
+    FIELD_VALUE,
+)
+ROM = st.one_of(
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "address": NUMBER,
+            "size": st.one_of(NUMBER, st.sampled_from([2048, 2**24, 2**31, 2**40])),
+            "enabled": st.booleans(),
+            "image": st.one_of(
+                st.fixed_dictionaries(
+                    {"hex": st.sampled_from(["55 aa", "zz", "", "55aa00"])},
+                    optional={"length": NUMBER, "fill": NUMBER, "checksum": st.booleans()},
+                ),
+                FIELD_VALUE,
+            ),
+        },
+    ),
+    FIELD_VALUE,
+)
+BEHAVIOUR = st.one_of(
+    st.fixed_dictionaries(
+        {"name": st.sampled_from(["ready_after_reset", "dma_alias", "degraded_link", "pm_reset_ignored", "nope"])},
+        optional={"ms": NUMBER, "function": NUMBER, "width": NUMBER, "speed": NUMBER, "after": st.just(["flr"])},
+    ),
+    st.dictionaries(st.one_of(st.integers(), st.text(max_size=3)), FIELD_VALUE, max_size=2),
+    FIELD_VALUE,
+)
+
+
+def _listish(item: st.SearchStrategy[object]) -> st.SearchStrategy[object]:
+    return st.one_of(st.lists(item, max_size=4), FIELD_VALUE, st.dictionaries(st.text(max_size=3), item, max_size=2))
+
+
+DESCRIPTION = st.fixed_dictionaries(
+    {},
+    optional={
+        "name": st.one_of(st.text(max_size=8), FIELD_VALUE),
+        "title": st.one_of(st.text(max_size=8), FIELD_VALUE, st.lists(st.integers(), max_size=2)),
+        "sources": _listish(st.one_of(st.text(max_size=8), FIELD_VALUE)),
+        "notes": st.one_of(st.text(max_size=8), FIELD_VALUE),
+        "layout": st.sampled_from(["normal", "bridge", "x", 7]),
+        "config_size": st.one_of(st.sampled_from([256, 4096]), NUMBER),
+        "header": st.one_of(REGISTERS, FIELD_VALUE),
+        "bars": _listish(BAR),
+        "rom": ROM,
+        "capabilities": _listish(CAPABILITY),
+        "extended_capabilities": _listish(CAPABILITY),
+        "raw": st.one_of(
+            st.dictionaries(
+                st.one_of(NUMBER, st.just("zz")), st.sampled_from(["00", "ff ff", "zz", "00 " * 300]), max_size=3
+            ),
+            FIELD_VALUE,
+        ),
+        "behaviours": _listish(BEHAVIOUR),
+    },
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(DESCRIPTION)
+def test_any_description_encodes_or_is_a_fakesys_error(data: dict[str, object]) -> None:
+    """Whatever a description (a library file, or a host's override: merged into one) holds, the
+    encoder builds a model with a whole configuration space (256 or 4096 bytes) or raises a
+    FakesysError naming the place."""
+    try:
+        model = encode(Document(data, "<fuzz>"))
+    except FakesysError as error:
+        assert "\n" not in str(error) and str(error).startswith("<fuzz>:")
+        return
+    assert len(model.config) in (256, 4096)
+    if model.rom is not None:
+        assert len(model.rom.image) <= 16 * 1024 * 1024
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.sampled_from(library.library_names()), DESCRIPTION)
+def test_any_override_of_a_library_device_loads_or_is_a_fakesys_error(name: str, override: dict[str, object]) -> None:
+    try:
+        model = library.load_device(name, override, ("<host>", 7))
+    except FakesysError as error:
+        assert "\n" not in str(error)
+        return
+    assert len(model.config) in (256, 4096)
 
 
 SCALAR = st.one_of(

@@ -240,4 +240,7 @@ def make_behaviour(spec: Mapping[str, Any]) -> Behaviour:
     if name not in REGISTRY:
         raise BehaviourError(f"unknown behaviour {name!r}; known: {', '.join(sorted(REGISTRY))}")
     params = {key: value for key, value in spec.items() if key != "name"}
+    odd = [key for key in params if not isinstance(key, str)]
+    if odd:
+        raise BehaviourError(f"behaviour {name}: parameter names are words, got {odd[0]!r}")
     return REGISTRY[str(name)](**params)

@@ -83,9 +83,29 @@ class _Encoder:
     def fail(self, at: tuple[str | int, ...], message: str) -> Exception:
         return self.doc.error(at, message)
 
-    def integer(self, value: object, at: tuple[str | int, ...], what: str = "an integer") -> int:
+    def integer(
+        self, value: object, at: tuple[str | int, ...], what: str = "an integer", limit: int | None = None
+    ) -> int:
+        """``value`` as an int; with ``limit``, also from 0 to ``limit`` (a register's width)."""
         if isinstance(value, bool) or not isinstance(value, int):
             raise self.fail(at, f"expected {what}, got {value!r}")
+        if limit is not None and not 0 <= value <= limit:
+            raise self.fail(at, f"expected {what} from 0 to {limit:#x}, got {value:#x}")
+        return value
+
+    def items(self, key: str) -> list[Any]:
+        """The list under ``key`` (absent or null: empty)."""
+        value = self.data.get(key)
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise self.fail((key,), f"{key}: expected a list, got {value!r}")
+        return value
+
+    def text(self, key: str) -> str:
+        value = self.data.get(key, "")
+        if not isinstance(value, str):
+            raise self.fail((key,), f"{key}: expected a string, got {value!r}")
         return value
 
     def encode(self) -> DeviceModel:
@@ -102,8 +122,8 @@ class _Encoder:
             raise self.fail(("layout",), f"expected normal or bridge, got {layout_name!r}")
         layout = LAYOUTS[layout_name]
         header_spec = regs.HEADER_TYPE1 if layout == regs.HEADER_LAYOUT_BRIDGE else regs.HEADER_TYPE0
-        extended = self.data.get("extended_capabilities") or []
-        capabilities = self.data.get("capabilities") or []
+        extended = self.items("extended_capabilities")
+        capabilities = self.items("capabilities")
         size = self.data.get("config_size")
         if size is None:
             has_express = any(
@@ -130,20 +150,26 @@ class _Encoder:
         self.encode_capabilities(config, capabilities)
         self.encode_extended(config, extended)
         self.apply_raw(config)
-        sources = self.data.get("sources") or []
-        behaviours = self.data.get("behaviours") or []
+        sources = self.items("sources")
+        for position, source in enumerate(sources):
+            if not isinstance(source, str):
+                raise self.fail(("sources", position), f"expected a source (a string), got {source!r}")
+        behaviours = self.items("behaviours")
         for position, entry in enumerate(behaviours):
+            if not isinstance(entry, Mapping):
+                raise self.fail(("behaviours", position), f"expected a behaviour {{name: ...}}, got {entry!r}")
             try:
-                make_behaviour(entry if isinstance(entry, Mapping) else {})
+                make_behaviour(entry)
             except BehaviourError as error:
                 raise self.fail(("behaviours", position), str(error)) from None
+        self.text("notes")
         return DeviceModel(
-            name=str(self.data.get("name", "")),
+            name=self.text("name"),
             config=config,
             bars=bars,
             rom=rom,
-            title=str(self.data.get("title", "")),
-            sources=[str(source) for source in sources],
+            title=self.text("title"),
+            sources=list(sources),
             behaviours=[dict(entry) for entry in behaviours],
         )
 
@@ -187,7 +213,7 @@ class _Encoder:
         offsets = regs.BAR_OFFSETS_TYPE1 if layout == regs.HEADER_LAYOUT_BRIDGE else regs.BAR_OFFSETS_TYPE0
         bars: list[Bar] = []
         used: set[int] = set()
-        for position, item in enumerate(self.data.get("bars") or []):
+        for position, item in enumerate(self.items("bars")):
             at: tuple[str | int, ...] = ("bars", position)
             if not isinstance(item, Mapping):
                 raise self.fail(at, "expected a BAR: {index, kind, address, size}")
@@ -205,7 +231,7 @@ class _Encoder:
             bits = self.integer(item.get("bits", 32), at + ("bits",))
             if bits not in (32, 64) or (kind is BarKind.IO and bits != 32):
                 raise self.fail(at + ("bits",), "expected 32 or 64 (I/O BARs are 32-bit)")
-            address = self.integer(item.get("address", 0), at + ("address",), "an address")
+            address = self.integer(item.get("address", 0), at + ("address",), "an address", (1 << 64) - 1)
             size_value = item.get("size")
             size = None if size_value is None else self.integer(size_value, at + ("size",), "a size")
             if size is not None and (size <= 0 or size & (size - 1)):
@@ -236,10 +262,11 @@ class _Encoder:
         for key in item:
             if key not in ("address", "size", "enabled", "image"):
                 raise self.fail(at + (key,), f"unknown rom key {key!r}; allowed: address, size, enabled, image")
-        address = self.integer(item.get("address", 0), at + ("address",), "an address")
+        address = self.integer(item.get("address", 0), at + ("address",), "an address", 0xFFFFFFFF)
         size = self.integer(item.get("size"), at + ("size",), "the ROM BAR size")
-        if size < 2048 or size & (size - 1):
-            raise self.fail(at + ("size",), "a ROM BAR size is a power of two of at least 2 KiB")
+        # The expansion ROM BAR is 32 bits wide and decodes at least 2 KiB (address bits 31:11).
+        if size < 2048 or size > 1 << 31 or size & (size - 1):
+            raise self.fail(at + ("size",), "a ROM BAR size is a power of two from 2 KiB to 2 GiB")
         enabled = bool(item.get("enabled", False))
         image = b""
         if item.get("image") is not None:
@@ -260,7 +287,9 @@ class _Encoder:
             structure = table[cap_id]
             assert structure.cap_id is not None
             return structure.cap_id, structure
-        number = self.integer(cap_id, at, "a capability name or ID")
+        # Capability IDs are a byte, extended capability IDs 16 bits (the low half of the header).
+        widest = 0xFF if table is regs.CAPABILITIES else 0xFFFF
+        number = self.integer(cap_id, at, "a capability name or ID", widest)
         for structure in table.values():
             if structure.cap_id == number:
                 return number, structure
@@ -357,9 +386,7 @@ class _Encoder:
             control = regs.read_register(config, base + 2, 2)
             for key, (offset, width) in _msi_layout(control).items():
                 if key in item:
-                    number = self.integer(item[key], at + (key,))
-                    if number >= 1 << (8 * width):
-                        raise self.fail(at + (key,), f"{number:#x} does not fit in {width} byte(s)")
+                    number = self.integer(item[key], at + (key,), f"a {width}-byte value", (1 << (8 * width)) - 1)
                     regs.write_register(config, base + offset, width, number)
             extra = [key for key in _MSI_KEYS if key in item and key not in _msi_layout(control)]
             if extra:
@@ -371,7 +398,7 @@ class _Encoder:
             raise self.fail(("raw",), "expected {offset: 'hex bytes'}")
         for offset, text in raw.items():
             at: tuple[str | int, ...] = ("raw", offset)
-            start = self.integer(offset, at, "an offset")
+            start = self.integer(offset, at, "an offset", len(config) - 1)
             try:
                 chunk = bytes.fromhex(str(text))
             except ValueError:

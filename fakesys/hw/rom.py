@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from harness.pci.rom import MAX_ROM_SIZE
+
 ROM_SIGNATURE = b"\x55\xaa"
 PCIR_SIGNATURE = b"PCIR"
 IMAGE_BLOCK = 512
@@ -41,6 +43,8 @@ def build_image(spec: object, rom_bar_size: int) -> bytes:
         raise ValueError(f"image.length must be an integer of at least {len(head)} (the hex given)")
     if length > rom_bar_size:
         raise ValueError(f"image.length {length} exceeds the ROM BAR size {rom_bar_size}")
+    if length > MAX_ROM_SIZE:
+        raise ValueError(f"image.length {length} exceeds {MAX_ROM_SIZE}, the largest option ROM")
     fill = spec.get("fill", 0)
     if not isinstance(fill, int) or not 0 <= fill <= 0xFF:
         raise ValueError("image.fill must be a byte value 0..255")
