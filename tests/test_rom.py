@@ -23,6 +23,7 @@ from harness.findings import Finding, Severity
 from harness.pci.rom import CODE_EFI, CODE_X86, ScanEnd, format_rom_parser, parse_rom, run_rom_command
 from harness.scenario import load_scenario
 from harness.sysfs import HostView, read_host
+from tests.helpers import deadline
 
 REPO = Path(__file__).resolve().parent.parent
 ASM1062 = "0000:03:00.0"
@@ -303,9 +304,22 @@ def test_rom_command_unreadable_file(tmp_path: Path, name: str, capsys: pytest.C
     assert "Traceback" not in error
 
 
-def test_rom_command_refuses_an_endless_file(capsys: pytest.CaptureFixture[str]) -> None:
+def test_rom_command_refuses_an_endless_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert run_rom_command("/dev/zero", io.StringIO()) == 66
+    assert "/dev/zero: not a regular file; not read" in capsys.readouterr().err
+    sparse = tmp_path / "huge.rom"
+    with open(sparse, "wb") as handle:
+        handle.truncate(1 << 30)
+    assert run_rom_command(str(sparse), io.StringIO()) == 66
     assert "larger than 16 MiB" in capsys.readouterr().err
+
+
+def test_rom_command_does_not_wait_on_a_fifo(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    fifo = tmp_path / "rom"
+    os.mkfifo(fifo)
+    with deadline(10):
+        assert run_rom_command(str(fifo), io.StringIO()) == 66
+    assert "not a regular file" in capsys.readouterr().err
 
 
 # --- The check on a rendered Terramaster ------------------------------------------------------------

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import enum
 import os
+import stat
 import sys
 from dataclasses import dataclass, field
 from typing import TextIO
@@ -430,10 +431,16 @@ def format_rom_parser(result: RomParseResult) -> str:
 
 
 def read_rom_file(path: str | os.PathLike[str]) -> tuple[bytes | None, str]:
-    """(the image, "") or (None, why not). Bounded, so a device node or a wrong file cannot make
-    us read forever."""
+    """(the image, "") or (None, why not). Only a regular file is read (a FIFO would block until
+    a writer comes, a device node is not even opened), and at most one byte past the largest ROM,
+    so a wrong file cannot make us wait or read forever."""
     try:
-        with open(path, "rb") as handle:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return None, "not a regular file; not read"
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        with open(fd, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):  # replaced between the two looks
+                return None, "not a regular file; not read"
             data = handle.read(MAX_ROM_SIZE + 1)
     except OSError as error:
         return None, error.strerror or str(error)
