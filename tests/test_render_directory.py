@@ -230,8 +230,9 @@ def test_sync_refuses_a_scenario_changed_since_the_render(scratch: Path) -> None
         ('HEADER\n{"path": "/sys/x", "value": 1, "mtime_ns": 1, "priority": 1}\n', ":2: value: expected str"),
         ('HEADER\n{"path": "/etc/shadow", "value": "", "mtime_ns": 1, "priority": 1}\n', ":2: path: expected a /sys"),
         ("HEADER\n\xff\n", ":2: not a JSON line"),
+        ("HEADER\n" + "[" * 100_000 + "\n", ":2: not a JSON line"),
     ],
-    ids=["garbage", "no header", "not an object", "wrong type", "not sysfs", "not UTF-8"],
+    ids=["garbage", "no header", "not an object", "wrong type", "not sysfs", "not UTF-8", "nested too deep"],
 )
 def test_corrupt_journal_is_one_line_65(scratch: Path, journal: str, fragment: str) -> None:
     out = scratch / "out"
@@ -242,6 +243,26 @@ def test_corrupt_journal_is_one_line_65(scratch: Path, journal: str, fragment: s
     outcome = run_cli("fakesys", "sync", DEFAULT, str(out))
     outcome.assert_one_line_error(exitcodes.DATA, f"{out / JOURNAL}{fragment}")
     assert snapshot(out) == before
+
+
+@pytest.mark.parametrize("kind", ["directory", "fifo", "symlink"])
+def test_a_journal_that_is_not_a_regular_file_is_damaged_not_absent(scratch: Path, kind: str) -> None:
+    """Read as "no journal", the earlier writes would be forgotten and the planted entry replaced."""
+    out = scratch / "out"
+    assert _render(out) == exitcodes.OK
+    journal = out / JOURNAL
+    journal.unlink()
+    if kind == "directory":
+        journal.mkdir()
+    elif kind == "fifo":
+        os.mkfifo(journal)
+    else:
+        journal.symlink_to(make_canary(scratch / "canary") / "secret")
+    # Not snapshot(): it would read the FIFO.
+    before = sorted((str(path), path.lstat().st_mtime_ns) for path in scratch.rglob("*"))
+    outcome = run_cli("fakesys", "sync", DEFAULT, str(out))
+    outcome.assert_one_line_error(exitcodes.DATA, f"{journal}: not a regular file; the journal is damaged")
+    assert sorted((str(path), path.lstat().st_mtime_ns) for path in scratch.rglob("*")) == before
 
 
 def test_sync_replays_its_journal_and_rebuilds_what_was_rendered(scratch: Path) -> None:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -260,6 +261,10 @@ def read_journal(root: Path) -> Journal:
     with ConfinedReader(root, MAX_JOURNAL_BYTES + 1) as reader:
         found = reader.read(JOURNAL)
     if found is None:
+        if os.path.lexists(root / JOURNAL):
+            # A symlink, FIFO or directory: reading it as "no journal" would forget earlier
+            # writes, and replacing it would hide that something was planted in the root.
+            raise JournalError(where, 0, "not a regular file; the journal is damaged; render the root again")
         return Journal()
     content = found[0]
     if len(content) > MAX_JOURNAL_BYTES:
@@ -270,7 +275,7 @@ def read_journal(root: Path) -> Journal:
             continue
         try:
             item = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
+        except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: [[[[... nested
             raise JournalError(where, number, "not a JSON line; the journal is damaged") from None
         if number == 1:
             journal.record = _journal_record(item, where)
