@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
+from harness.errors import OutputError
+from harness.generate.output import _output_directory
 
 RootOf = Callable[[str], Path]
 SCENARIO = "terramaster-f4-424-pro"
@@ -96,18 +98,29 @@ def test_out_that_cannot_be_written_is_one_line_73(
     assert "Traceback" not in captured.err
 
 
+@pytest.mark.parametrize("existing", [True, False], ids=["into-an-existing-directory", "creating-one"])
 def test_out_never_follows_a_directory_link_out_of_dir(
-    root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], existing: bool
 ) -> None:
     out = tmp_path / "out"
     elsewhere = tmp_path / "elsewhere"
-    (elsewhere / "modprobe.d").mkdir(parents=True)
+    elsewhere.mkdir()
+    if existing:
+        (elsewhere / "modprobe.d").mkdir()
     out.mkdir()
     (out / "etc").symlink_to(elsewhere)
     assert exit_code(["generate", "modprobe", "--device", SATA, "--root", str(root), "--out", str(out)]) == 73
     err = capsys.readouterr().err
     assert "leads outside" in err and len(err.splitlines()) == 1
-    assert list((elsewhere / "modprobe.d").iterdir()) == []
+    # Not even the directory the file would have gone into is created there.
+    assert [path.name for path in elsewhere.rglob("*")] == (["modprobe.d"] if existing else [])
+
+
+def test_out_is_never_the_file_system_root() -> None:
+    # Checked on the directory alone: through the command, a regression would write this
+    # machine's /etc.
+    with pytest.raises(OutputError, match="--out /: cannot write into the file system root"):
+        _output_directory(Path("/"))
 
 
 def test_a_hostname_that_is_no_node_name_is_bad_input_unless_node_is_given(

@@ -11,8 +11,10 @@ each file atomically (a temporary file renamed over it), and turns every failure
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
-import tempfile
+import secrets
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -75,14 +77,14 @@ class GeneratedOutput:
         """Write each file under ``directory`` at its host path (``DIR/etc/modprobe.d/vfio.conf``);
         refuses to replace an existing file unless ``overwrite``. Returns the paths written."""
         base = _output_directory(directory)
-        planned = [(item, base / _relative_path(item.path)) for item in self.files]
-        existing = [str(path) for _, path in planned if os.path.lexists(path)]
+        planned = [(item, _relative_path(item.path)) for item in self.files]
+        existing = [str(base / relative) for _, relative in planned if os.path.lexists(base / relative)]
         if existing and not overwrite:
             raise OutputExistsError(f"{', '.join(existing)}: already there; add --overwrite to replace")
         written = []
-        for item, path in planned:
-            _write_atomically(base, path, item.content, item.mode)
-            written.append(path)
+        for item, relative in planned:
+            _write_atomically(base, relative, item.content, item.mode)
+            written.append(base / relative)
         return written
 
 
@@ -94,6 +96,13 @@ def _output_directory(directory: Path) -> Path:
         resolved = directory.resolve(strict=True)
     except OSError as error:
         raise OutputError(f"--out {paste.printable(str(directory))}: {error.strerror or error}") from None
+    if resolved == Path(resolved.anchor):
+        # The files would replace this machine's own /etc without the checks, backups and
+        # atomic renames of apply.sh.
+        raise OutputError(
+            f"--out {paste.printable(str(directory))}: cannot write into the file system root; "
+            "write the plan into a directory and run its apply.sh"
+        )
     if not os.access(resolved, os.W_OK | os.X_OK):
         raise OutputError(f"--out {paste.printable(str(directory))}: not writable")
     return resolved
@@ -109,22 +118,67 @@ def _relative_path(path: str) -> PurePosixPath:
     return relative
 
 
-def _write_atomically(base: Path, path: Path, content: str, mode: int) -> None:
-    """Write into a temporary file beside ``path`` and rename it over ``path``: a reader sees the
-    old file or the whole new one, and a symlink at ``path`` is replaced, not followed."""
+def _write_atomically(base: Path, relative: PurePosixPath, content: str, mode: int) -> None:
+    """Write ``base/relative`` through a temporary file renamed over it: a reader sees the old
+    file or the whole new one, and a symlink at the path is replaced, not followed. Each directory
+    on the way is created if missing and opened without following a symlink, so a link planted
+    in DIR (``DIR/etc -> /etc``) makes nothing at all outside DIR, not even a directory."""
+    shown = base / relative
     try:
-        parent = path.parent
-        parent.mkdir(parents=True, exist_ok=True)
-        if base not in (parent.resolve(strict=True), *parent.resolve(strict=True).parents):
-            raise OutputError(f"refusing to write {path}: {parent} leads outside {base}")
-        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".vfiolab-new", dir=parent)
+        holder = _open_directories(base, relative.parts[:-1], shown)
         try:
-            with os.fdopen(handle, "w", encoding="utf-8") as stream:
-                stream.write(content)
-            os.chmod(temporary, mode)
-            os.replace(temporary, path)
-        except BaseException:
-            os.unlink(temporary)
-            raise
+            _replace_in(holder, relative.name, content.encode("utf-8"), mode)
+        finally:
+            os.close(holder)
     except OSError as error:
-        raise OutputError(f"cannot write {path}: {error.strerror or error}") from None
+        raise OutputError(f"cannot write {shown}: {error.strerror or error}") from None
+
+
+_DIRECTORY = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+
+
+def _open_directories(base: Path, parts: tuple[str, ...], shown: Path) -> int:
+    """A descriptor of ``base/parts...``, each part created when missing and never followed."""
+    fd = os.open(base, _DIRECTORY)
+    try:
+        for depth, part in enumerate(parts):
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(part, 0o777, dir_fd=fd)
+            try:
+                inner = os.open(part, _DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            except OSError as error:
+                if error.errno not in (errno.ELOOP, errno.ENOTDIR):
+                    raise
+                where = base.joinpath(*parts[: depth + 1])
+                raise OutputError(
+                    f"refusing to write {shown}: {where} is a symbolic link or not a directory, "
+                    f"so it leads outside {base}"
+                ) from None
+            os.close(fd)
+            fd = inner
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _replace_in(directory: int, name: str, data: bytes, mode: int) -> None:
+    """``name`` in the open ``directory`` replaced by ``data`` (temporary file, then rename)."""
+    while True:
+        temporary = f".{name}.{secrets.token_hex(4)}.vfiolab-new"
+        try:
+            fd = os.open(
+                temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=directory
+            )
+            break
+        except FileExistsError:
+            continue
+    try:
+        with os.fdopen(fd, "wb") as stream:
+            stream.write(data)
+            os.fchmod(stream.fileno(), mode)
+        os.replace(temporary, name, src_dir_fd=directory, dst_dir_fd=directory)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary, dir_fd=directory)
+        raise
