@@ -192,6 +192,14 @@ def cmd_fakesys_describe(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _path(text: str) -> str:
+    """A file or directory named on the command line: never empty (an unset shell variable in
+    ``--root "$CAPTURE"`` would otherwise check this host, or write into the current directory)."""
+    if not text:
+        raise argparse.ArgumentTypeError("expected a path, got an empty string")
+    return text
+
+
 def _device_address(text: str) -> str:
     from harness.pci.address import Bdf
 
@@ -511,7 +519,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     where = check.add_mutually_exclusive_group()
-    where.add_argument("--root", metavar="DIR", help="root directory to check (default: /, this host)")
+    where.add_argument("--root", metavar="DIR", type=_path, help="root directory to check (default: /, this host)")
     where.add_argument(
         "--scenario",
         metavar="NAME|PATH",
@@ -585,7 +593,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     generate.add_argument("target", metavar="TARGET", choices=_target_names(), help="what to generate (see above)")
     generate_where = generate.add_mutually_exclusive_group()
-    generate_where.add_argument("--root", metavar="DIR", help="root directory to read (default: /, this host)")
+    generate_where.add_argument(
+        "--root", metavar="DIR", type=_path, help="root directory to read (default: /, this host)"
+    )
     generate_where.add_argument("--scenario", metavar="NAME|PATH", help="a scenario's host after its steps")
     generate.add_argument(
         "--device",
@@ -600,7 +610,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=_vmid,
         help="the Proxmox VM, 100-999999999 (default 100); its config gives machine and firmware",
     )
-    generate.add_argument("--out", metavar="DIR", help="write files under DIR instead of printing them")
+    generate.add_argument("--out", metavar="DIR", type=_path, help="write files under DIR instead of printing them")
     generate.add_argument("--overwrite", action="store_true", help="with --out: replace files that already exist")
     generate.add_argument("--force", action="store_true", help="generate even for devices the checker fails")
     generate.add_argument(
@@ -660,9 +670,10 @@ def build_parser() -> argparse.ArgumentParser:
     scenario_run.add_argument(
         "--junit-xml",
         metavar="FILE",
+        type=_path,
         help="write JUnit XML, one test case per scenario, with its kernel profile and failure report",
     )
-    scenario_run.add_argument("--keep", metavar="DIR", help="leave each scenario's final root in DIR/NAME")
+    scenario_run.add_argument("--keep", metavar="DIR", type=_path, help="leave each scenario's final root in DIR/NAME")
     from harness.live.cli import add_live_commands, add_scenario_live_option
 
     add_scenario_live_option(scenario_run)
@@ -711,7 +722,7 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument(
         "scenario", metavar="SCENARIO", help="scenario name (e.g. terramaster-f4-424-pro) or path to a .yaml file"
     )
-    render.add_argument("directory", metavar="DIR", help="new or empty directory to write into")
+    render.add_argument("directory", metavar="DIR", type=_path, help="new or empty directory to write into")
     render.add_argument(
         "--unprivileged", action="store_true", help="write the 64-byte config files a non-root reader sees"
     )
@@ -744,7 +755,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=_RENDER_EXIT_CODES,
     )
     run.add_argument("scenario", metavar="SCENARIO", help="scenario name or path")
-    run.add_argument("directory", metavar="DIR", help="new or empty directory to write into")
+    run.add_argument("directory", metavar="DIR", type=_path, help="new or empty directory to write into")
     run.add_argument("--all", action="store_true", help="print the whole kernel log since boot")
     run.add_argument("--force", action="store_true", help="replace DIR when it holds an earlier vfiolab render")
     run.set_defaults(handler=cmd_fakesys_run)
@@ -762,7 +773,7 @@ def build_parser() -> argparse.ArgumentParser:
         "rewritten; 75 another vfiolab process is writing DIR.",
     )
     sync.add_argument("scenario", metavar="SCENARIO", help="the scenario DIR was rendered from (fakesys render or run)")
-    sync.add_argument("directory", metavar="DIR", help="the rendered root")
+    sync.add_argument("directory", metavar="DIR", type=_path, help="the rendered root")
     sync.set_defaults(handler=cmd_fakesys_sync)
 
     describe = fakesys_commands.add_parser(

@@ -156,3 +156,25 @@ def test_check_rom_mistakes_are_usage_errors(
     captured = capsys.readouterr()
     assert message in captured.err and len(captured.err.splitlines()) == 1, captured.err
     assert captured.out == ""
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        ["check", "--root", ""],
+        ["generate", "proxmox", "--device", SATA, "--root", ""],
+        ["generate", "modprobe", "--device", SATA, "--out", ""],
+        ["fakesys", "render", SCENARIO, ""],
+        ["fakesys", "run", SCENARIO, ""],
+        ["fakesys", "sync", SCENARIO, ""],
+        ["scenario", "run", SCENARIO, "--keep", ""],
+        ["scenario", "run", SCENARIO, "--junit-xml", ""],
+    ],
+    ids=["check --root", "generate --root", "generate --out", "render", "run", "sync", "--keep", "--junit-xml"],
+)
+def test_an_empty_path_is_a_usage_error_not_this_host_or_the_current_directory(
+    arguments: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--root "$CAPTURE"`` with the variable unset checked this host; an empty DIR wrote here."""
+    assert exit_code(arguments) == 64
+    assert "expected a path, got an empty string" in capsys.readouterr().err
