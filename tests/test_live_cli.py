@@ -100,6 +100,30 @@ def test_cmdline_prints_the_quoted_command_and_makes_the_disks(tmp_path: Path) -
     assert again.returncode == exitcodes.CANNOT_CREATE and "is not empty" in again.stderr
 
 
+@pytest.mark.parametrize("kind", ["file", "fifo"])
+def test_cmdline_workdir_that_is_not_a_directory_is_73_before_any_asset_is_looked_for(
+    tmp_path: Path, kind: str
+) -> None:
+    workdir = tmp_path / "workdir"
+    if kind == "file":
+        workdir.write_text("x")
+    else:
+        os.mkfifo(workdir)
+    # An empty cache and no apt: had the assets been looked for first, this would be exit 3.
+    done = vfiolab(
+        "live", "cmdline", str(AHCI), "--workdir", str(workdir), env=_environment(tmp_path, without_apt=True)
+    )
+    assert done.returncode == exitcodes.CANNOT_CREATE, done.stderr
+    assert done.stderr.strip().splitlines() == [f"vfiolab: error: --workdir {workdir}: exists and is not a directory"]
+
+
+@pytest.mark.parametrize("scale", ["-1", "0", "nan", "inf", "101", "x"])
+def test_a_timeout_scale_out_of_range_is_a_usage_error(tmp_path: Path, scale: str) -> None:
+    done = vfiolab("live", "run", str(AHCI), "--timeout-scale", scale, "--offline", env=_environment(tmp_path))
+    assert done.returncode == exitcodes.USAGE, done.stderr
+    assert "argument --timeout-scale: " in done.stderr and "Traceback" not in done.stderr
+
+
 def test_run_without_assets_is_an_infra_error_with_the_reason(tmp_path: Path) -> None:
     done = vfiolab("live", "run", "live-intel-ahci", "--kernel", "6.1", "--offline", env=_environment(tmp_path))
     assert done.returncode == exitcodes.CANNOT_RUN, done.stderr

@@ -100,8 +100,20 @@ def add_live_commands(commands: argparse._SubParsersAction[Any]) -> None:
     )
     run.add_argument("--keep", metavar="DIR", help="keep every run's artifacts in DIR/SCENARIO-KERNEL")
     run.add_argument("--offline", action="store_true", help="use cached guest assets only")
-    run.add_argument("--timeout-scale", type=float, metavar="N", help="multiply every phase timeout by N")
+    run.add_argument("--timeout-scale", type=_timeout_scale, metavar="N", help="multiply every phase timeout by N")
     run.set_defaults(handler=cmd_live_run)
+
+
+def _timeout_scale(text: str) -> float:
+    from harness.live.errors import LiveError
+    from harness.live.session import Timeouts
+
+    try:
+        return Timeouts.checked_scale(float(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number such as 2 or 0.5, got {text!r}") from None
+    except LiveError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def add_scenario_live_option(scenario_run: argparse.ArgumentParser) -> None:
@@ -132,6 +144,7 @@ def cmd_live_assets(args: argparse.Namespace) -> int:
 
 
 def cmd_live_cmdline(args: argparse.Namespace) -> int:
+    import os
     import sys
     import tempfile
     from pathlib import Path
@@ -144,14 +157,22 @@ def cmd_live_cmdline(args: argparse.Namespace) -> int:
 
     scenario = load_scenario(args.scenario)
     spec = GuestSpec.from_scenario(scenario)
+    # Checked before the assets are looked for (that may take minutes), created after.
+    chosen = Path(args.workdir) if args.workdir is not None else None
+    if chosen is not None and os.path.lexists(chosen):
+        if not chosen.is_dir():
+            raise OutputError(f"--workdir {chosen}: exists and is not a directory")
+        if any(chosen.iterdir()):
+            raise OutputError(f"--workdir {chosen} is not empty; choose a new or empty directory")
     assets = guest_assets(args.kernel or spec.kernels[0], offline=args.offline)
-    if args.workdir is None:
+    if chosen is None:
         workdir = Path(tempfile.mkdtemp(prefix=f"vfiolab-cmdline-{scenario.name}-"))
     else:
-        workdir = Path(args.workdir)
-        if workdir.exists() and any(workdir.iterdir()):
-            raise OutputError(f"{workdir} is not empty; choose a new or empty directory")
-        workdir.mkdir(parents=True, exist_ok=True)
+        workdir = chosen
+        try:
+            workdir.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise OutputError(f"--workdir {workdir}: cannot create it: {error.strerror or error}") from None
     launch = build_launch(spec, assets, workdir, accel=args.accel)
     prepare_disks(launch)
     print(launch.quoted())

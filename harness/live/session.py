@@ -73,9 +73,14 @@ class Timeouts:
                 scale = float(text) if text else 1.0
             except ValueError:
                 raise LiveError(f"{TIMEOUT_SCALE_VARIABLE}={text!r}: expected a number such as 2 or 0.5") from None
+        return cls(scale=cls.checked_scale(scale))
+
+    @staticmethod
+    def checked_scale(scale: float) -> float:
+        """``scale`` when it is usable (NaN fails both comparisons), else a :class:`LiveError`."""
         if not 0 < scale <= 100:
             raise LiveError(f"timeout scale {scale}: expected a number above 0 and at most 100")
-        return cls(scale=scale)
+        return scale
 
 
 @dataclass(frozen=True)
