@@ -232,6 +232,11 @@ REFUSALS: list[tuple[str, Callable[[Path, Path], object], str]] = [
         "'machine: pc' is not what the plan saw ('machine: q35', '' = unset)",
     ),
     (
+        "the VM's configuration replaced by a FIFO (sed would wait on it forever)",
+        lambda root, plan: (root / VM_CONFIG).unlink() or os.mkfifo(root / VM_CONFIG),
+        "/etc/pve/qemu-server/100.conf is not a regular file; vfiolab reads only regular files",
+    ),
+    (
         "a file of the plan edited",
         lambda root, plan: (plan / VFIO_CONF).write_text("options vfio-pci ids=1b21:0612\n"),
         "etc/modprobe.d/vfio.conf is not the file vfiolab generated (edited since)",

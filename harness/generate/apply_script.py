@@ -167,7 +167,8 @@ expect_file() {
     current=$(sha "$ROOT/$1")
     case "$current" in
         "$2" | "$3") ;;
-        symlink | not-a-file) problem "/$1 is not a regular file (a $current); vfiolab replaces only regular files" ;;
+        symlink) problem "/$1 is not a regular file (a symlink); vfiolab replaces only regular files" ;;
+        not-a-file) problem "/$1 is not a regular file; vfiolab replaces only regular files" ;;
         absent) problem "/$1 was removed since the plan was made" ;;
         *)
             if [ "$2" = absent ]; then
@@ -179,11 +180,19 @@ expect_file() {
     esac
 }
 
-vm_line() { sed -n '/^\[/q;p' "$ROOT/$1" 2>/dev/null | grep -m 1 -- "^$2:" || true; }
+# Only a regular file is read: sed on a FIFO would wait for a writer forever.
+vm_line() {
+    if [ -f "$ROOT/$1" ]; then sed -n '/^\[/q;p' "$ROOT/$1" 2>/dev/null | grep -m 1 -- "^$2:" || true; fi
+}
 
 # CONFIG yes|no: whether the VM's configuration existed when the plan was made.
 expect_vm_config() {
-    if [ -f "$ROOT/$1" ]; then now=yes; else now=no; fi
+    if [ -f "$ROOT/$1" ]; then now=yes
+    elif [ -e "$ROOT/$1" ] || [ -L "$ROOT/$1" ]; then
+        problem "/$1 is not a regular file; vfiolab reads only regular files"
+        return 0
+    else now=no
+    fi
     if [ "$now" != "$2" ] && [ "$2" = yes ]; then problem "/$1 does not exist; the plan was made for it"; fi
     if [ "$now" != "$2" ] && [ "$2" = no ]; then problem "/$1 exists now; the plan assumed none"; fi
 }
