@@ -30,6 +30,7 @@ from harness.rootfs import (
     LOG_LIMIT,
     TEXT_LIMIT,
     Blob,
+    Kind,
     NotFound,
     NotRegular,
     RootError,
@@ -374,12 +375,21 @@ class HostView:
                     path = f"{base}/{name}"
                     if self.fs.is_file(path) if last else self.is_dir(path):
                         matched.append(path)
+                    elif last:
+                        self._note_not_regular(path)
             candidates = matched
         for relative in sorted(candidates, key=lambda path: path.split("/")):
             text = self.read_text(relative)
             if text is not None:
                 found[self.show(relative)] = text
         return found
+
+    def _note_not_regular(self, relative: str) -> None:
+        """A configuration file that is a FIFO, a device or a socket is not read (what the
+        program it configures would do with it is not ours to guess): say so in the report."""
+        kind = self.fs.kind(relative)
+        if kind is not None and kind is not Kind.FILE and kind is not Kind.DIRECTORY:
+            self.note(relative, f"not a regular file ({kind.value}); not read")
 
     # --- Questions ----------------------------------------------------------------------------
 

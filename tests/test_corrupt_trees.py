@@ -206,6 +206,13 @@ def test_a_fifo_as_config_does_not_block(tree: Path) -> None:
     assert (f"/{nic.function.path}/config", "not a regular file (FIFO)") in report.view.unseen
 
 
+def test_a_fifo_among_configuration_files_is_reported_unseen(tree: Path) -> None:
+    os.mkfifo(tree / "etc/modprobe.d/evil.conf")
+    with deadline(20):
+        report = check_root(tree)
+    assert ("/etc/modprobe.d/evil.conf", "not a regular file (FIFO); not read") in report.view.unseen
+
+
 def test_a_2_gb_sparse_config_is_read_to_4096_bytes(tree: Path) -> None:
     path = device_dir(tree, NIC) / "config"
     with open(path, "r+b") as handle:
