@@ -476,3 +476,22 @@ def test_a_bad_guest_address_could_not_run() -> None:
     ]
     completed = vfiolab(*args)
     assert completed.returncode == 64 and "BUS:SLOT" in completed.stderr and "Traceback" not in completed.stderr
+
+
+@pytest.mark.parametrize("kind", ["fifo", "link-out-of-the-root"])
+def test_a_grub_file_that_cannot_be_read_is_left_alone_not_rewritten_from_nothing(
+    final_root: RootOf, tmp_path: Path, kind: str
+) -> None:
+    """A whole new /etc/default/grub made from an unreadable one would drop every other setting."""
+    root = tmp_path / "root"
+    shutil.copytree(final_root("terramaster-f4-424-pro"), root, symlinks=True)
+    grub = root / "etc/default/grub"
+    grub.unlink()
+    if kind == "fifo":
+        os.mkfifo(grub)
+    else:
+        grub.symlink_to("/etc/passwd")
+    output = generate("cmdline", root, [INTEL_SATA], GenerateOptions(unsafe=("acs-override",)))
+    assert output.files == []
+    [left] = [note for note in output.notes if note.startswith("left /etc/default/grub alone: it cannot be read")]
+    assert ("not a regular file (FIFO)" if kind == "fifo" else "a symlink to /etc/passwd") in left

@@ -55,8 +55,17 @@ def _grub_file(plan: Plan, loader: Bootloader, line: str) -> tuple[str, str]:
     """(the GRUB file with the assignment that takes effect replaced by ``line``, or "" and why
     it cannot be edited safely). The effective assignment is the last one (grub-mkconfig sources
     the file); one that spans lines or does not parse is left to the user, as is a file with
-    control characters."""
-    current = plan.view.read_text(loader.path.lstrip("/")) or ""
+    control characters, and so is one that is there but cannot be read (a FIFO, a link out of the
+    root): a whole new file from nothing would drop every other setting in it."""
+    relative = loader.path.lstrip("/")
+    text, reason = plan.view.read_checked_text(relative)
+    if text is None and plan.view.fs.lexists(relative):
+        target = plan.view.readlink(relative)
+        return (
+            "",
+            f"it cannot be read ({f'a symlink to {target} that leads nowhere inside the root' if target else reason})",
+        )
+    current = text or ""
     if not paste.is_clean_text(current):
         return "", "it holds control characters"
     lines = current.split("\n")
