@@ -479,19 +479,24 @@ def test_a_bad_guest_address_could_not_run() -> None:
 
 
 @pytest.mark.parametrize("kind", ["fifo", "link-out-of-the-root"])
-def test_a_grub_file_that_cannot_be_read_is_left_alone_not_rewritten_from_nothing(
-    final_root: RootOf, tmp_path: Path, kind: str
+@pytest.mark.parametrize(
+    ("target", "path"), [("cmdline", "etc/default/grub"), ("initramfs-tools", "etc/initramfs-tools/modules")]
+)
+def test_a_host_file_that_cannot_be_read_is_left_alone_not_rewritten_from_nothing(
+    final_root: RootOf, tmp_path: Path, kind: str, target: str, path: str
 ) -> None:
-    """A whole new /etc/default/grub made from an unreadable one would drop every other setting."""
+    """A whole new /etc/default/grub or initramfs-tools/modules made from an unreadable one would
+    drop every other line the host has in it."""
     root = tmp_path / "root"
     shutil.copytree(final_root("terramaster-f4-424-pro"), root, symlinks=True)
-    grub = root / "etc/default/grub"
-    grub.unlink()
+    (root / path).unlink()
     if kind == "fifo":
-        os.mkfifo(grub)
+        os.mkfifo(root / path)
     else:
-        grub.symlink_to("/etc/passwd")
-    output = generate("cmdline", root, [INTEL_SATA], GenerateOptions(unsafe=("acs-override",)))
-    assert output.files == []
-    [left] = [note for note in output.notes if note.startswith("left /etc/default/grub alone: it cannot be read")]
+        (root / path).symlink_to("/etc/passwd")
+    output = generate(
+        target, root, [INTEL_SATA], GenerateOptions(unsafe=("acs-override",) if target == "cmdline" else ())
+    )
+    assert f"/{path}" not in [item.path for item in output.files]
+    [left] = [note for note in output.notes if note.startswith(f"left /{path} alone: it cannot be read")]
     assert ("not a regular file (FIFO)" if kind == "fifo" else "a symlink to /etc/passwd") in left

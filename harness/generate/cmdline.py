@@ -57,15 +57,9 @@ def _grub_file(plan: Plan, loader: Bootloader, line: str) -> tuple[str, str]:
     the file); one that spans lines or does not parse is left to the user, as is a file with
     control characters, and so is one that is there but cannot be read (a FIFO, a link out of the
     root): a whole new file from nothing would drop every other setting in it."""
-    relative = loader.path.lstrip("/")
-    text, reason = plan.view.read_checked_text(relative)
-    if text is None and plan.view.fs.lexists(relative):
-        target = plan.view.readlink(relative)
-        return (
-            "",
-            f"it cannot be read ({f'a symlink to {target} that leads nowhere inside the root' if target else reason})",
-        )
-    current = text or ""
+    current, unreadable = plan.file_to_rewrite(loader.path)
+    if current is None:
+        return "", unreadable
     if not paste.is_clean_text(current):
         return "", "it holds control characters"
     lines = current.split("\n")

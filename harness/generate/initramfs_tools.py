@@ -24,12 +24,15 @@ ORDERING = (
 )
 
 
-def modules_file(plan: Plan) -> GeneratedFile | None:
-    """The modules file as it should read: the host's own lines kept, the vfio modules added once
-    (None when the host's file holds control characters: it is not reproduced)."""
-    current = plan.view.read_text(INITRAMFS_TOOLS_MODULES) or ""
+def modules_file(plan: Plan) -> GeneratedFile | str:
+    """The modules file as it should read: the host's own lines kept, the vfio modules added once;
+    or why the host's file is left alone (it cannot be read, or it holds control characters: it
+    is not reproduced)."""
+    current, unreadable = plan.file_to_rewrite(INITRAMFS_TOOLS_MODULES)
+    if current is None:
+        return unreadable
     if not paste.is_clean_text(current):
-        return None
+        return "it holds control characters"
     listed = plan.boot.initramfs_tools.modules if plan.boot.initramfs_tools is not None else []
     present = {entry.module for entry in listed}
     missing = [module for module in initramfs_modules(plan) if module not in present]
@@ -46,11 +49,11 @@ def generate(plan: Plan) -> GeneratedOutput:
     output = GeneratedOutput("initramfs-tools", notes=[*plan.notes, *plan.forced_comment(), ORDERING])
     files = [vfio_conf(plan, early_binding(plan))]
     modules = modules_file(plan)
-    if modules is not None:
+    if isinstance(modules, GeneratedFile):
         files.append(modules)
     else:
         output.notes.append(
-            f"left {INITRAMFS_TOOLS_MODULES} alone: it holds control characters; add "
+            f"left {INITRAMFS_TOOLS_MODULES} alone: {modules}; add "
             + ", ".join(initramfs_modules(plan))
             + " to it by hand (one per line)"
         )

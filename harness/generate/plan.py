@@ -166,6 +166,23 @@ class Plan:
             return node, self.view.show(relative)
         return DEFAULT_NODE, "assumed"
 
+    def file_to_rewrite(self, relative: str) -> tuple[str | None, str]:
+        """The current text of a host file a target writes out whole (``""`` when there is no
+        such file), or (None, why not) when it is there but cannot be read (a FIFO, a link that
+        leads nowhere inside the root): a whole file made from nothing would drop every line the
+        host has in it."""
+        relative = relative.lstrip("/")
+        text, reason = self.view.read_checked_text(relative)
+        if text is not None:
+            return text, ""
+        if not self.view.fs.lexists(relative):
+            return "", ""
+        target = self.view.readlink(relative)
+        return (
+            None,
+            f"it cannot be read ({f'a symlink to {target} that leads nowhere inside the root' if target else reason})",
+        )
+
     def guest_bdf(self, slot_index: int, function: int) -> Bdf | None:
         """The guest address of a planned function, from --guest-address (``bus:slot``; further
         slots take the next slot numbers)."""
