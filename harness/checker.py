@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.checks import CHECKS, CheckContext, CheckOptions
+from harness.codes import CODES
 from harness.errors import CheckerError, UsageError
 from harness.findings import Evidence, Finding, Severity, Verdict
 from harness.pci.address import Bdf
@@ -117,8 +118,11 @@ def run_checks(view: HostView, options: CheckOptions | None = None) -> CheckRepo
     selected = context.selected()
     reports = {function.bdf: DeviceReport(function) for function in selected}
     host_findings: list[Finding] = []
-    for _name, check in CHECKS:
+    for name, check in CHECKS:
         for finding in check(context):
+            if finding.code not in CODES:
+                # A bug, not a user mistake: codes are an interface (harness/codes.py).
+                raise RuntimeError(f"check {name} emitted {finding.code!r}, which harness/codes.py does not list")
             if finding.could_not_judge and finding.severity < Severity.WARN:
                 # What could not be read is never a pass: "could not judge" is at least a warn.
                 finding.severity = Severity.WARN

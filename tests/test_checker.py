@@ -528,3 +528,55 @@ def test_a_host_blocker_is_summarised_once_with_the_devices_it_blocks(check_host
     assert text.count("passthrough is impossible") == 0
     summary_text = text[text.index("Summary (devices that do not pass)") :]
     assert summary_text.count("platform.iommu-off") == 1
+
+
+# --- A host that is itself a virtual machine ------------------------------------------------------
+
+QEMU_DMI = {"sys_vendor": "QEMU", "product_name": "Standard PC (Q35 + ICH9, 2009)", "bios_vendor": "EDK II"}
+
+
+def test_a_guest_without_nested_virtualisation_or_viommu_is_told_what_the_vm_needs(check_host: CheckHost) -> None:
+    import io
+
+    from harness.report import summarize, write_human
+
+    report = check_host(
+        terramaster(
+            hypervisor="KVM",
+            dmi_id=QEMU_DMI,
+            cpu={"virtualization": False},
+            iommu={"firmware_table": False, "enabled": False},
+        )
+    )
+    host = {item.code: item for item in report.host_findings}
+    assert "platform.cpu-virtualisation-off" not in host and "platform.iommu-firmware-off" not in host
+    guest = host["platform.guest"]
+    assert guest.severity is Severity.INFO and "virtual machine (KVM)" in guest.message
+    assert any("Hypervisor detected: KVM" in item.value for item in guest.evidence)
+    assert any(item.path.endswith("dmi/id/sys_vendor") and item.value == "QEMU" for item in guest.evidence)
+    nested = host["platform.guest-no-nested-virtualisation"]
+    assert nested.blocks_all and "cpu: host" in nested.fix and "firmware" not in nested.fix.lower()
+    viommu = host["platform.guest-no-viommu"]
+    assert viommu.blocks_all and "intel-iommu,intremap=on" in viommu.fix and "viommu=intel" in viommu.fix
+    assert all(item.verdict is Verdict.FAIL for item in report.devices)
+    out = io.StringIO()
+    write_human(report, out, colour=False)
+    summary = out.getvalue()[out.getvalue().index("Summary (devices that do not pass)") :]
+    assert summary.count("platform.guest-no-viommu") == 1
+    assert {code for finding, _ in summarize(report).blockers for code in [finding.code]} == {
+        "platform.guest-no-nested-virtualisation",
+        "platform.guest-no-viommu",
+    }
+
+
+def test_a_guest_with_a_virtual_iommu_is_judged_like_a_host(check_host: CheckHost) -> None:
+    report = check_host(terramaster(hypervisor="KVM", dmi_id=QEMU_DMI))
+    host = {item.code: item for item in report.host_findings}
+    assert "judged like a physical host" in host["platform.guest"].message
+    assert not [item for item in report.host_findings if item.blocks_all]
+    assert device(report, INTEL_SATA).verdict is Verdict.PASS
+
+
+def test_a_physical_host_is_not_called_a_guest(final_root: Callable[[str], Path]) -> None:
+    report = check_root(final_root("terramaster-f4-424-pro"))
+    assert not [item for item in report.host_findings if item.code.startswith("platform.guest")]

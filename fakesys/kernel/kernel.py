@@ -215,6 +215,9 @@ class FakeKernel:
         self.log.emit(f"Command line: {host.kernel.cmdline}")
         if host.dmi:
             self.log.emit(f"DMI: {host.dmi}")
+        if host.hypervisor:
+            # arch/x86/kernel/cpu/hypervisor.c init_hypervisor_platform.
+            self.log.emit(f"Hypervisor detected: {host.hypervisor}")
         for line in host.kernel.log:
             self.log.add_raw(line)
         if self.iommu_enabled:

@@ -32,6 +32,18 @@ _RESET_LOG = re.compile(
     r"|config space inaccessible|Data Link Layer Link Active not set|secondary bus reset"
 )
 
+#: The finding for a device whose function reset is this method (the kernel's method names,
+#: drivers/pci/pci.c pci_reset_fn_methods).
+FUNCTION_RESET_CODES = {
+    "device_specific": "reset.device-specific",
+    "acpi": "reset.acpi",
+    "flr": "reset.flr",
+    "af_flr": "reset.af-flr",
+    "pm": "reset.pm",
+    "bus": "reset.bus",
+    "cxl_bus": "reset.cxl-bus",
+}
+
 
 def check(ctx: CheckContext) -> Iterator[Finding]:
     version = ctx.view.kernel_version
@@ -244,7 +256,7 @@ def _generic(ctx: CheckContext, function: PciFunction, plan: ResetPlan) -> Findi
             plan.function_reset, plan.function_reset
         )
         return Finding(
-            f"reset.{plan.function_reset.replace('_', '-')}",
+            FUNCTION_RESET_CODES.get(plan.function_reset, "reset.other-method"),
             Severity.INFO,
             f"resets with {how} ({plan.describe()})",
             "No FLR; the kernel's next method is used by vfio-pci and by QEMU's VFIO_DEVICE_RESET.",
