@@ -292,6 +292,11 @@ def _rom_devices_on_host(args: argparse.Namespace, report: CheckReport, root: Pa
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    if args.list_codes:
+        from harness.codes import CODES
+
+        sys.stdout.write("".join(f"{code:<42} {meaning}\n" for code, meaning in CODES.items()))
+        return EXIT_OK
     from harness.checker import check_root
     from harness.errors import CheckerError
     from harness.report import write_human, write_json
@@ -546,6 +551,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="as root on this host: enable each device's ROM (echo 1 > rom), read it, disable it again",
     )
     check.add_argument("--verbose", "-v", action="store_true", help="show why, evidence and fix for information too")
+    check.add_argument(
+        "--list-codes",
+        action="store_true",
+        help="print every finding code a check can emit, with its meaning, and exit (scenario expectations use them)",
+    )
     check.add_argument("--no-color", action="store_true", help="no colour even on a terminal (NO_COLOR works too)")
     check.set_defaults(handler=cmd_check)
 

@@ -23,9 +23,13 @@ def _code_literals() -> dict[str, str]:
     paths = [*sorted((REPO / "harness" / "checks").glob("*.py")), REPO / "harness" / "checker.py"]
     for path in paths:
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Constant) and isinstance(node.value, str) and _CODE.match(node.value):
-                if node.value.split(".", 1)[0] in _PREFIXES:
-                    found.setdefault(node.value, f"{path.relative_to(REPO)}:{node.lineno}")
+            if (
+                isinstance(node, ast.Constant)
+                and isinstance(node.value, str)
+                and _CODE.match(node.value)
+                and node.value.split(".", 1)[0] in _PREFIXES
+            ):
+                found.setdefault(node.value, f"{path.relative_to(REPO)}:{node.lineno}")
     return found
 
 
@@ -61,3 +65,12 @@ def test_an_expected_code_no_check_emits_is_a_load_error(tmp_path: Path, where: 
     with pytest.raises(ScenarioError, match=re.escape(message)) as raised:
         load_scenario(str(path))
     assert f"{path}:7:" in str(raised.value)
+
+
+def test_list_codes_prints_the_registry() -> None:
+    from tests.helpers import vfiolab
+
+    completed = vfiolab("check", "--list-codes")
+    assert completed.returncode == 0
+    listed = [line.split()[0] for line in completed.stdout.splitlines()]
+    assert listed == list(CODES)
