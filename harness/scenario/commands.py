@@ -58,9 +58,12 @@ def run_command(names: list[str], junit_xml: Path | None, keep: Path | None, out
         results.append(result)
         _print_result(result, out)
     failed = sum(not result.passed for result in results)
+    skipped = sum(result.passed and result.skip_reason is not None for result in results)
     total = sum(result.seconds for result in results)
     count = len(results) + len(problems)
-    summary = f"{count} scenario{'s' if count != 1 else ''}: {len(results) - failed} passed, {failed} failed"
+    summary = f"{count} scenario{'s' if count != 1 else ''}: {len(results) - failed - skipped} passed, {failed} failed"
+    if skipped:
+        summary += f", {skipped} skipped"
     if problems:
         summary += f", {len(problems)} did not load"
     print(f"{summary} ({total:.2f} s)", file=out)
@@ -82,14 +85,18 @@ def _check_keep(keep: Path) -> None:
 
 def _print_result(result: RunResult, out: TextIO) -> None:
     scenario = result.scenario
+    if result.passed and result.skip_reason is not None:
+        # Nothing was compared: never a PASS (a live-only scenario without --live, or no expectations).
+        print(f"SKIP {scenario.name} (kernel {scenario.kernel_profile}): {result.skip_reason}", file=out)
+        return
     status = "PASS" if result.passed else "FAIL"
-    layers = ", ".join(result.checked) or "no expectations"
+    layers = ", ".join(result.checked)
     print(
         f"{status} {scenario.name} (kernel {scenario.kernel_profile}; {layers}) {result.seconds * 1000:.0f} ms",
         file=out,
     )
     if result.unchecked:
-        print(f"     not checked, needs a live run: {', '.join(result.unchecked)}", file=out)
+        print(f"     not checked: {result.live_reason}", file=out)
     if not result.passed:
         print(textwrap.indent(result.report(), "     "), file=out)
     elif result.kept is not None:
