@@ -432,7 +432,7 @@ def cmd_scenario_run(args: argparse.Namespace) -> int:
 
     junit = Path(args.junit_xml) if args.junit_xml else None
     keep = Path(args.keep) if args.keep else None
-    code = run_command(args.names, junit, keep, sys.stdout)
+    code = run_command(args.names, junit, keep, sys.stdout, live_follows=args.live)
     if args.live:
         from harness.live.cli import scenario_run_live
 

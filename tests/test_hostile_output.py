@@ -407,7 +407,7 @@ def backticked(text: str) -> list[str]:
     """The commands a fix text sets off as code spans (single or double backticks), plus its ``qm
     set`` command (which ends at the first unquoted ``;`` or ``)``), each as a user would paste it."""
     parts = [match.group(2).strip() for match in CODE_SPAN.finditer(text)]
-    if "qm set " in text:
+    if "qm set " in text and not any(part.startswith("qm set ") for part in parts):
         lexer = shlex.shlex("qm set " + text.split("qm set ", 1)[1], posix=True, punctuation_chars=";)")
         lexer.whitespace_split = True
         words: list[str] = []
@@ -463,8 +463,10 @@ def test_the_checker_json_on_the_command_line(final_root: RootOf, tmp_path: Path
     fixes = [finding["fix"] for device in document["devices"] for finding in device["findings"]]
     asm = next(device for device in document["devices"] if device["bdf"] == ASM)
     [disk_fix] = [finding["fix"] for finding in asm["findings"] if "qm set" in finding["fix"]]
-    words = shlex.split(backticked(disk_fix)[-1])
-    assert words[:4] == ["qm", "set", "<vmid>", "-scsi1"] and words[5] == "-scsi2" and len(words) == 7
+    [command] = [part for part in backticked(disk_fix) if part.startswith("qm set ")]
+    words = shlex.split(command)
+    # VM 100 is the only VM configured on the root, and it already has scsi0.
+    assert words[:4] == ["qm", "set", "100", "-scsi1"] and words[5] == "-scsi2" and len(words) == 7
     for path in (words[4], words[6]):
         assert path in ("/dev/sdc", "/dev/sdd") or paste.is_disk_id(path.removeprefix("/dev/disk/by-id/")), path
     for fix in fixes:

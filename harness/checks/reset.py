@@ -17,13 +17,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from harness import paste
-from harness.checks.base import CheckContext, device_label
-from harness.findings import Evidence, Finding, Severity
+from harness.checks.base import CheckContext, device_label, scsi_disk_options, vm_for_fix
+from harness.findings import ALTERNATIVES, Evidence, Finding, Severity
 from harness.kernellog import describe_group, group_similar
 from harness.known_devices import LINK_DEAD_AFTER_BUS_RESET, FixStatus, KnownDevice, Problem, lookup
 from harness.resets import ResetPlan, analyse
-from harness.storage import disk_path
 from harness.sysfs import HostView, PciFunction, version_text
 
 _QEMU_SOURCE = "QEMU hw/vfio/pci.c vfio_pci_reset (8.1-9.2, Proxmox VE 8)"
@@ -102,8 +100,9 @@ def _unknown(ctx: CheckContext, function: PciFunction, plan: ResetPlan) -> Findi
 def _disk_fix(ctx: CheckContext, function: PciFunction) -> str:
     disks = ctx.view.whole_disks(function.bdf)
     if disks:
-        lines = " ".join(paste.command(f"-scsi{index}", disk_path(disk)) for index, disk in enumerate(disks, start=1))
-        return f"pass its disks instead of the controller: qm set <vmid> {lines}"
+        vmid, note = vm_for_fix(ctx.view)
+        options = scsi_disk_options(ctx.view, vmid, disks)
+        return f"pass its disks instead of the controller{note}: `qm set {vmid} {options}`"
     if function.class_code is not None and function.class_code >> 16 == 0x01:
         return (
             "pass its disks instead of the controller (their /dev/disk/by-id names are not visible while "
@@ -112,15 +111,15 @@ def _disk_fix(ctx: CheckContext, function: PciFunction) -> str:
     return "pass what it serves (disks, ports) to the VM another way"
 
 
-def _other_controllers(ctx: CheckContext, function: PciFunction) -> str:
+def _other_controllers(ctx: CheckContext, function: PciFunction) -> tuple[str, ...]:
+    """Controllers of the same kind, as candidates: the checker keeps those that pass."""
     if function.class_code is None:
-        return ""
-    others = [
-        item
+        return ()
+    return tuple(
+        item.name
         for item in ctx.view.endpoints()
         if item.bdf != function.bdf and item.class_code is not None and item.class_code >> 8 == function.class_code >> 8
-    ]
-    return ", ".join(f"{item.bdf.short} [{item.id_text}]" for item in others)
+    )
 
 
 def _known_bad(
@@ -190,10 +189,7 @@ def _known_bad(
         kernel_text = (
             f"Kernel {kernel} is not known to carry {quirk.quirk} for {known.id_text} (read in {quirk.versions_text})."
         )
-    others = _other_controllers(ctx, function)
-    fix_parts = [_disk_fix(ctx, function)]
-    if others:
-        fix_parts.append(f"or pass another controller ({others})")
+    fix_parts = [_disk_fix(ctx, function) + ALTERNATIVES]
     if quirk is not None:
         fix_parts.append(f"or boot a kernel with {quirk.quirk} for {known.id_text} ({quirk.versions_text} or later)")
     else:
@@ -207,6 +203,7 @@ def _known_bad(
         fix[0].upper() + fix[1:],
         evidence,
         device=function.name,
+        alternatives=_other_controllers(ctx, function),
     )
 
 
