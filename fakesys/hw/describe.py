@@ -42,8 +42,13 @@ _MSI_KEYS = ("address", "data", "mask_bits", "pending_bits")
 def capability_length(structure: regs.Structure, config: bytes | bytearray, offset: int) -> int:
     """Bytes a capability occupies, from its own registers where the length varies."""
     if structure is regs.EXPRESS:
-        version = regs.read_register(config, offset + 2, 2) & 0xF
-        return regs.EXPRESS_V2_LENGTH if version >= 2 else regs.EXPRESS_V1_LENGTH
+        flags = regs.read_register(config, offset + 2, 2)
+        if flags & 0xF >= 2:
+            return regs.EXPRESS_V2_LENGTH
+        # A version 1 endpoint without a slot implements the registers up to Link Status only;
+        # real devices (JMicron JMB36x) put the next capability right after them.
+        endpoint = (flags >> 4) & 0xF in (regs.EXPRESS_TYPE_ENDPOINT, regs.EXPRESS_TYPE_LEGACY_ENDPOINT)
+        return regs.EXPRESS_V1_ENDPOINT_LENGTH if endpoint and not flags & 0x100 else regs.EXPRESS_V1_LENGTH
     if structure is regs.MSI:
         control = regs.read_register(config, offset + 2, 2)
         length = 14 if control & 0x80 else 10
@@ -62,7 +67,25 @@ def capability_length(structure: regs.Structure, config: bytes | bytearray, offs
         express = ConfigSpace(config).express()
         root = express is not None and express.port_type in (4, 10)
         return regs.AER_ROOT_PORT_LENGTH if root else regs.AER_ENDPOINT_LENGTH
-    return lengths.get(structure.name, 4)
+    variable = _variable_length(structure, config, offset)
+    if variable is not None:
+        return variable
+    return lengths.get(structure.name, regs.EXTENDED_LENGTHS.get(structure.name, 4))
+
+
+def _variable_length(structure: regs.Structure, config: bytes | bytearray, offset: int) -> int | None:
+    """Lengths a capability states in its own registers (vendor-specific lengths, the number of
+    virtual channels or resizable BARs); None for fixed-length structures."""
+    if structure is regs.VENDOR_CAPABILITY:
+        return max(regs.read_register(config, offset + 2, 1), regs.VENDOR_CAPABILITY_MIN_LENGTH)
+    if structure in (regs.VENDOR_SPECIFIC, regs.DVSEC):
+        return max(regs.read_register(config, offset + 4, 4) >> 20, 0x0C if structure is regs.DVSEC else 0x08)
+    if structure is regs.VC:
+        return 0x10 + 12 * ((regs.read_register(config, offset + 4, 4) & 0x7) + 1)
+    if structure in (regs.REBAR, regs.VF_REBAR):
+        count = (regs.read_register(config, offset + 8, 4) >> 5) & 0x7
+        return 4 + 8 * (count if 1 <= count <= regs.REBAR_MAX_BARS else 1)
+    return None
 
 
 def _msi_layout(control: int) -> dict[str, tuple[int, int]]:
