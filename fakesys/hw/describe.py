@@ -214,7 +214,7 @@ class _Encoder:
             at: tuple[str | int, ...] = ("bars", position)
             if not isinstance(item, Mapping):
                 raise self.fail(at, "expected a BAR: {index, kind, address, size}")
-            allowed = {"index", "kind", "address", "size", "bits", "prefetchable"}
+            allowed = {"index", "kind", "address", "size", "bits", "prefetchable", "virtual"}
             for key in item:
                 if key not in allowed:
                     raise self.fail(at + (key,), f"unknown BAR key {key!r}; allowed: {', '.join(sorted(allowed))}")
@@ -239,11 +239,13 @@ class _Encoder:
             if slots & used or max(slots) >= len(offsets):
                 raise self.fail(at + ("index",), f"BAR {index} overlaps another BAR or the end of the header")
             used |= slots
-            bar = Bar(index, kind, address, size, bits, bool(item.get("prefetchable", False)))
+            virtual = bool(item.get("virtual", False))
+            bar = Bar(index, kind, address, size, bits, bool(item.get("prefetchable", False)), virtual)
             mask = regs.BAR_IO_ADDRESS_MASK if kind is BarKind.IO else regs.BAR_MEM_ADDRESS_MASK
-            regs.write_register(config, offsets[index], 4, (address & mask) | bar.flags)
+            # A virtual BAR's register reads zero; its address lives only in the resource.
+            regs.write_register(config, offsets[index], 4, 0 if virtual else (address & mask) | bar.flags)
             if bits == 64:
-                regs.write_register(config, offsets[index + 1], 4, address >> 32)
+                regs.write_register(config, offsets[index + 1], 4, 0 if virtual else address >> 32)
             elif address >> 32:
                 raise self.fail(at + ("address",), "a 32-bit BAR cannot hold an address above 4 GiB")
             bars.append(bar)
@@ -257,8 +259,10 @@ class _Encoder:
         if not isinstance(item, Mapping):
             raise self.fail(at, "expected {address, size, enabled, image}")
         for key in item:
-            if key not in ("address", "size", "enabled", "image"):
-                raise self.fail(at + (key,), f"unknown rom key {key!r}; allowed: address, size, enabled, image")
+            if key not in ("address", "size", "enabled", "image", "virtual"):
+                raise self.fail(
+                    at + (key,), f"unknown rom key {key!r}; allowed: address, size, enabled, image, virtual"
+                )
         address = self.integer(item.get("address", 0), at + ("address",), "an address")
         size = self.integer(item.get("size"), at + ("size",), "the ROM BAR size")
         if size < 2048 or size & (size - 1):
@@ -271,8 +275,10 @@ class _Encoder:
             except ValueError as error:
                 raise self.fail(at + ("image",), str(error)) from None
         offset = regs.ROM_BAR_TYPE1 if layout == regs.HEADER_LAYOUT_BRIDGE else regs.ROM_BAR_TYPE0
-        regs.write_register(config, offset, 4, (address & regs.ROM_ADDRESS_MASK) | int(enabled))
-        return Rom(address, size, enabled, image)
+        virtual = bool(item.get("virtual", False))
+        if not virtual:
+            regs.write_register(config, offset, 4, (address & regs.ROM_ADDRESS_MASK) | int(enabled))
+        return Rom(address, size, enabled, image, virtual)
 
     def structure_for(
         self, cap_id: object, table: Mapping[str, regs.Structure], at: tuple[str | int, ...]
@@ -467,6 +473,8 @@ def describe(model: DeviceModel) -> dict[str, object]:
             "size": model.rom.size,
             "enabled": bool(config[rom_offset] & regs.ROM_ENABLE),
         }
+        if model.rom.virtual:
+            rom.update(address=model.rom.address, virtual=True)
         if model.rom.image:
             rom["image"] = describe_image(model.rom.image)
         description["rom"] = rom
@@ -568,6 +576,11 @@ def _describe_bars(model: DeviceModel, config: bytes, bridge: bool) -> list[dict
             entry["address"] = address
         if known is not None and known.size is not None:
             entry["size"] = known.size
+        if known is not None and known.virtual:
+            entry.update(kind=known.kind.value, address=known.address, virtual=True)
+            if known.kind is BarKind.MEMORY:
+                entry.update(bits=known.bits, prefetchable=known.prefetchable)
+            step = 2 if known.bits == 64 else 1
         bars.append(entry)
         index += step
     return bars

@@ -44,6 +44,25 @@ def register_reader(offset: int, width: int, item: regs.Field | None) -> Reader:
     return read
 
 
+_REGISTERS: dict[int, dict[str, regs.Register]] = {}
+_FIELDS: dict[int, dict[str, regs.Field]] = {}
+
+
+def _registers(structure: regs.Structure) -> dict[str, regs.Register]:
+    """Registers by name (the layouts are module constants, so their identity is a key)."""
+    found = _REGISTERS.get(id(structure))
+    if found is None:
+        found = _REGISTERS[id(structure)] = {register.name: register for register in structure.registers}
+    return found
+
+
+def _fields(register: regs.Register) -> dict[str, regs.Field]:
+    found = _FIELDS.get(id(register))
+    if found is None:
+        found = _FIELDS[id(register)] = {item.name: item for item in register.fields}
+    return found
+
+
 def masked_reader(offset: int, width: int, mask: int) -> Reader:
     def read(config: bytes) -> object:
         return regs.read_register(config, offset, width) & mask
@@ -134,9 +153,9 @@ class Sink:
     path: str
 
     def register(self, name: str) -> regs.Register | None:
-        if self.structure is None or not self.structure.has_register(name):
+        if self.structure is None:
             return None
-        return self.structure.register(name)
+        return _registers(self.structure).get(name)
 
     def set(
         self, register_name: str, field_name: str | None, value: object, line: int, shown: int | None = None
@@ -164,7 +183,7 @@ class Sink:
             )
             return True
         try:
-            item = register.field(field_name)
+            item = _fields(register)[field_name]
             # The codec's own form (names for named values), so facts compare with decoded bytes.
             value = item.value_codec.decode(item.value_codec.encode(value))
         except (KeyError, ValueError) as error:

@@ -146,7 +146,9 @@ def resolve_subsystem(
     text: str | None,
     identity: Identity,
     database: IdDatabase | None,
+    *,
     line: int,
+    title_name: str = "",
 ) -> tuple[tuple[int, int], bool] | None:
     """The subsystem IDs a ``Subsystem:`` line names and whether the line shows them (rather than
     a name standing for them); None when it cannot tell."""
@@ -162,6 +164,16 @@ def resolve_subsystem(
         builder.assume("subsystem", "unknown", f"{text!r} is a name and no pci.ids is available", line)
         return None
     candidates: set[tuple[int, int]] = set()
+    if text == title_name and identity.vendor is not None and identity.device is not None:
+        # The subsystem is printed with the device's own name: lib/names.c id_lookup_subsys does
+        # that for a subsystem equal to the device (the udev hwdb does it for others).
+        builder.assume(
+            "subsystem",
+            f"{identity.vendor:04x}:{identity.device:04x}",
+            "the paste names the subsystem like the device itself (lspci does so when they are equal)",
+            line,
+        )
+        return (identity.vendor, identity.device), False
     own_name = database.device_names.get((identity.vendor or 0, identity.device or 0))
     for subvendor, rest in database.vendor_prefixes(text):
         number = re.fullmatch(r"Device ([0-9a-fA-F]{4})", rest)
@@ -177,6 +189,16 @@ def resolve_subsystem(
                 else:
                     # With the udev hwdb, a subsystem pci.ids lacks is named after the device.
                     candidates.add((subvendor, UNKNOWN_SUBDEVICE))
+    if not candidates and identity.vendor is not None and identity.device is not None:
+        # A name pci.ids has under another device of the vendor (the device IDs were looked up
+        # by a name several devices share), or a name this pci.ids no longer has.
+        for subvendor, rest in database.vendor_prefixes(text):
+            for subdevice in database.vendor_subsystems.get((identity.vendor, subvendor, rest), []):
+                candidates.add((subvendor, subdevice))
+        if not candidates:
+            for subvendor, _rest in database.vendor_prefixes(text)[:1]:
+                same = subvendor == identity.vendor
+                candidates.add((subvendor, identity.device if same else UNKNOWN_SUBDEVICE))
     chosen = _choose(candidates, text, database)
     if chosen is None:
         builder.assume("subsystem", "unknown", f"pci.ids has no match for {text!r}", line)

@@ -181,6 +181,7 @@ DEVCAP_FLAGS = {
     "PwrInd": "power_indicator",
     "RBE": "rbe",
     "FLReset": "flr",
+    "TEE-IO": "tee_io",
 }
 DEVCTL_FLAGS = {
     "CorrErr": "correctable_errors",
@@ -219,6 +220,8 @@ LNKCAP_FLAGS = {
 }
 LNKCTL_FLAGS = {
     "Disabled": "link_disable",
+    "LnkDisable": "link_disable",
+    "FltModeDis": "flit_mode_disable",
     "CommClk": "common_clock",
     "ExtSynch": "extended_synch",
     "ClockPM": "clock_pm",
@@ -374,6 +377,7 @@ LNKSTA2_FLAGS = {
     "Retimer": "retimer",
     "2Retimers": "two_retimers",
     "DRS": "drs_message_received",
+    "FltMode": "flit_mode",
 }
 ASPM_SUPPORT = {"not supported": 0, "L0s": 1, "L1": 2, "L0s L1": 3}
 ASPM_ENABLED = {"Disabled": "disabled", "L0s Enabled": "l0s", "L1 Enabled": "l1", "L0s L1 Enabled": "l0s_l1"}

@@ -35,6 +35,11 @@ AER_UNCORRECTABLE = {
     "AtomicOpBlocked": "atomic_egress_blocked",
     "TLPBlockedErr": "tlp_prefix_blocked",
     "PoisonTLPBlocked": "poisoned_tlp_egress_blocked",
+    "DMWrReqBlocked": "dmwr_request_egress_blocked",
+    "IDECheck": "ide_check_failed",
+    "MisIDETLP": "misrouted_ide_tlp",
+    "PCRC_CHECK": "pcrc_check_failed",
+    "TLPXlatBlocked": "tlp_translation_egress_blocked",
 }
 AER_CORRECTABLE = {
     "RxErr": "receiver_error",
@@ -56,6 +61,11 @@ AER_CAPABILITIES = {
     "MultHdrRecEn": "multiple_header_enable",
     "TLPPfxPres": "tlp_prefix_log",
     "HdrLogCap": "completion_timeout_log_capable",
+    # The names before pciutils 3.6.
+    "GenCap": "ecrc_generation_capable",
+    "CGenEn": "ecrc_generation_enable",
+    "ChkCap": "ecrc_check_capable",
+    "ChkEn": "ecrc_check_enable",
 }
 AER_ROOT_STATUS = {
     "CERcvd": "correctable_received",
@@ -114,7 +124,7 @@ class AdvancedErrorReporting(Decoder):
 
     def root_status(self, ctx: CapabilityContext, text: str, line: int) -> None:
         ctx.flags("root_status", AER_ROOT_STATUS, text, line)
-        message = dec_value(r"IntMsg (\d{1,2})", text)
+        message = dec_value(r"IntMsg(?:Num)? (\d{1,2})", text)
         if message is not None:
             ctx.sink.set("root_status", "interrupt_message", message & 0x1F, line)
 
@@ -284,7 +294,7 @@ class PageRequest(Decoder):
         ctx.flags("control", {"Enable": "enable", "Reset": "reset"}, text, line)
 
     def status(self, ctx: CapabilityContext, text: str, line: int) -> None:
-        names = {"RF": "response_failure", "UPRGI": "unexpected_index", "Stopped": "stopped"}
+        names = {"RF": "response_failure", "UPRGI": "unexpected_index", "Stopped": "stopped", "PASID": "pasid_required"}
         ctx.flags("status", names, text, line)
 
     def capacity(self, ctx: CapabilityContext, text: str, line: int) -> None:
@@ -727,6 +737,54 @@ class ResizableBar(Decoder):
             ctx.sink.set("bar0_control", "count", count, line)
 
 
+ELEMENT_TYPES = ("Config", "Egress", "Internal")
+
+
+class RootComplexLink(Decoder):
+    """Root Complex Link Declaration (``cap_rclink``), as raw bytes: the element self
+    description at +4 and each link entry (description and address) from +0x10."""
+
+    labels: ClassVar[dict[str, str]] = {"Desc": "desc", **{f"Link{index}": "link" for index in range(8)}}
+
+    def start(self, ctx: CapabilityContext, text: str, line: int) -> None:
+        ctx.state["links"] = 0
+        ctx.state["esd"] = 0
+
+    def record(self, ctx: CapabilityContext, label: str, text: str, line: int) -> bool:
+        if label == "Desc":
+            esd = 0
+            port = hex_value(r"PortNumber=([0-9a-fA-F]{2})", text)
+            component = hex_value(r"ComponentID=([0-9a-fA-F]{2})", text)
+            element = re.search(r"EltType=(\w{1,8})", text)
+            esd |= (port or 0) << 24 | (component or 0) << 16
+            if element is not None and element[1] in ELEMENT_TYPES:
+                esd |= ELEMENT_TYPES.index(element[1])
+            ctx.state["esd"] = esd
+            return True
+        if not re.fullmatch(r"Link\d", label):
+            return False
+        index = int(label[4])
+        ctx.state["links"] = max(ctx.state["links"], index + 1)
+        flags = dict(scan_flags(text))
+        description = int(flags.get("LinkValid", False)) | int(flags.get("AssocRCRB", False)) << 2
+        if "LinkType=Config" in text:
+            description |= 2
+        port = hex_value(r"TargetPort=([0-9a-fA-F]{2})", text)
+        component = hex_value(r"TargetComponent=([0-9a-fA-F]{2})", text)
+        description |= (port or 0) << 24 | (component or 0) << 16
+        entry = ctx.offset + 0x10 + 0x10 * index
+        ctx.builder.raw(entry, description.to_bytes(4, "little"), line, f"{ctx.sink.path}.link{index}")
+        address = re.search(r"Addr:\s+([0-9a-fA-F]{16})", text)
+        if address is not None:
+            value = int(address[1], 16)
+            ctx.builder.raw(entry + 8, value.to_bytes(8, "little"), line, f"{ctx.sink.path}.link{index}.address")
+        return True
+
+    def finish(self, ctx: CapabilityContext, line: int) -> None:
+        esd = ctx.state.get("esd", 0) | ctx.state.get("links", 0) << 8
+        ctx.builder.raw(ctx.offset + 4, esd.to_bytes(4, "little"), line, f"{ctx.sink.path}.self_description")
+
+
 class SerialNumber(Decoder):
     def start(self, ctx: CapabilityContext, text: str, line: int) -> None:
         match = re.search(r"((?:[0-9a-fA-F]{2}-){7}[0-9a-fA-F]{2})", text)
@@ -806,7 +864,7 @@ EXTENDED: tuple[tuple[str, int, str], ...] = (
     ("Virtual Channel", regs.EXT_VC, "vc"),
     ("Device Serial Number", regs.EXT_DSN, "dsn"),
     ("Power Budgeting", 0x04, "opaque"),
-    ("Root Complex Link", 0x05, "opaque"),
+    ("Root Complex Link", 0x05, "rclink"),
     ("Root Complex Internal Link", 0x06, "opaque"),
     ("Root Complex Event Collector", regs.EXT_RCEC, "rcec"),
     ("Multi-Function Virtual Channel", 0x08, "opaque"),
@@ -850,6 +908,7 @@ EXTENDED_DECODERS: dict[str, Decoder] = {
     "aer": AdvancedErrorReporting(),
     "vc": VirtualChannel(),
     "dsn": SerialNumber(),
+    "rclink": RootComplexLink(),
     "rcec": EventCollector(),
     "vendor": ExtendedVendor(),
     "acs": AccessControl(),

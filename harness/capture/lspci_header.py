@@ -426,12 +426,7 @@ class HeaderDecoder:
                 f"BAR {index} size", "unknown (from the address alignment)", "no [size=] in the paste", line
             )
         if "[virtual]" in text:
-            self.builder.assume(
-                f"BAR {index}",
-                "programmed with the address the kernel shows",
-                "lspci printed [virtual]: the kernel holds a resource the BAR register does not show",
-                line,
-            )
+            entry["virtual"] = True
         if "[enhanced]" in text:
             self.builder.assume(
                 f"BAR {index}",
@@ -482,22 +477,22 @@ class HeaderDecoder:
         if size is None:
             size = 2048
             self.builder.assume("ROM BAR size", "2K", "no [size=] in the paste; the smallest ROM BAR", line)
-        if "[virtual]" in text:
-            self.builder.assume(
-                "ROM BAR",
-                f"programmed at {address:#x}",
-                "lspci printed [virtual]: the kernel shows a ROM (a shadow copy) the BAR register does not hold",
-                line,
-            )
+        virtual = "[virtual]" in text
         if address % size:
             self.builder.problem(line, text, f"ROM address {address:#x} is not aligned to its size {size:#x}")
             return
         self.builder.description["rom"] = {"address": address, "size": size, "enabled": enabled}
+        if virtual:
+            self.builder.description["rom"]["virtual"] = True
         offset = regs.ROM_BAR_TYPE1 if self.bridge else regs.ROM_BAR_TYPE0
         value = (address & regs.ROM_ADDRESS_MASK) | int(enabled)
         if "[virtual]" in text or match[1].startswith("<"):
             return
         self.builder.fact("rom", value, line, ((offset, 4, regs.ROM_ADDRESS_MASK | 1),), _rom_reader(offset))
+
+    def _virtual_rom(self, text: str, line: int) -> None:
+        """pciutils before 3.6 put [virtual] in front: "[virtual] Expansion ROM at ..."."""
+        self._rom(text + " [virtual]", line)
 
     def _io_window(self, text: str, line: int) -> None:
         self.window("io", text, line)
@@ -658,7 +653,7 @@ HEADER_LABELS = {
     "Memory at": "memory_at",
     "I/O ports at": "io_at",
     "Expansion ROM at": "rom",
-    "[virtual] Expansion ROM at": "rom",
+    "[virtual] Expansion ROM at": "virtual_rom",
     "Bus": "bus",
     "I/O behind bridge": "io_window",
     "Memory behind bridge": "memory_window",

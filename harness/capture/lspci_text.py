@@ -25,7 +25,7 @@ from harness.capture.lspci_caps import DECODERS, STANDARD, Decoder
 from harness.capture.lspci_ecaps import EXTENDED, EXTENDED_DECODERS
 from harness.capture.lspci_header import HEADER_STARTS, HeaderDecoder, Title, parse_title
 from harness.capture.lspci_tree import parse_tree
-from harness.capture.model import HexDump, ImportedDevice, ImportedPaste, UnparsedLine
+from harness.capture.model import Assumption, HexDump, ImportedDevice, ImportedPaste, UnparsedLine
 from harness.capture.paste import Kind, PasteLine, clean_lines, command_args, hex_row, title_match
 from harness.capture.pciids import IdDatabase, system_ids
 from harness.errors import PasteError
@@ -144,7 +144,7 @@ def _kind_guess(text: str) -> tuple[str | None, bool]:
     return kind, extended
 
 
-def _records(block: Block, builder: DeviceBuilder) -> tuple[list[Record], str]:
+def records_of(block: Block, builder: DeviceBuilder) -> tuple[list[Record], str]:
     """Re-join the block's lines into lspci records; also returns the (re-joined) title text."""
     title = block.title.text.strip()
     title_spliced = block.title.spliced
@@ -154,6 +154,7 @@ def _records(block: Block, builder: DeviceBuilder) -> tuple[list[Record], str]:
     labels = _labels_for(None, False)
     uses_indent = any(line.indent > block.title.indent for line in block.lines[:3])
     previous_length = len(block.title.text)
+    previous_open = False
     for line in block.lines:
         text = line.stripped
         found = _label_of(text, labels)
@@ -173,6 +174,7 @@ def _records(block: Block, builder: DeviceBuilder) -> tuple[list[Record], str]:
             uses_indent
             and line.indent <= block.title.indent
             and previous_length < WRAP_WIDTH
+            and not previous_open
             and not _LSPCI_TOKEN.search(text)
         ):
             builder.problem(line.number, text, "not part of lspci's output for this device")
@@ -189,6 +191,7 @@ def _records(block: Block, builder: DeviceBuilder) -> tuple[list[Record], str]:
             else:
                 builder.problem(line.number, text, "record too long; the rest is ignored")
         previous_length = len(line.text)
+        previous_open = line.text.rstrip().endswith(":")
     return records, title
 
 
@@ -340,9 +343,14 @@ class DeviceDecoder:
         text = device.subsystem_name
         cap_text = cap.state.get("subsystem_text") if cap is not None else None
         line = self.block.title.number
-        resolved = identity.resolve_subsystem(self.builder, text or cap_text, known, self.database, line)
+        name = self.title.name
+        resolved = identity.resolve_subsystem(
+            self.builder, text or cap_text, known, self.database, line=line, title_name=name
+        )
         if resolved is None and cap_text and text:
-            resolved = identity.resolve_subsystem(self.builder, cap_text, known, self.database, line)
+            resolved = identity.resolve_subsystem(
+                self.builder, cap_text, known, self.database, line=line, title_name=name
+            )
         found = resolved[0] if resolved is not None else None
         if found is not None and found[1] == identity.UNKNOWN_SUBDEVICE:
             device.subsystem = found
@@ -376,7 +384,7 @@ def _version_reader(offset: int) -> Any:
     return read
 
 
-def _blocks(lines: list[PasteLine], paste: ImportedPaste) -> tuple[list[Block], list[PasteLine]]:
+def blocks_of(lines: list[PasteLine], paste: ImportedPaste) -> tuple[list[Block], list[PasteLine]]:
     """Device blocks and the tree lines; everything else is reported as not understood."""
     blocks: list[Block] = []
     tree: list[PasteLine] = []
@@ -450,7 +458,7 @@ def parse_lspci(
     """
     paste = ImportedPaste(source)
     lines = clean_lines(text, source)
-    blocks, tree_lines = _blocks(lines, paste)
+    blocks, tree_lines = blocks_of(lines, paste)
     paste.tree = parse_tree(tree_lines, paste.unparsed)
     if not blocks and not paste.tree:
         raise PasteError(source, 1, "no lspci output found (expected lines like '03:00.0 SATA controller: ...')")
@@ -463,7 +471,7 @@ def parse_lspci(
             continue
         title = parse_title(match)
         builder = DeviceBuilder(ImportedDevice(title.bdf, block.title.stripped, block.title.number, {}), style=style)
-        records, joined = _records(block, builder)
+        records, joined = records_of(block, builder)
         if joined != block.title.stripped:
             rejoined = title_match(joined)
             if rejoined is not None:
@@ -515,16 +523,12 @@ def _apply_tree(paste: ImportedPaste) -> None:
                 secondary_bus=node.secondary,
                 subordinate_bus=node.subordinate if node.subordinate is not None else node.secondary,
             )
-            device.assumptions.append(identity_assumption(device.bdf, node.secondary, node.subordinate, node.line))
-
-
-def identity_assumption(bdf: str, secondary: int, subordinate: int | None, line: int) -> Any:
-    from harness.capture.model import Assumption
-
-    return Assumption(
-        bdf,
-        "bus numbers",
-        f"secondary {secondary:02x}, subordinate {subordinate if subordinate is not None else secondary:02x}",
-        "from the lspci -t tree; the decoded text has no 'Bus:' line",
-        line,
-    )
+            device.assumptions.append(
+                Assumption(
+                    device.bdf,
+                    "bus numbers",
+                    f"secondary {node.secondary:02x}, subordinate {header['subordinate_bus']:02x}",
+                    "from the lspci -t tree; the decoded text has no 'Bus:' line",
+                    node.line,
+                )
+            )

@@ -136,7 +136,8 @@ def split_lines(text: str, source: str) -> list[tuple[int, str]]:
 
 def clean_lines(text: str, source: str = "<paste>") -> list[PasteLine]:
     """Every line of ``text`` with quoting, timestamps, fences, CR and stderr noise removed."""
-    text = text.lstrip("\ufeff").replace("\x00", "")
+    # Mail clients indent with no-break spaces (Thunderbird's format=flowed): they are spaces.
+    text = text.lstrip("\ufeff").replace("\x00", "").replace("\u00a0", " ")
     numbered = split_lines(text, source)
     if _is_quoted_printable([line for _, line in numbered]):
         numbered = _decode_quoted_printable(numbered)

@@ -29,6 +29,8 @@ class IdDatabase:
     devices: dict[tuple[int, str], list[int]] = field(default_factory=dict)
     device_names: dict[tuple[int, int], str] = field(default_factory=dict)
     subsystems: dict[tuple[int, int, int, str], list[int]] = field(default_factory=dict)
+    #: Subsystem names under any device of a vendor: (vendor, subvendor, name) -> subdevices.
+    vendor_subsystems: dict[tuple[int, int, str], list[int]] = field(default_factory=dict)
     subclasses: dict[str, list[int]] = field(default_factory=dict)
     classes: dict[str, list[int]] = field(default_factory=dict)
     prog_ifs: dict[tuple[int, str], list[int]] = field(default_factory=dict)
@@ -76,6 +78,7 @@ def parse_ids(text: str, path: str) -> IdDatabase:
                     subvendor, subdevice = int(body[:4], 16), int(body[5:9], 16)
                     key = (vendor, device, subvendor, body[9:].strip())
                     _add(database.subsystems, key, subdevice)
+                    _add(database.vendor_subsystems, (vendor, subvendor, body[9:].strip()), subdevice)
             elif line.startswith("\t"):
                 body = line[1:]
                 if klass is not None:

@@ -507,6 +507,7 @@ EXPRESS_DEVCAP = Register(
         Field("slot_power_limit_value", 18, 8),
         Field("slot_power_limit_scale", 26, 2),
         Field("flr", 28),
+        Field("tee_io", 30),
     ),
 )
 EXPRESS_DEVCTL = Register(
@@ -574,6 +575,7 @@ EXPRESS_LNKCTL = Register(
         Field("autonomous_width_disable", 9),
         Field("bandwidth_interrupt", 10),
         Field("autonomous_bandwidth_interrupt", 11),
+        Field("flit_mode_disable", 13),
     ),
 )
 EXPRESS_LNKSTA = Register(
@@ -745,6 +747,7 @@ EXPRESS_LNKSTA2 = Register(
         Field("retimer", 6),
         Field("two_retimers", 7),
         Field("crosslink_resolution", 8, 2),
+        Field("flit_mode", 10),
         Field("downstream_component_presence", 12, 3),
         Field("drs_message_received", 15),
     ),
@@ -816,6 +819,11 @@ AER_UNCORRECTABLE_FIELDS = (
     Field("atomic_egress_blocked", 24),
     Field("tlp_prefix_blocked", 25),
     Field("poisoned_tlp_egress_blocked", 26),
+    Field("dmwr_request_egress_blocked", 27),
+    Field("ide_check_failed", 28),
+    Field("misrouted_ide_tlp", 29),
+    Field("pcrc_check_failed", 30),
+    Field("tlp_translation_egress_blocked", 31),
 )
 AER_CORRECTABLE_FIELDS = (
     Field("receiver_error", 0),
@@ -1108,7 +1116,12 @@ PRI = Structure(
             "status",
             0x06,
             2,
-            (Field("response_failure", 0), Field("unexpected_index", 1), Field("stopped", 8)),
+            (
+                Field("response_failure", 0),
+                Field("unexpected_index", 1),
+                Field("stopped", 8),
+                Field("pasid_required", 15),
+            ),
         ),
         Register("capacity", 0x08, 4),
         Register("allocation", 0x0C, 4),
