@@ -7,6 +7,8 @@ The public API:
   description in the device library's vocabulary, its hex bytes when the paste had them, the
   assumptions made and the disagreements between text and hex.
 - :func:`coverage` (``harness.capture.crosscheck``): which config-space bits the text showed.
+- :func:`combined_description` (``harness.capture.crosscheck``): a description with a hex dump's
+  bytes laid over it (a 64-byte ``lspci -x`` dump plus ``-vv`` text make a full device).
 
 This package reads text; it never imports ``fakesys`` (encoding a description into bytes is the
 device library's job, ``fakesys.hw.describe.encode``).
@@ -14,7 +16,7 @@ device library's job, ``fakesys.hw.describe.encode``).
 
 from __future__ import annotations
 
-from harness.capture.crosscheck import coverage
+from harness.capture.crosscheck import combined_description, coverage
 from harness.capture.lspci_text import parse_lspci
 from harness.capture.model import (
     Assumption,
@@ -36,6 +38,7 @@ __all__ = [
     "ImportedPaste",
     "TreeNode",
     "UnparsedLine",
+    "combined_description",
     "coverage",
     "parse_lspci",
 ]

@@ -10,7 +10,9 @@ they are never reported.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable
+from typing import Any
 
 from harness.capture.model import Disagreement, Fact, ImportedDevice
 
@@ -54,3 +56,23 @@ def coverage(facts: Iterable[Fact], size: int) -> bytearray:
                 if offset + index < size:
                     mask[offset + index] |= (bits >> (8 * index)) & 0xFF
     return mask
+
+
+def combined_description(device: ImportedDevice) -> dict[str, Any]:
+    """The device description with the hex dump's bytes laid over it as ``raw`` patches.
+
+    Meant for ``lspci -x`` pastes: a 64-byte dump gives the header exactly (BIST, Interrupt
+    Line, registers lspci does not print) and the decoded text the capabilities and what only
+    the kernel knows (BAR sizes). Where text and hex disagree the hex wins (the bytes are the
+    device; the disagreements are listed on the device). A device without a dump is returned as
+    it is; rows the paste lost are left to the text.
+    """
+    description = copy.deepcopy(device.description)
+    dump = device.hexdump
+    if dump is None:
+        return description
+    patches: dict[int, str] = description.setdefault("raw", {})
+    for row in range(0, len(dump.data), 16):
+        if row not in dump.missing:
+            patches[row] = bytes(dump.data[row : row + 16]).hex(" ")
+    return description

@@ -45,7 +45,9 @@ _TITLE_REST = re.compile(r"^(?:[^:\[\]]{1,80}(?: \[[0-9a-fA-F]{4}\])?|[0-9a-fA-F
 _HEX_ROW = re.compile(r"^(?P<offset>[0-9a-fA-F]{2,3}):(?P<bytes>(?: [0-9a-fA-F]{2}){1,16}) ?$")
 _HEX_TAIL = re.compile(r"^(?:[0-9a-fA-F]{2} ?){1,15}$")
 _TREE = re.compile(r"^(?:[ |]{0,400}[+\\]-|-\[|[+\\]-\[)")
-_COMMAND = re.compile(r"(?:^|[\s#$%>:;|])(?:sudo\s+)?lspci(?P<args>(?:\s+\S+){0,20})\s*$")
+#: A command line as a terminal shows it: a prompt (``$``, ``#``, ``user@host:~$``) or nothing,
+#: then ``lspci`` and its options.
+_COMMAND = re.compile(r"^(?:\S{0,64}[#$%] ?)?(?:sudo\s+)?lspci(?P<args>(?:\s+-\S+|\s+[0-9a-fA-F:.]+){0,20})\s*$")
 
 
 class Kind(Enum):
