@@ -271,6 +271,19 @@ def test_a_value_the_text_and_the_hex_disagree_on_is_reported_with_both_values()
     assert found.line == edited[: edited.rindex("DevCap:", 0, flr)].count("\n") + 1
 
 
+@pytest.mark.parametrize("order", ["text first", "hex first"])
+def test_separate_text_and_hex_commands_make_one_device_each(order: str) -> None:
+    text = source("01-x99-acs-quirk/lspci-vvvv.txt")
+    dump = source("01-x99-acs-quirk/lspci-xxxx.txt")
+    paste = parse_lspci(text + "\n" + dump if order == "text first" else dump + "\n" + text)
+    assert [device.bdf for device in paste.devices] == ["0000:00:01.0", "0000:00:01.1", "0000:00:1c.4"]
+    for device in paste.devices:
+        assert device.decoded and device.config is not None and len(device.config) == 4096
+        # The IDs come from the dump, not from looking the names up.
+        assert not [item for item in device.assumptions if item.what == "vendor:device"]
+    assert paste.disagreements == [] and paste.unparsed == []
+
+
 def test_a_64_byte_dump_is_checked_against_the_header_only() -> None:
     text = source("03-rk3399-asm1184e/lspci-vvxxx.txt")
     full = parse_lspci(text)

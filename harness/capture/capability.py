@@ -1,6 +1,6 @@
 """What every capability decoder shares: where the capability sits, its description entry and
-the sink that writes into it, the device's PCI Express port type, and small helpers for the
-value tables lspci prints (latencies, link speeds, power limits).
+the sink that writes into it, and small helpers for the value tables lspci prints (latencies,
+link speeds, power limits).
 
 Tables are the ones pciutils 3.9.0 prints with (``ls-caps.c``: ``latency_l0s``, ``latency_l1``,
 ``link_speed``, ``show_power_limit``, ``aspm_enabled``...), inverted.
@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.capture.builder import DeviceBuilder, Sink
-from harness.pci import regs
 
 LATENCY_L0S = ("<64ns", "<128ns", "<256ns", "<512ns", "<1us", "<2us", "<4us", "unlimited")
 LATENCY_L1 = ("<1us", "<2us", "<4us", "<8us", "<16us", "<32us", "<64us", "unlimited")
@@ -43,8 +42,6 @@ class CapabilityContext:
     kind: str
     offset: int
     extended: bool
-    #: The Express capability's port type (a raw PCI_EXP_TYPE_* number), once decoded.
-    port_type: Callable[[], int | None]
     function: int = 0
     state: dict[str, Any] = field(default_factory=dict)
 
@@ -156,11 +153,3 @@ def hex_value(pattern: str, text: str) -> int | None:
 def dec_value(pattern: str, text: str) -> int | None:
     match = re.search(pattern, text)
     return None if match is None else int(match[1])
-
-
-def express_type(ctx: CapabilityContext) -> int | None:
-    return ctx.port_type()
-
-
-def is_root(ctx: CapabilityContext) -> bool:
-    return ctx.port_type() in (regs.EXPRESS_TYPE_ROOT_PORT, 10)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import ClassVar
 
 from harness.capture.builder import scan_flags
-from harness.capture.capability import CapabilityContext, dec_value, hex_value, is_root
+from harness.capture.capability import CapabilityContext, dec_value, hex_value
 from harness.capture.lspci_caps import Decoder, Opaque
 from harness.pci import regs
 
@@ -929,5 +929,3 @@ EXTENDED_DECODERS: dict[str, Decoder] = {
     "opaque": Opaque("undecoded extended"),
     "null": Decoder(),
 }
-
-__all__ = ["EXTENDED", "EXTENDED_DECODERS", "is_root"]

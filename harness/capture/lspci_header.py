@@ -364,7 +364,7 @@ class HeaderDecoder:
 
     def _bar_v1(self, text: str, line: int) -> None:
         """``lspci -v`` prints BARs without their numbers: they are counted."""
-        if self.state.next_bar == 0 or not any(a.what == "BAR numbers" for a in self.builder.device.assumptions):
+        if not any(item.what == "BAR numbers" for item in self.builder.device.assumptions):
             self.builder.assume(
                 "BAR numbers", "counted in order", "lspci -v does not print 'Region N:'; empty BARs are skipped", line
             )

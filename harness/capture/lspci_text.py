@@ -315,9 +315,7 @@ class DeviceDecoder:
         self._chain_fact(offset, cap_id, version if shown_version else None, is_extended, line=record.line, path=path)
         sink = Sink(self.builder, structure, entry, offset, path)
         function = int(device.bdf[-1])
-        context = CapabilityContext(
-            self.builder, sink, kind, offset, is_extended, lambda: self._port_type(standard), function
-        )
+        context = CapabilityContext(self.builder, sink, kind, offset, is_extended, function)
         decoder = (EXTENDED_DECODERS if is_extended else DECODERS).get(kind)
         if decoder is None:
             return context, None
@@ -332,15 +330,6 @@ class DeviceDecoder:
         self.builder.fact(f"{path}.id", cap_id, line, ((offset, width, mask),), _reader(offset, width))
         if extended and version is not None:
             self.builder.fact(f"{path}.version", version, line, ((offset + 2, 1, 0x0F),), _version_reader(offset))
-
-    def _port_type(self, standard: list[dict[str, Any]]) -> int | None:
-        for entry in standard:
-            if entry.get("id") == "express":
-                flags = entry.get("flags")
-                if isinstance(flags, dict) and "type" in flags:
-                    value = flags["type"]
-                    return int(regs.EXPRESS_PORT_TYPES.encode(value))
-        return None
 
     def _subsystem(self, sink: Sink, cap: CapabilityContext | None, known: identity.Identity, layout: int) -> None:
         device = self.builder.device
@@ -467,44 +456,62 @@ def parse_lspci(
     if not blocks and not paste.tree:
         raise PasteError(source, 1, "no lspci output found (expected lines like '03:00.0 SATA controller: ...')")
     database = system_ids() if ids == "system" else ids if isinstance(ids, IdDatabase) else None
-    seen: dict[str, ImportedDevice] = {}
     style = PasteStyle.of("\n".join(line.text for line in lines))
+    # One device may come twice: "lspci -vv" and then "lspci -x" of the same machine. Its text
+    # is the block with the most records, its bytes the first dump; they are decoded together so
+    # that the IDs come from the dump rather than from names.
+    found: dict[str, list[_Parsed]] = {}
     for block in blocks:
-        match = title_match(block.title.text.strip())
-        if match is None:
-            continue
-        title = parse_title(match)
-        builder = DeviceBuilder(ImportedDevice(title.bdf, block.title.stripped, block.title.number, {}), style=style)
-        records, joined = records_of(block, builder)
-        if joined != block.title.stripped:
-            rejoined = title_match(joined)
-            if rejoined is not None:
-                title = parse_title(rejoined)
-                builder.device.title = joined
-        builder.device.hexdump = _hexdump(block, builder)
-        if title.path:
-            builder.device.parent = title.path[-1]
-        earlier = seen.get(title.bdf)
-        if earlier is not None:
-            if earlier.hexdump is None and builder.device.hexdump is not None and not records:
-                earlier.hexdump = builder.device.hexdump
-                crosscheck.check(earlier)
-            elif not earlier.decoded and records:
-                paste.devices.remove(earlier)
-                builder.device.hexdump = builder.device.hexdump or earlier.hexdump
-            else:
+        parsed = _parse_block(block, style, paste.unparsed)
+        if parsed is not None:
+            found.setdefault(parsed.title.bdf, []).append(parsed)
+    for group in found.values():
+        chosen = max(group, key=lambda item: len(item.records))
+        dump = chosen.builder.device.hexdump or next(
+            (item.builder.device.hexdump for item in group if item.builder.device.hexdump is not None), None
+        )
+        chosen.builder.device.hexdump = dump
+        for other in group:
+            if other is not chosen and other.records:
+                title = other.block.title
                 paste.unparsed.append(
-                    UnparsedLine(block.title.number, block.title.text, "the same device again; the first is kept")
+                    UnparsedLine(title.number, title.text, "the same device again; the first is kept")
                 )
-                continue
-        DeviceDecoder(block, title, builder, database).decode(records)
-        crosscheck.check(builder.device)
-        paste.devices.append(builder.device)
-        paste.unparsed.extend(builder.unparsed)
-        seen[title.bdf] = builder.device
+        DeviceDecoder(chosen.block, chosen.title, chosen.builder, database).decode(chosen.records)
+        crosscheck.check(chosen.builder.device)
+        paste.devices.append(chosen.builder.device)
+        paste.unparsed.extend(chosen.builder.unparsed)
     identity.fill_unknown_subdevices(paste.devices)
     _apply_tree(paste)
     return paste
+
+
+@dataclass
+class _Parsed:
+    block: Block
+    title: Title
+    builder: DeviceBuilder
+    records: list[Record]
+
+
+def _parse_block(block: Block, style: PasteStyle, unparsed: list[UnparsedLine]) -> _Parsed | None:
+    """A block's title (re-joined when wrapped), records and hex rows, not yet decoded."""
+    match = title_match(block.title.text.strip())
+    if match is None:
+        unparsed.append(UnparsedLine(block.title.number, block.title.text, "not a device title"))
+        return None
+    title = parse_title(match)
+    builder = DeviceBuilder(ImportedDevice(title.bdf, block.title.stripped, block.title.number, {}), style=style)
+    records, joined = records_of(block, builder)
+    if joined != block.title.stripped:
+        rejoined = title_match(joined)
+        if rejoined is not None:
+            title = parse_title(rejoined)
+            builder.device.title = joined
+    builder.device.hexdump = _hexdump(block, builder)
+    if title.path:
+        builder.device.parent = title.path[-1]
+    return _Parsed(block, title, builder, records)
 
 
 def _apply_tree(paste: ImportedPaste) -> None:

@@ -43,6 +43,8 @@ _TITLE = re.compile(
 #: After the address: "Class name: ...", "Class name [0106]: ..." or "0106: 1b21:0612" (-n).
 _TITLE_REST = re.compile(r"^(?:[^:\[\]]{1,80}(?: \[[0-9a-fA-F]{4}\])?|[0-9a-fA-F]{4}): \S")
 _HEX_ROW = re.compile(r"^(?P<offset>[0-9a-fA-F]{2,3}):(?P<bytes>(?: [0-9a-fA-F]{2}){1,16}) ?$")
+#: A hex row an error message cut short (its bytes go on on the next line).
+_HEX_ROW_START = re.compile(r"^[0-9a-fA-F]{2,3}:(?: [0-9a-fA-F]{2}){1,15}$")
 _HEX_TAIL = re.compile(r"^(?:[0-9a-fA-F]{2} ?){1,15}$")
 _TREE = re.compile(r"^(?:[ |]{0,400}[+\\]-|-\[|[+\\]-\[)")
 #: A command line as a terminal shows it: a prompt (``$``, ``#``, ``user@host:~$``) or nothing,
@@ -190,9 +192,6 @@ def classify(line: PasteLine) -> Kind:
     if "lspci" in stripped and _COMMAND.search(stripped):
         return Kind.COMMAND
     return Kind.TEXT
-
-
-_HEX_ROW_START = re.compile(r"^[0-9a-fA-F]{2,3}:(?: [0-9a-fA-F]{2}){1,15}$")
 
 
 def title_match(text: str) -> re.Match[str] | None:
