@@ -139,11 +139,13 @@ def test_a_scenario_round_trips_through_lspci_text(
         encoded = bytes(encode_device(device).config)
         assert device.disagreements == [], device.bdf  # the text against the rendered bytes
         assert _shown_bits_equal(device, original, encoded) == [], device.bdf
+        if device.condition == "dead":
+            continue  # its config reads all-ones; lspci showed what the kernel cached
         mask = coverage((fact for fact in device.facts if not fact.assumed), len(original))
-        shown_bits += sum(bin(byte).count("1") for byte in mask)
+        shown_bits += sum(bin(byte & bits).count("1") for byte, bits in zip(original, mask, strict=True))
         total_bits += sum(bin(byte).count("1") for byte in original)
     _, scores = render_and_compare(paste, text, tmp_path, "-vvv", "-nn")
-    print(_table(f"{name}: {shown_bits} bits shown by lspci ({total_bits} set in config)", scores))
+    print(_table(f"{name}: lspci showed {shown_bits} of the {total_bits} bits set in config space", scores))
     for bdf, score in scores.items():
         assert score.exact_ratio == 1.0 and score.ratio == 1.0, (bdf, score.mismatches)
 

@@ -369,6 +369,18 @@ def test_a_wrapped_tree_and_64_byte_dumps_make_devices_with_parents() -> None:
     assert (gpu.vendor_id, gpu.device_id) == (0x1002, 0x73FF)
 
 
+def test_plain_lspci_with_a_tree_gets_parents_and_bus_numbers(scenario_root: RenderRoot, lspci: RunLspci) -> None:
+    root = scenario_root("n100-asm1184e-switch")
+    paste = parse_lspci(lspci(root, "-nn") + "\n" + lspci(root, "-tv", "-nn"), "lspci and lspci -tv")
+    switch = paste.device("0000:01:00.0")
+    nic = paste.device("0000:05:00.0")
+    assert switch is not None and nic is not None
+    assert (switch.parent, nic.parent) == ("0000:00:1c.0", "0000:02:05.0")
+    header = switch.description["header"]
+    assert (header["primary_bus"], header["secondary_bus"], header["subordinate_bus"]) == (1, 2, 6)
+    assert any(item.what == "bus numbers" and "-t tree" in item.why for item in switch.assumptions)
+
+
 # --- Errors ----------------------------------------------------------------------------------
 
 
