@@ -18,7 +18,14 @@ import pytest
 from fakesys.hw.describe import encode
 from fakesys.source import Document
 from harness import exitcodes
-from harness.capture import Disagreement, ImportedPaste, combined_description, coverage, parse_lspci
+from harness.capture import (
+    Disagreement,
+    ImportedPaste,
+    combined_description,
+    compact_description,
+    coverage,
+    parse_lspci,
+)
 from harness.capture.paste import MAX_PASTE_CHARS
 from harness.errors import InputError, PasteError
 from harness.pci import regs
@@ -235,6 +242,16 @@ def test_stderr_spliced_into_a_field_or_a_hex_row_is_cut_out() -> None:
     coreboot = parse_lspci(source("17-x99-bd4-navi23/lspci-nnvvvxxxx.txt"))
     realtek = coreboot.device("0000:08:00.0")
     assert realtek is not None and realtek.config is not None and len(realtek.config) == 4096
+
+
+@pytest.mark.parametrize(
+    "name", ["16-hpe-connectx5-sriov/lspci-vvv.txt", "probe-b550-aorus-elite-ax-v2/lspci-vvnn.txt"]
+)
+def test_a_compact_description_encodes_to_the_same_bytes(name: str) -> None:
+    for device in parse_lspci(source(name)).devices:
+        compact = compact_description(device.description)
+        assert len(str(compact)) < len(str(device.description))
+        assert encode(Document(compact, "compact")).config == encode_device(device).config, device.bdf
 
 
 # --- Hex dumps and their cross-check ------------------------------------------------------
