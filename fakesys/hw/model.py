@@ -31,6 +31,9 @@ class Bar:
     size: int | None
     bits: int = 32
     prefetchable: bool = False
+    #: The kernel holds the resource but the register reads zero (lspci prints [virtual]): the
+    #: platform assigned it without programming the BAR (Intel LPSS functions, SR-IOV VFs).
+    virtual: bool = False
 
     @property
     def flags(self) -> int:
@@ -58,6 +61,8 @@ class Rom:
     size: int
     enabled: bool = False
     image: bytes = b""
+    #: The kernel shows a ROM (a shadow copy at 0xc0000) the ROM BAR does not hold.
+    virtual: bool = False
 
 
 @dataclass
