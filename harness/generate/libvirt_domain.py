@@ -90,7 +90,7 @@ class DomainDocument:
                 at_end += b"  <devices>\n" + block + b"  </devices>\n"
             else:
                 start, end = self.devices
-                if data.startswith(b"</", end):
+                if data.startswith(b"</devices", end):
                     edits.append((end, end, _before_end_tag(data, end, block)))
                 else:
                     edits.append((start, end, b"<devices>\n" + block + b"  </devices>"))
@@ -197,7 +197,7 @@ def parse_domain(data: bytes, shown: str, vmid: int = 100) -> DomainDocument:
     root = builder.close()
     if root.tag != "domain":
         raise InputError(f"--domain {shown}: not a libvirt domain (the root element is <{paste.printable(root.tag)}>)")
-    if not data.startswith(b"</", domain_end):
+    if not data.startswith(b"</domain", domain_end):
         raise InputError(f"--domain {shown}: an empty <domain/>, not a domain definition")
     return DomainDocument(shown, data, devices, domain_end, _vm(root, shown, vmid))
 
