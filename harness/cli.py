@@ -630,7 +630,8 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument(
         "--vmid",
         type=_vmid,
-        help="the Proxmox VM, 100-999999999 (default 100); its config gives machine and firmware",
+        help="the Proxmox VM, 100-999999999 (default 100); its config gives what it passes, disks, memory, "
+        "vCPUs, machine and firmware",
     )
     generate.add_argument("--out", metavar="DIR", help="write files under DIR instead of printing them")
     generate.add_argument("--overwrite", action="store_true", help="with --out: replace files that already exist")

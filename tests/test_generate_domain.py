@@ -17,7 +17,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from harness.errors import InputError
 from harness.generate.libvirt_domain import DOMAIN_FILE_LIMIT, parse_domain
 from tests.generate_cli import libvirt_accepts, run_generate, virt_xml_validate
 from tests.helpers import REPO, deadline
@@ -243,6 +246,19 @@ def test_a_bad_document_is_one_line_of_bad_input(
     assert time.monotonic() - started < 30
     assert result_code == code and out == "", err
     assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=400) | st.text(alphabet="<>/='\"x &;!-?domainevcsulbt0123456789", max_size=300))
+def test_any_document_parses_or_is_bad_input(data: bytes | str) -> None:
+    blob = data.encode() if isinstance(data, str) else data
+    try:
+        document = parse_domain(blob, "fuzz.xml")
+    except InputError as error:
+        assert "\n" not in str(error)
+        return
+    assert document.vm.kind == "libvirt"
+    assert document.with_additions("    <hostdev/>\n", "").count("<hostdev/>") == 1
 
 
 def test_what_is_not_a_regular_file_is_refused_unread(final_root: RootOf, tmp_path: Path) -> None:

@@ -108,8 +108,9 @@ class GeneratedOutput:
         return "".join(line + "\n" for line in out)
 
     def text(self, files: bool = True) -> str:
-        """Everything as one text for stdout: notes as comments, each file under a header (unless
-        ``files`` is false: they were written elsewhere), then the commands."""
+        """Everything as one text: notes as comments, each file under a header (unless ``files``
+        is false), then the commands; what scenario expectations match lines in. The command
+        line prints :meth:`stdout_text` and :meth:`guidance` instead."""
         out: list[str] = [paste.comment(note) for note in self.notes]
         for item in self.files if files else []:
             if out:

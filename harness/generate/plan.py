@@ -467,5 +467,4 @@ def _disk_alternative(view: HostView, devices: list[Bdf], options: GenerateOptio
         return None
     from harness.generate.proxmox_disks import disk_commands
 
-    vm = options.domain.vm if options.domain is not None else read_vm(view, options.vmid)
-    return disk_commands(view, storage, vm).text()
+    return disk_commands(view, storage, read_vm(view, options.vmid)).text()
