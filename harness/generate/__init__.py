@@ -6,11 +6,17 @@ Public API::
 
     from harness.generate import generate, GenerateOptions, GenerateRefused, TARGETS
     output = generate("proxmox", Path("/"), ["0000:00:17.0"], GenerateOptions(vmid=100))
-    print(output.text())
+    print(output.stdout_text(), end="")          # the one document (NeedsOutDirectory: several files)
+    print(output.guidance(), end="", file=sys.stderr)   # notes, what stdout holds, next steps
+    output.write(Path("plan"))                   # or every file, under the host's paths
+
+    domain = read_domain_file("vm.xml")          # a libvirt domain (virsh dumpxml) as the VM
+    generate("libvirt", Path("/"), ["0000:00:17.0"], GenerateOptions(domain=domain, domain_xml=True))
 
 Errors: :class:`GenerateRefused` (the checker fails a device; ``.reasons``, ``.alternative``),
 :class:`GenerateError` (bad input), :class:`~harness.generate.output.OutputExistsError`; all
-derive from :class:`harness.errors.VfiolabError`.
+derive from :class:`harness.errors.VfiolabError`; :class:`NeedsOutDirectory` is a usage error,
+:class:`DomainFileError` an unreadable ``--domain`` file (exit 66).
 """
 
 from __future__ import annotations
@@ -32,9 +38,11 @@ from harness.generate import (
     proxmox_disks,
     qemu,
 )
-from harness.generate.output import GeneratedFile, GeneratedOutput, OutputExistsError
+from harness.generate.libvirt_domain import DomainDocument, DomainFileError, read_domain_file
+from harness.generate.output import GeneratedFile, GeneratedOutput, NeedsOutDirectory, OutputExistsError
 from harness.generate.plan import (
     OVERRIDE_PROPERTIES,
+    QEMU_FORMATS,
     UNSAFE_WORKAROUNDS,
     GenerateError,
     GenerateOptions,
@@ -48,8 +56,8 @@ Target = Callable[[Plan], GeneratedOutput]
 TARGETS: dict[str, tuple[Target, str]] = {
     "proxmox": (proxmox.generate, "hostpciN lines, qm set commands and a /etc/pve/mapping/pci.cfg entry"),
     "proxmox-disks": (proxmox_disks.generate, "pass the disks behind a controller instead (qm set -scsiN by-id)"),
-    "libvirt": (libvirt.generate, "<hostdev> elements (--domain-xml: a whole minimal domain)"),
-    "qemu": (qemu.generate, "-device vfio-pci arguments, with pcie-root-port on q35"),
+    "libvirt": (libvirt.generate, "a <hostdev> element for virsh attach-device (--domain-xml: a whole domain)"),
+    "qemu": (qemu.generate, "-device vfio-pci arguments, one per line, with pcie-root-port on q35"),
     "modprobe": (modprobe.generate, "/etc/modprobe.d/vfio.conf: ids= and softdep"),
     "initramfs-tools": (initramfs_tools.generate, "early binding for Debian/Proxmox initramfs-tools"),
     "dracut": (dracut.generate, "early binding for dracut"),
@@ -66,8 +74,8 @@ _EARLY_BINDING = frozenset({"--force", "--unsafe unsafe-interrupts"})
 TARGET_OPTIONS: dict[str, frozenset[str]] = {
     "proxmox": frozenset({"--vmid", "--node", "--override", "--force"}),
     "proxmox-disks": frozenset({"--vmid"}),
-    "libvirt": frozenset({"--vmid", "--domain-xml", "--guest-address", "--override", "--force"}),
-    "qemu": frozenset({"--vmid", "--guest-address", "--override", "--force"}),
+    "libvirt": frozenset({"--vmid", "--domain", "--domain-xml", "--guest-address", "--override", "--force"}),
+    "qemu": frozenset({"--vmid", "--format", "--guest-address", "--override", "--force"}),
     "modprobe": _EARLY_BINDING,
     "initramfs-tools": _EARLY_BINDING,
     "dracut": _EARLY_BINDING,
@@ -75,6 +83,15 @@ TARGET_OPTIONS: dict[str, frozenset[str]] = {
     "driverctl": frozenset({"--force"}),
     "cmdline": frozenset({"--force", "--unsafe acs-override"}),
     "all": frozenset({"--vmid", "--override", "--force", "--unsafe acs-override", "--unsafe unsafe-interrupts"}),
+}
+#: Why a target cannot express an option a user may expect it to (added to the usage error).
+CANNOT_EXPRESS: dict[tuple[str, str], str] = {
+    ("proxmox", "--guest-address"): (
+        "qemu-server places hostpciN devices itself (on q35 behind its own ich9-pcie-port-N root ports) and "
+        "has no key for a guest address"
+    ),
+    ("all", "--guest-address"): "its VM part is Proxmox's hostpciN lines, which cannot place a device",
+    ("proxmox", "--domain"): "it reads the VM from /etc/pve/qemu-server/<vmid>.conf on the root",
 }
 
 
@@ -86,6 +103,8 @@ def options_given(options: GenerateOptions) -> set[str]:
         "--force": options.force,
         "--domain-xml": options.domain_xml,
         "--guest-address": options.guest_address is not None,
+        "--domain": options.domain is not None,
+        "--format": options.qemu_format is not None,
         "--override": bool(options.id_overrides),
         "--node": options.node is not None,
     }
@@ -99,9 +118,14 @@ def check_target_options(target: str, given: set[str]) -> None:
     unused = sorted(given - TARGET_OPTIONS[target])
     if unused:
         users = sorted(name for name, used in TARGET_OPTIONS.items() if unused[0] in used)
+        why = CANNOT_EXPRESS.get((target, unused[0]))
         raise GenerateError(
-            f"{unused[0]} does not apply to target {target} (it applies to: {', '.join(users) or 'none'})"
+            f"{unused[0]} does not apply to target {target}"
+            + (f": {why}" if why else "")
+            + f" (it applies to: {', '.join(users) or 'none'})"
         )
+    if {"--domain", "--vmid"} <= given:
+        raise GenerateError("--domain and --vmid both name the VM: give one")
 
 
 def generate(
@@ -121,17 +145,23 @@ def generate(
 
 
 __all__ = [
+    "CANNOT_EXPRESS",
     "OVERRIDE_PROPERTIES",
+    "QEMU_FORMATS",
     "TARGETS",
     "TARGET_OPTIONS",
     "UNSAFE_WORKAROUNDS",
+    "DomainDocument",
+    "DomainFileError",
     "GenerateError",
     "GenerateOptions",
     "GenerateRefused",
     "GeneratedFile",
     "GeneratedOutput",
+    "NeedsOutDirectory",
     "OutputExistsError",
     "check_target_options",
     "generate",
     "options_given",
+    "read_domain_file",
 ]
