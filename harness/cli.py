@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 import textwrap
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -20,11 +17,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from harness import __version__, exitcodes
-from harness.checks.base import CheckOptions
 from harness.errors import VfiolabError
 
 if TYPE_CHECKING:
     from harness.checker import CheckReport
+    from harness.checks.base import CheckOptions
     from harness.generate import GenerateOptions, GenerateRefused
 
 EXIT_OK = exitcodes.OK
@@ -100,6 +97,10 @@ def cmd_fakesys_render(args: argparse.Namespace) -> int:
 
 
 def cmd_fakesys_lspci(args: argparse.Namespace) -> int:
+    import shutil
+    import subprocess
+    import tempfile
+
     lspci = shutil.which("lspci") or next(
         (p for p in ("/usr/bin/lspci", "/usr/sbin/lspci", "/sbin/lspci") if os.path.exists(p)), None
     )
@@ -210,6 +211,8 @@ def _rom_argument(text: str) -> tuple[str, Path]:
 
 
 def _check_options(args: argparse.Namespace) -> CheckOptions:
+    from harness.checks.base import CheckOptions
+
     return CheckOptions(
         devices=args.device or None,
         vm_firmware=args.vm_firmware,
@@ -843,6 +846,8 @@ def _internal_error(error: BaseException, debug: bool) -> int:
         print(f"vfiolab: internal error; {REPORT_HOW}", file=sys.stderr)
         return exitcodes.INTERNAL
     try:
+        import tempfile
+
         handle, name = tempfile.mkstemp(prefix="vfiolab-crash-", suffix=".txt")
         with os.fdopen(handle, "w") as crash:
             crash.write(f"vfiolab {__version__}\nargv: {sys.argv!r}\n\n{text}")

@@ -21,78 +21,59 @@ derive from :class:`harness.errors.VfiolabError`; :class:`NeedsOutDirectory` is 
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from harness.checker import CheckReport
-from harness.generate import (
-    cmdline,
-    dracut,
-    driverctl,
-    everything,
-    initramfs_tools,
-    libvirt,
-    mkinitcpio,
-    modprobe,
-    proxmox,
-    proxmox_disks,
-    qemu,
-)
-from harness.generate.libvirt_domain import DomainDocument, DomainFileError, read_domain_file
-from harness.generate.output import GeneratedFile, GeneratedOutput, NeedsOutDirectory, OutputExistsError
-from harness.generate.plan import (
+from harness.generate.targets import (
+    CANNOT_EXPRESS,
+    NOT_PASSING,
     OVERRIDE_PROPERTIES,
     QEMU_FORMATS,
+    TARGET_MODULES,
+    TARGET_OPTIONS,
     UNSAFE_WORKAROUNDS,
-    GenerateError,
-    GenerateOptions,
-    GenerateRefused,
-    Plan,
-    build_plan,
 )
 
-Target = Callable[[Plan], GeneratedOutput]
+if TYPE_CHECKING:
+    from harness.checker import CheckReport
+    from harness.generate.libvirt_domain import DomainDocument, DomainFileError, read_domain_file
+    from harness.generate.output import GeneratedFile, GeneratedOutput, NeedsOutDirectory, OutputExistsError
+    from harness.generate.plan import GenerateError, GenerateOptions, GenerateRefused, Plan
 
-TARGETS: dict[str, tuple[Target, str]] = {
-    "proxmox": (proxmox.generate, "hostpciN lines, qm set commands and a /etc/pve/mapping/pci.cfg entry"),
-    "proxmox-disks": (proxmox_disks.generate, "pass the disks behind a controller instead (qm set -scsiN by-id)"),
-    "libvirt": (libvirt.generate, "a <hostdev> element for virsh attach-device (--domain-xml: a whole domain)"),
-    "qemu": (qemu.generate, "-device vfio-pci arguments, one per line, with pcie-root-port on q35"),
-    "modprobe": (modprobe.generate, "/etc/modprobe.d/vfio.conf: ids= and softdep"),
-    "initramfs-tools": (initramfs_tools.generate, "early binding for Debian/Proxmox initramfs-tools"),
-    "dracut": (dracut.generate, "early binding for dracut"),
-    "mkinitcpio": (mkinitcpio.generate, "early binding for mkinitcpio"),
-    "driverctl": (driverctl.generate, "per-address overrides with driverctl"),
-    "cmdline": (cmdline.generate, "kernel arguments, in the bootloader this host uses"),
-    "all": (everything.generate, "everything relevant, as a tree with apply.sh (use --out DIR)"),
+    Target = Callable[[Plan], GeneratedOutput]
+
+#: The targets by name, with what each writes (the writers load on first use: importing this
+#: package stays cheap for the command line).
+TARGETS: dict[str, str] = {name: description for name, (_, description) in TARGET_MODULES.items()}
+
+#: Where the names this package exports live; loaded when first used (PEP 562).
+_LAZY = {
+    "DomainDocument": "harness.generate.libvirt_domain",
+    "DomainFileError": "harness.generate.libvirt_domain",
+    "read_domain_file": "harness.generate.libvirt_domain",
+    "GeneratedFile": "harness.generate.output",
+    "GeneratedOutput": "harness.generate.output",
+    "NeedsOutDirectory": "harness.generate.output",
+    "OutputExistsError": "harness.generate.output",
+    "GenerateError": "harness.generate.plan",
+    "GenerateOptions": "harness.generate.plan",
+    "GenerateRefused": "harness.generate.plan",
 }
-#: Targets that do not pass the devices themselves, so a device the checker fails is not refused.
-NOT_PASSING = ("proxmox-disks",)
-_EARLY_BINDING = frozenset({"--force", "--unsafe unsafe-interrupts"})
-#: The options each target uses (as the command line spells them); giving another is a usage
-#: error, so that an option never silently does nothing.
-TARGET_OPTIONS: dict[str, frozenset[str]] = {
-    "proxmox": frozenset({"--vmid", "--node", "--override", "--force"}),
-    "proxmox-disks": frozenset({"--vmid"}),
-    "libvirt": frozenset({"--vmid", "--domain", "--domain-xml", "--guest-address", "--override", "--force"}),
-    "qemu": frozenset({"--vmid", "--format", "--guest-address", "--override", "--force"}),
-    "modprobe": _EARLY_BINDING,
-    "initramfs-tools": _EARLY_BINDING,
-    "dracut": _EARLY_BINDING,
-    "mkinitcpio": _EARLY_BINDING,
-    "driverctl": frozenset({"--force"}),
-    "cmdline": frozenset({"--force", "--unsafe acs-override"}),
-    "all": frozenset({"--vmid", "--override", "--force", "--unsafe acs-override", "--unsafe unsafe-interrupts"}),
-}
-#: Why a target cannot express an option a user may expect it to (added to the usage error).
-CANNOT_EXPRESS: dict[tuple[str, str], str] = {
-    ("proxmox", "--guest-address"): (
-        "qemu-server places hostpciN devices itself (on q35 behind its own ich9-pcie-port-N root ports) and "
-        "has no key for a guest address"
-    ),
-    ("all", "--guest-address"): "its VM part is Proxmox's hostpciN lines, which cannot place a device",
-    ("proxmox", "--domain"): "it reads the VM from /etc/pve/qemu-server/<vmid>.conf on the root",
-}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'harness.generate' has no attribute {name!r}")
+
+
+def target_writer(target: str) -> Target:
+    """The function that writes ``target`` from a plan."""
+    module, _ = TARGET_MODULES[target]
+    writer: Target = importlib.import_module(f"harness.generate.{module}").generate
+    return writer
 
 
 def options_given(options: GenerateOptions) -> set[str]:
@@ -113,6 +94,8 @@ def options_given(options: GenerateOptions) -> set[str]:
 
 def check_target_options(target: str, given: set[str]) -> None:
     """Raise :class:`GenerateError` (a usage error) for options ``target`` does not use."""
+    from harness.generate.plan import GenerateError
+
     if target not in TARGETS:
         raise GenerateError(f"unknown target {target!r}; targets: {', '.join(TARGETS)}")
     unused = sorted(given - TARGET_OPTIONS[target])
@@ -137,11 +120,12 @@ def generate(
 ) -> GeneratedOutput:
     """``report``: the checker's report of every endpoint of ``root`` when the caller has one
     (saves checking the root again)."""
+    from harness.generate.plan import GenerateOptions, build_plan
+
     options = options or GenerateOptions()
     check_target_options(target, options_given(options))
     plan = build_plan(Path(root), devices, options, refuse=target not in NOT_PASSING, report=report)
-    function, _ = TARGETS[target]
-    return function(plan)
+    return target_writer(target)(plan)
 
 
 __all__ = [
@@ -164,4 +148,5 @@ __all__ = [
     "generate",
     "options_given",
     "read_domain_file",
+    "target_writer",
 ]

@@ -27,7 +27,8 @@ import xml.etree.ElementTree as ET
 
 from harness import paste
 from harness.generate.output import GeneratedFile, GeneratedOutput
-from harness.generate.plan import OVERRIDE_PROPERTIES, Plan, PlannedFunction
+from harness.generate.plan import Plan, PlannedFunction
+from harness.generate.targets import OVERRIDE_PROPERTIES
 from harness.pci.address import Bdf
 
 QEMU_NAMESPACE = "http://libvirt.org/schemas/domain/qemu/1.0"

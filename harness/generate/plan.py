@@ -23,6 +23,7 @@ from harness.checker import CheckReport, DeviceReport, check_root
 from harness.checks.base import CheckOptions
 from harness.errors import InputError, UsageError, VfiolabError
 from harness.findings import Severity
+from harness.generate.targets import QEMU_FORMATS, UNSAFE_WORKAROUNDS
 from harness.generate.vm import PassedDevice, VmInfo, host_functions, read_vm
 from harness.pci.address import Bdf
 from harness.sysfs import HostView, PciFunction, device_file
@@ -33,21 +34,12 @@ if TYPE_CHECKING:
 #: Device classes whose option ROM only serves the VM's boot firmware (storage, network): the
 #: ROM BAR is hidden for them (checker rom.not-needed).
 _ROM_NOT_NEEDED_CLASSES = (0x01, 0x02)
-UNSAFE_WORKAROUNDS = ("acs-override", "unsafe-interrupts")
-#: Guest-visible ID overrides (Proxmox's keys) -> QEMU vfio-pci properties.
-OVERRIDE_PROPERTIES = {
-    "vendor-id": "x-pci-vendor-id",
-    "device-id": "x-pci-device-id",
-    "sub-vendor-id": "x-pci-sub-vendor-id",
-    "sub-device-id": "x-pci-sub-device-id",
-}
 _DISPLAY_CLASS = 0x03
 #: Proxmox's node name when the root names no host (a fresh installation's default is "pve").
 DEFAULT_NODE = "pve"
 #: Where the node name is read from, in order (pve-common INotify.pm reads /etc/hostname; the
 #: running kernel's name is what ``uname -n`` gives).
 HOSTNAME_FILES = ("etc/hostname", "proc/sys/kernel/hostname")
-QEMU_FORMATS = ("lines", "shell")
 #: Guest slots on bus 0 that the machine itself occupies (QEMU hw/i386/pc_q35.c: the host bridge
 #: at 00.0, ICH9 LPC, SATA and SMBus at 1f.x; hw/i386/pc_piix.c: PIIX3 ISA, IDE, USB and ACPI at
 #: 01.x). QEMU refuses a device there ("slot 31 function 0 not available for vfio-pci, in use by

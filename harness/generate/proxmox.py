@@ -21,7 +21,8 @@ from __future__ import annotations
 
 from harness import paste
 from harness.generate.output import GeneratedFile, GeneratedOutput
-from harness.generate.plan import OVERRIDE_PROPERTIES, Plan, PlannedSlot
+from harness.generate.plan import Plan, PlannedSlot
+from harness.generate.targets import OVERRIDE_PROPERTIES
 
 
 def _options(plan: Plan, slot: PlannedSlot) -> list[str]:

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 from harness import paste
 from harness.generate.output import GeneratedFile, GeneratedOutput
-from harness.generate.plan import OVERRIDE_PROPERTIES, Plan, PlannedSlot
+from harness.generate.plan import Plan, PlannedSlot
+from harness.generate.targets import OVERRIDE_PROPERTIES
 
 #: Root ports (and an i440fx bridge) go at 0x1c upwards on the root bus, clear of QEMU's and
 #: Proxmox's usual devices.
