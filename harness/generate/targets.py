@@ -57,5 +57,3 @@ CANNOT_EXPRESS: dict[tuple[str, str], str] = {
     ("all", "--guest-address"): "its VM part is Proxmox's hostpciN lines, which cannot place a device",
     ("proxmox", "--domain"): "it reads the VM from /etc/pve/qemu-server/<vmid>.conf on the root",
 }
-
-
