@@ -5,11 +5,14 @@ The live tests (tests/test_live_compare.py) serve the same models to real guest 
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import struct
+import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -17,7 +20,7 @@ from fakesys.hw.ahci import GHC_AE
 from fakesys.hw.device import ResetKind
 from fakesys.hw.library import load_device
 from fakesys.hw.model import Bar, BarKind
-from harness.live.proxy import protocol
+from harness.live.proxy import protocol, wrapper
 from harness.live.proxy.protocol import Command, Message, ProtocolError
 from harness.live.proxy.served import ServedDevice, ServingError, served_model
 from harness.live.proxy.server import ProxyServer
@@ -248,3 +251,66 @@ def test_garbage_ends_the_service_with_the_reason(served: tuple[ProxyServer, soc
     qemu.settimeout(5)
     assert qemu.recv(16) == b""
     assert server.failure == "protocol error: RET with a payload of 8 bytes; service ended"
+
+
+# --- The wrapper ---------------------------------------------------------------------------------
+
+FAKE_QEMU = """
+import os, socket, struct, sys
+fd = int(sys.argv[1].split("fd=")[1])
+sock = socket.socket(fileno=fd)
+sock.sendall(struct.pack("<iIQ", 3, 0, 12) + struct.pack("<IIi", 0, 0, 4))
+header = sock.recv(16)
+value = struct.unpack("<Q", sock.recv(8))[0]
+print(f"{value:#x}", " ".join(sys.argv[2:]))
+sys.exit(7)
+"""
+
+
+def test_the_wrapper_serves_the_device_and_passes_qemus_status_on(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    fake = tmp_path / "fake-qemu.py"
+    fake.write_text(FAKE_QEMU)
+    status = wrapper.main(
+        [
+            "--device",
+            "sata0=asmedia-asm1062,behaviour=ready_after_reset:ms=5",
+            "--memfd-ram",
+            "512M",
+            "--report-dir",
+            str(tmp_path / "reports"),
+            "--",
+            sys.executable,
+            str(fake),
+            "x-pci-proxy-dev,id=sata0,fd=proxy:sata0",
+        ]
+    )
+    assert status == 7
+    output = capfd.readouterr().out
+    assert output.startswith("0x6121b21 -object memory-backend-memfd,id=vfiolab-ram,size=512M,share=on -machine")
+    report = json.loads((tmp_path / "reports" / "proxy-sata0.json").read_text())
+    assert report["messages"] == {"PCI_CFGREAD": 1} and report["serves"] == "asmedia-asm1062, ready_after_reset"
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--device", "sata0"], "expected NAME=MODEL"),
+        (["--device", "sata0=asmedia-asm1062,colour=red"], "unknown option 'colour=red'"),
+        (["--device", "sata0=asmedia-asm1062", "--", "qemu"], "no x-pci-proxy-dev with fd=proxy:sata0"),
+        (["--", "qemu", "x-pci-proxy-dev,fd=proxy:other"], "fd=proxy:other: no --device other=MODEL"),
+        (["--memfd-ram", "lots", "--", "qemu"], "--memfd-ram 'lots'"),
+    ],
+)
+def test_wrapper_usage_errors_are_one_line(
+    arguments: list[str], message: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    assert wrapper.main(arguments) == 64
+    error = capfd.readouterr().err
+    assert message in error and error.count("\n") == 1
+
+
+def test_a_model_the_proxy_cannot_serve_is_bad_data(capfd: pytest.CaptureFixture[str]) -> None:
+    assert wrapper.main(["--device", "rp=qemu-pcie-root-port", "--", "qemu", "fd=proxy:rp"]) == 65
+    assert "only type 0 (endpoint) headers can be served" in capfd.readouterr().err

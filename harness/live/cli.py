@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from harness.live.runner import LiveResult
+    from harness.live.spec import Proxy
 
 KERNEL_CHOICES = ("6.1", "6.12")
 
@@ -184,7 +185,27 @@ def cmd_live_cmdline(args: argparse.Namespace) -> int:
     prepare_disks(launch)
     print(launch.quoted())
     print(f"vfiolab: {assets.describe()}; disk images in {workdir}", file=sys.stderr)
+    if spec.proxies:
+        devices = " ".join(
+            f"--device {device.id}={_proxy_option(device.proxy)}" for device in spec.proxies if device.proxy is not None
+        )
+        print(
+            f"vfiolab: fd=proxy:NAME stands for a proxied device's socket: start the command through the proxy, "
+            f"python3 -m harness.live.proxy {devices} -- COMMAND",
+            file=sys.stderr,
+        )
     return 0
+
+
+def _proxy_option(proxy: Proxy) -> str:
+    """A proxied device as the wrapper's --device value (harness.live.proxy.wrapper)."""
+    options = [proxy.model]
+    if proxy.condition != "ok":
+        options.append(f"condition={proxy.condition}")
+    for entry in proxy.behaviours:
+        parameters = "".join(f":{key}={value}" for key, value in entry.items() if key != "name")
+        options.append(f"behaviour={entry.get('name')}{parameters}")
+    return ",".join(options)
 
 
 def _summary_line(results: Sequence[LiveResult], seconds: float) -> str:

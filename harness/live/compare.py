@@ -59,10 +59,13 @@ OUTSIDE_THE_MODEL: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         ),
     )
 )
-#: Code between sleeps that the model does not time, per gap: config accesses through the proxy
-#: cost about 0.25 ms each under TCG (a pci_restore_state of a dead device, 120 accesses and 60
-#: mdelay(1), took 84-90 ms against the schedule's 60), printk on the serial console, wake-up.
-EXECUTION_ALLOWANCE_US = 40_000
+#: Time the model does not count, per gap: the code between sleeps (config accesses through the
+#: proxy cost about 0.25 ms each under TCG: a pci_restore_state of a dead device, 120 accesses
+#: and 60 mdelay(1), took 84-90 ms against the schedule's 60), printk, wake-up, and the host: a
+#: TCG guest's clock is the host's, so a vCPU thread the host does not run for a while shows as
+#: a longer gap (on this 2-core host shared with other work: up to 105 ms past the schedule's
+#: window in one run, 0 in the next with the same steps).
+EXECUTION_ALLOWANCE_US = 150_000
 #: sysfs files compared for each device in scope; ``config`` of proxied devices too (as bytes).
 VALUE_FILES = ("reset_method", "power_state", "iommu_group", "driver", "current_link_speed", "current_link_width")
 _DEVICE_LINE = re.compile(r"^(?P<driver>\S+) (?P<bdf>[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]): (?P<text>.*)$")
