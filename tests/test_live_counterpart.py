@@ -8,12 +8,14 @@ from __future__ import annotations
 import pytest
 
 from harness.live.compare import (
+    ASSIGNED_BITS,
     EXECUTION_ALLOWANCE_US,
     GUEST_ONLY,
     SAME,
     SIMULATED_ONLY,
     _Message,
     align,
+    masked_config,
     outside_reason,
     scope_of,
     value_paths,
@@ -153,3 +155,22 @@ def test_guest_specs_with_proxied_devices() -> None:
         GuestSpec.from_data({"devices": [{"id": "d", "type": "e1000", "model": "asmedia-asm1062"}]})
     with pytest.raises(GuestSpecError, match="speed and width apply to pcie-root-port"):
         GuestSpec.from_data({"devices": [{"id": "d", "type": "e1000", "speed": "5"}]})
+
+
+def test_config_bytes_are_compared_without_what_firmware_and_the_kernel_set() -> None:
+    from fakesys.hw.library import load_device
+
+    config = bytearray(load_device("asmedia-asm1062").config[:256])
+    config[0x05] |= 0x01  # Command.SERR, set by SeaBIOS
+    config[0x24:0x28] = bytes.fromhex("0000e0fe")  # BAR5 where the guest's firmware put it
+    config[0x88] = (config[0x88] & ~0xE0) | 0x00  # DevCtl MPS 128, the guest kernel's choice
+    config[0x52] |= 0x01  # MSI enabled ...
+    config[0x54:0x5C] = bytes.fromhex("0010e0fe25400000")  # ... with the kernel's address and data
+    guest = masked_config(config.hex(" "))
+    model = masked_config(load_device("asmedia-asm1062").config[:256].hex(" "))
+    assert guest is not None and model is not None
+    different = [offset for offset, (a, b) in enumerate(zip(guest.split(), model.split(), strict=True)) if a != b]
+    assert different == [0x52]  # the MSI enable bit is the driver's and stays compared
+    assert guest.split()[0x24] == ".." and guest.split()[0x54] == ".."
+    assert masked_config("ff " * 255 + "ff") == " ".join([".." if i in ASSIGNED_BITS else "ff" for i in range(256)])
+    assert masked_config(None) is None

@@ -14,7 +14,9 @@ What is compared, for the devices in scope (every proxied device and the port ab
   model does not time;
 - each step's exit status;
 - sysfs values after the steps: ``reset_method``, ``power_state``, the IOMMU group, link speed
-  and width, the bound driver, and each proxied device's ``config`` bytes.
+  and width, the bound driver, and each proxied device's ``config`` bytes; and the ``config``
+  bytes before the steps too (healthy devices), with what firmware and the kernel assign
+  masked (:func:`masked_config`).
 
 Everything here is data in, table out; :func:`run_comparison` runs both sides (the simulated one
 through :mod:`harness.live.proxy.counterpart`, imported only then).
@@ -30,6 +32,8 @@ from typing import TYPE_CHECKING, Any
 
 from harness.live.session import KMSG_PREFIX, STEPS_BEGIN
 from harness.live.steps import PCI_DEVICES
+from harness.pci import regs
+from harness.pci.config import ConfigSpace
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -90,6 +94,8 @@ class ValueRow:
     path: str
     guest: str | None
     simulated: str | None
+    #: "before the steps" or "after the steps".
+    when: str = "after the steps"
 
     @property
     def same(self) -> bool:
@@ -168,12 +174,15 @@ class Comparison:
         for step in self.statuses:
             simulated = "-" if step.simulated is None else step.simulated
             lines.append(f"  {'=' if step.same else '!'} {step.step}: {step.guest} / {simulated}")
-        lines.append("sysfs after the steps (guest / simulated):")
-        for value in self.values:
-            if value.same:
-                lines.append(f"  = {value.path}: {_short(value.guest)}")
-            else:
-                lines.append(f"  ! {value.path}: {_short(value.guest)} / {_short(value.simulated)}")
+        for when in ("before the steps", "after the steps"):
+            values = [value for value in self.values if value.when == when]
+            if values:
+                lines.append(f"sysfs {when} (guest / simulated):")
+            for value in values:
+                if value.same:
+                    lines.append(f"  = {value.path}: {_short(value.guest)}")
+                else:
+                    lines.append(f"  ! {value.path}: {_short(value.guest)} / {_short(value.simulated)}")
         problems = self.disagreements()
         lines.append(f"{len(problems)} disagreement{'s' if len(problems) != 1 else ''}" + (":" if problems else ""))
         lines += [f"  {problem}" for problem in problems]
@@ -262,6 +271,43 @@ def align(
     return rows, outside
 
 
+#: Config bits that firmware and the kernel set rather than the device, by offset: the BARs, the
+#: ROM BAR and the interrupt line (the guest's firmware and kernel pick other addresses and
+#: routes than the model's), Command.SERR (SeaBIOS sets it, pci_bios_init_device), and
+#: DevCtl's Max Payload Size in the Express capability (the guest kernel sets it to its
+#: port's, pci_configure_mps, which fakesys's kernel does not model); and MSI's address and
+#: data (the interrupt the kernel allocates when a driver enables MSI).
+ASSIGNED_BITS: dict[int, int] = {
+    **dict.fromkeys((*range(0x10, 0x28), *range(0x30, 0x34), 0x3C), 0xFF),
+    0x05: 0x01,
+}
+EXPRESS_DEVCTL = 0x08
+DEVCTL_PAYLOAD = 0xE0
+
+
+def masked_config(text: str | None) -> str | None:
+    """Config bytes (hex, as read) without what firmware and the kernel set
+    (:data:`ASSIGNED_BITS`): a whole byte so set reads ``..``, a partly set one shows the
+    device's bits only."""
+    if text is None:
+        return None
+    data = bytes.fromhex(text)
+    masks = dict(ASSIGNED_BITS)
+    space = ConfigSpace(data)
+    if len(data) >= 0x40 and not space.dead:
+        express = space.find(regs.CAP_EXPRESS)
+        if express is not None:
+            masks[express.offset + EXPRESS_DEVCTL] = DEVCTL_PAYLOAD
+        msi = space.find(regs.CAP_MSI)
+        if msi is not None:
+            end = msi.offset + (14 if regs.read_register(data, msi.offset + 2, 2) & 0x80 else 10)
+            masks.update(dict.fromkeys(range(msi.offset + 4, end), 0xFF))
+    return " ".join(
+        ".." if masks.get(offset) == 0xFF else f"{byte & ~masks.get(offset, 0) & 0xFF:02x}"
+        for offset, byte in enumerate(data)
+    )
+
+
 def scope_of(spec: GuestSpec, addresses: dict[str, Bdf]) -> dict[str, str]:
     """The devices compared: each proxied device and the port or bridge above it."""
     scope: dict[str, str] = {}
@@ -273,7 +319,8 @@ def scope_of(spec: GuestSpec, addresses: dict[str, Bdf]) -> dict[str, str]:
 
 
 def value_paths(spec: GuestSpec, addresses: dict[str, Bdf]) -> tuple[list[str], list[str]]:
-    """(every sysfs path compared, the binary ones)."""
+    """(every sysfs path compared after the steps, the binary ones: the proxied devices'
+    ``config``, which is also compared before the steps)."""
     paths: list[str] = []
     binary: list[str] = []
     proxied = {device.id for device in spec.proxies}
@@ -304,7 +351,16 @@ def compare(live: LiveResult, simulated: SimulatedRun, spec: GuestSpec) -> Compa
     result.statuses = [
         StepRow(step.step.describe(), outcomes.get(step.step.index), step.status) for step in simulated.steps
     ]
-    result.values = [ValueRow(path, live.values.get(path), simulated.values.get(path)) for path in live.values]
+    result.values = [
+        ValueRow(
+            path,
+            masked_config(live.values_before.get(path)),
+            masked_config(simulated.values_before.get(path)),
+            "before the steps",
+        )
+        for path in live.values_before
+    ]
+    result.values += [ValueRow(path, live.values.get(path), simulated.values.get(path)) for path in live.values]
     return result
 
 
@@ -320,6 +376,15 @@ def run_comparison(
     spec = GuestSpec.from_scenario(scenario)
     _, addresses = counterpart_host(spec, kernel)
     paths, binary = value_paths(spec, addresses)
-    live = run_live(scenario, kernel, keep=keep, offline=offline, read_paths=paths, binary_paths=binary, **options)
-    simulated = run_counterpart(spec, kernel, paths, binary)
+    live = run_live(
+        scenario,
+        kernel,
+        keep=keep,
+        offline=offline,
+        read_paths=paths,
+        binary_paths=binary,
+        read_before=binary,
+        **options,
+    )
+    simulated = run_counterpart(spec, kernel, paths, binary, read_before=binary)
     return compare(live, simulated, spec), live

@@ -96,9 +96,11 @@ class LiveResult:
     proxy_failure: str = ""
     #: What each proxied device's server saw (messages, resets), by device id.
     proxies: dict[str, dict[str, object]] = field(default_factory=dict)
-    #: The guest's whole kernel log and the values of ``read_paths`` (after the steps).
+    #: The guest's whole kernel log, the values of ``read_paths`` after the steps and of
+    #: ``read_before`` before them.
     dmesg: list[TimedLine] = field(default_factory=list)
     values: dict[str, str | None] = field(default_factory=dict)
+    values_before: dict[str, str | None] = field(default_factory=dict)
     #: QEMU died of SIGSEGV before the guest's shell was ready (see PROXY_BOOT_RETRIES).
     boot_crash: bool = False
     #: The errors of earlier attempts that ended in such a crash and were run again.
@@ -251,6 +253,7 @@ def run_live(
     assets: GuestAssets | None = None,
     read_paths: Sequence[str] = (),
     binary_paths: Sequence[str] = (),
+    read_before: Sequence[str] = (),
 ) -> LiveResult:
     """Run ``scenario``'s guest on ``kernel`` (default: the first of its ``kernels``) and judge it.
 
@@ -262,6 +265,8 @@ def run_live(
         assets: use these instead of looking them up.
         read_paths, binary_paths: read these guest files after the steps (``binary_paths``, a
             subset, as hex bytes) into :attr:`LiveResult.values`.
+        read_before: read these before the steps (after the modules), into
+            :attr:`LiveResult.values_before`.
 
     A malformed ``guest:`` part raises :class:`~harness.live.errors.GuestSpecError` (bad input,
     not a run outcome); everything else ends up in the result. A guest with proxied devices
@@ -284,6 +289,7 @@ def run_live(
             assets=assets,
             read_paths=read_paths,
             binary_paths=binary_paths,
+            read_before=read_before,
         )
         if not (result.boot_crash and spec.proxies and len(retries) < PROXY_BOOT_RETRIES):
             break
@@ -309,6 +315,7 @@ def _run_once(
     assets: GuestAssets | None,
     read_paths: Sequence[str],
     binary_paths: Sequence[str],
+    read_before: Sequence[str],
 ) -> LiveResult:
     kernel = kernel or spec.kernels[0]
     began = time.monotonic()
@@ -344,6 +351,8 @@ def _run_once(
             _setup(session, spec, assets)
             session.console.mark("setup")
             asked_guest = True
+            if read_before:
+                result.values_before = session.read_values(read_before, binary_paths)
             _run_steps(session, scenario, spec, result)
             session.console.mark("steps")
             # What the guest printed up to here; the transfers that follow are base64 data.

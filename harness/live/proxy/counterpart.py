@@ -80,6 +80,7 @@ class SimulatedRun:
     steps_log: list[LogRecord] = field(default_factory=list)
     steps: list[SimulatedStep] = field(default_factory=list)
     values: dict[str, str | None] = field(default_factory=dict)
+    values_before: dict[str, str | None] = field(default_factory=dict)
 
 
 def read_values(machine: Machine, paths: Sequence[str], binary: Sequence[str] = ()) -> dict[str, str | None]:
@@ -206,15 +207,21 @@ def _device_function(
 
 
 def run_counterpart(
-    spec: GuestSpec, kernel: str, read_paths: Sequence[str] = (), binary: Sequence[str] = ()
+    spec: GuestSpec,
+    kernel: str,
+    read_paths: Sequence[str] = (),
+    binary: Sequence[str] = (),
+    read_before: Sequence[str] = (),
 ) -> SimulatedRun:
-    """Boot the counterpart, load the setup's modules, apply the steps, read ``read_paths``."""
+    """Boot the counterpart, load the setup's modules, read ``read_before``, apply the steps,
+    read ``read_paths``."""
     host, addresses = counterpart_host(spec, kernel)
     machine = Machine(host)
     run = SimulatedRun(spec, kernel, addresses, machine)
     run.boot = list(machine.kernel.log.records)
     for module in (*spec.modules, *(module for step in spec.steps for module in _step_modules(step))):
         machine.kernel.load_module(module.replace("-", "_"))
+    run.values_before = read_values(machine, read_before, binary)
     start = len(machine.kernel.log.records)
     machine.kernel.clock.track_window()
     for step in spec.steps:

@@ -44,6 +44,7 @@ from fakesys.hw.describe import capability_length
 from fakesys.hw.device import Device, ResetKind
 from fakesys.hw.library import load_device
 from fakesys.hw.model import BarKind, DeviceModel
+from harness import exitcodes
 from harness.live.errors import LiveError
 from harness.live.spec import PROXY_CONDITIONS, Proxy
 from harness.pci import regs
@@ -59,6 +60,8 @@ MAX_IO_BAR = 256
 
 class ServingError(LiveError):
     """A device model the proxy cannot carry to QEMU (the reason in one line)."""
+
+    exit_code = exitcodes.DATA
 
 
 @dataclass

@@ -160,7 +160,8 @@ class ProxyServer:
     def _serve(self) -> None:
         while not self._stopping.is_set():
             try:
-                message = protocol.receive(self._socket)
+                if not self._serve_one():
+                    return
             except ProtocolError as error:
                 self._fail(f"protocol error: {error}; service ended")
                 return
@@ -168,26 +169,24 @@ class ProxyServer:
                 if not self._stopping.is_set():
                     self._fail(f"socket error: {error.strerror}; service ended")
                 return
-            if message is None:
-                self.stats.event(f"{self.seconds:.3f} QEMU closed the socket")
-                return
-            self.stats.messages[message.command.name] += 1
-            self._busy_since = began = time.monotonic()
-            try:
-                answer = self._handle(message)
-                if answer is not None:
-                    protocol.reply(self._socket, answer)
-            except ProtocolError as error:
-                self._fail(f"protocol error: {error}; service ended")
-                return
-            except OSError as error:
-                if not self._stopping.is_set():
-                    self._fail(f"socket error: {error.strerror}; service ended")
-                return
-            finally:
-                self._busy_since = None
-                message.close_fds()
-            self.stats.slowest_ms = max(self.stats.slowest_ms, (time.monotonic() - began) * 1000)
+
+    def _serve_one(self) -> bool:
+        """Answer one message; False when QEMU closed its end."""
+        message = protocol.receive(self._socket)
+        if message is None:
+            self.stats.event(f"{self.seconds:.3f} QEMU closed the socket")
+            return False
+        self.stats.messages[message.command.name] += 1
+        self._busy_since = began = time.monotonic()
+        try:
+            answer = self._handle(message)
+            if answer is not None:
+                protocol.reply(self._socket, answer)
+        finally:
+            self._busy_since = None
+            message.close_fds()
+        self.stats.slowest_ms = max(self.stats.slowest_ms, (time.monotonic() - began) * 1000)
+        return True
 
     def _handle(self, message: Message) -> int | None:
         """The value to reply with, or None for the messages QEMU does not wait on."""

@@ -39,6 +39,7 @@ from pathlib import Path
 from types import FrameType
 
 from harness import exitcodes
+from harness.errors import VfiolabError
 from harness.live.proxy.served import ServedDevice, ServingError
 from harness.live.proxy.server import DEFAULT_WATCHDOG, ProxyServer
 from harness.live.spec import PROXY_CONDITIONS, Proxy
@@ -48,8 +49,10 @@ _PLACEHOLDER = re.compile(r"fd=proxy:([a-z][a-z0-9_-]{0,30})(?=,|$)")
 _SIZE = re.compile(r"^[1-9][0-9]{0,6}[MG]$")
 
 
-class UsageError(ValueError):
+class UsageError(VfiolabError):
     """A command line the wrapper cannot act on (one line)."""
+
+    exit_code = exitcodes.USAGE
 
 
 def parse_device(text: str) -> tuple[str, Proxy]:
@@ -142,19 +145,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise UsageError("no QEMU command after --")
     except UsageError as error:
         print(f"vfiolab proxy: {error}", file=sys.stderr)
-        return exitcodes.USAGE
+        return error.exit_code
     servers: list[ProxyServer] = []
     try:
         try:
             for name, proxy in devices:
                 servers.append(ProxyServer(name, ServedDevice(proxy), watchdog=args.watchdog))
             final = qemu_arguments(command, {server.name: server.qemu_fd for server in servers}, args.memfd_ram)
-        except ServingError as error:
+        except (ServingError, UsageError) as error:
             print(f"vfiolab proxy: {error}", file=sys.stderr)
-            return exitcodes.DATA
-        except UsageError as error:
-            print(f"vfiolab proxy: {error}", file=sys.stderr)
-            return exitcodes.USAGE
+            return error.exit_code
         return _run(final, servers, Path(args.report_dir) if args.report_dir else None)
     finally:
         for server in servers:
