@@ -172,5 +172,9 @@ def test_config_bytes_are_compared_without_what_firmware_and_the_kernel_set() ->
     different = [offset for offset, (a, b) in enumerate(zip(guest.split(), model.split(), strict=True)) if a != b]
     assert different == [0x52]  # the MSI enable bit is the driver's and stays compared
     assert guest.split()[0x24] == ".." and guest.split()[0x54] == ".."
-    assert masked_config("ff " * 255 + "ff") == " ".join([".." if i in ASSIGNED_BITS else "ff" for i in range(256)])
+    dead = masked_config("ff " * 255 + "ff")
+    assert dead == " ".join(
+        ".." if ASSIGNED_BITS.get(offset) == 0xFF else f"{0xFF & ~ASSIGNED_BITS.get(offset, 0):02x}"
+        for offset in range(256)
+    )
     assert masked_config(None) is None
