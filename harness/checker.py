@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.checks import CHECKS, CheckContext, CheckOptions
+from harness.codes import CODES
 from harness.errors import CheckerError, UsageError
-from harness.findings import Evidence, Finding, Severity, Verdict
+from harness.findings import ALTERNATIVES, Evidence, Finding, Severity, Verdict
 from harness.pci.address import Bdf
 from harness.rootfs import NotADirectory, NotFound, RootError, open_root
 from harness.sysfs import PCI_DEVICES, HostView, PciFunction, device_file, read_host
@@ -117,8 +118,11 @@ def run_checks(view: HostView, options: CheckOptions | None = None) -> CheckRepo
     selected = context.selected()
     reports = {function.bdf: DeviceReport(function) for function in selected}
     host_findings: list[Finding] = []
-    for _name, check in CHECKS:
+    for name, check in CHECKS:
         for finding in check(context):
+            if finding.code not in CODES:
+                # A bug, not a user mistake: codes are an interface (harness/codes.py).
+                raise RuntimeError(f"check {name} emitted {finding.code!r}, which harness/codes.py does not list")
             if finding.could_not_judge and finding.severity < Severity.WARN:
                 # What could not be read is never a pass: "could not judge" is at least a warn.
                 finding.severity = Severity.WARN
@@ -133,6 +137,7 @@ def run_checks(view: HostView, options: CheckOptions | None = None) -> CheckRepo
     blocking = [finding.code for finding in host_findings if finding.blocks_all]
     for report in reports.values():
         report.blocked_by = list(blocking)
+    _settle_alternatives(view, reports)
     groups: dict[int, GroupReport] = {}
     for report in reports.values():
         number = report.function.iommu_group
@@ -149,6 +154,29 @@ def run_checks(view: HostView, options: CheckOptions | None = None) -> CheckRepo
         [groups[number] for number in sorted(groups)],
         host_findings,
     )
+
+
+def _settle_alternatives(view: HostView, reports: dict[Bdf, DeviceReport]) -> None:
+    """Write into each fix the alternatives that hold up: a device offered instead must pass
+    every check itself, sit in another IOMMU group, and not share the reset (the same bus behind
+    the same port, which one secondary bus reset hits whole)."""
+    for report in reports.values():
+        function = report.function
+        for finding in report.findings:
+            if ALTERNATIVES not in finding.fix:
+                continue
+            kept = []
+            for name in finding.alternatives:
+                other = reports.get(Bdf.parse(name))
+                if other is None or other.verdict is not Verdict.PASS:
+                    continue
+                candidate = other.function
+                same_group = candidate.iommu_group is not None and candidate.iommu_group == function.iommu_group
+                same_reset = candidate.parent is not None and candidate.parent == function.parent
+                if not same_group and not same_reset:
+                    kept.append(f"{candidate.bdf.short} [{candidate.id_text}], which passes every check")
+            text = f"; or pass another controller ({'; '.join(kept)})" if kept else ""
+            finding.fix = finding.fix.replace(ALTERNATIVES, text)
 
 
 def check_root(root: str | Path = "/", options: CheckOptions | None = None) -> CheckReport:

@@ -4,6 +4,7 @@ the command line gives each (``harness.exitcodes``).
     VfiolabError                  anything vfiolab reports to a user: one line, no traceback
     ├── UsageError                bad or conflicting arguments                       exit 64
     ├── InputError                malformed input data (scenario, dump, root, ...)    exit 65
+    │   └── PasteError            a pasted report (lspci text) that cannot be imported, at file:line
     ├── CannotRunError            root unreadable, a tool missing, infrastructure    exit 3
     │   ├── CheckerError          the checker could not run
     │   └── LiveError             a live run could not be carried out (harness.live.errors)
@@ -36,6 +37,17 @@ class InputError(VfiolabError):
     """Input data that is malformed: a scenario, device description, hex dump, journal or root."""
 
     exit_code = exitcodes.DATA
+
+
+class PasteError(InputError):
+    """A pasted bug report that cannot be imported at all: too large, too many lines, or no
+    ``lspci`` output in it. The message starts with ``source:line:``."""
+
+    def __init__(self, source: str, line: int, message: str) -> None:
+        super().__init__(f"{source}:{line}: {message}")
+        self.source = source
+        self.line = line
+        self.reason = message
 
 
 class CannotRunError(VfiolabError):

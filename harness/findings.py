@@ -12,6 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import IntEnum
 
+#: Where a fix names the devices to pass instead (filled in by the checker, see Finding.alternatives).
+ALTERNATIVES = "\x00alternatives\x00"
+
 
 class Severity(IntEnum):
     INFO = 1
@@ -62,6 +65,10 @@ class Finding:
     group: int | None = None
     #: A host-level finding that makes passthrough impossible for every device (no IOMMU...).
     blocks_all: bool = False
+    #: Devices the fix may offer instead of this one; the checker keeps only those that pass
+    #: every check themselves and share neither the IOMMU group nor the reset with this device,
+    #: and writes them where the fix holds :data:`ALTERNATIVES`.
+    alternatives: tuple[str, ...] = ()
     #: A fact the verdict needs could not be read (a corrupt tree): the checker makes such a
     #: finding at least a warn, never a pass.
     could_not_judge: bool = False

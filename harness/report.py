@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import os
-import textwrap
+import re
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any, TextIO
@@ -14,6 +14,7 @@ from typing import Any, TextIO
 from harness import __version__
 from harness.checker import CheckReport, DeviceReport
 from harness.findings import Finding, Severity, Verdict
+from harness.paste import printable
 from harness.pciids import IDS_LIMIT, LOCATIONS, PciNames, find_ids_file
 from harness.sysfs import version_text
 
@@ -184,21 +185,40 @@ class _Painter:
         return f"\033[{_COLOURS[label]}m{shown}\033[0m"
 
 
+_CODE_SPAN = re.compile(r"(`+)(.+?)\1")
+_KEEP_TOGETHER = "\x00"
+
+
 def _wrap(prefix: str, text: str, width: int, indent: str) -> list[str]:
-    wrapped = textwrap.wrap(
-        text,
-        width=width,
-        initial_indent=prefix,
-        subsequent_indent=indent,
-        break_on_hyphens=False,
-        break_long_words=False,
-    )
-    return wrapped or [prefix.rstrip()]
+    """Text wrapped for a terminal: words filled greedily up to ``width`` (runs of white space
+    become one space), a word longer than a line on a line of its own. A command in a code span
+    (`...`) is one word, so it is never broken across lines and what a user copies from one line
+    is the whole command. Host strings are shown printable (no escape sequences reach the
+    terminal). Written out rather than textwrap: a report of a thousand devices wraps tens of
+    thousands of paragraphs, and this is several times faster."""
+    shown = printable(text)
+    if "`" in shown:
+        shown = _CODE_SPAN.sub(lambda match: match[0].replace(" ", _KEEP_TOGETHER), shown)
+    words = shown.split()
+    if not words:
+        return [prefix.rstrip()]
+    lines: list[str] = []
+    current = prefix + words[0]
+    for word in words[1:]:
+        if len(current) + 1 + len(word) <= width:
+            current += " " + word
+        else:
+            lines.append(current)
+            current = indent + word
+    lines.append(current)
+    if "`" in text:
+        return [line.replace(_KEEP_TOGETHER, " ") for line in lines]
+    return lines
 
 
 def _finding_lines(finding: Finding, paint: _Painter, verbose: bool, width: int) -> list[str]:
     label = finding.severity.label
-    lines = [f"  {paint(label, f'{label:<4}')}  {finding.message}  [{finding.code}]"]
+    lines = [f"  {paint(label, f'{label:<4}')}  {printable(finding.message)}  [{finding.code}]"]
     if finding.severity is Severity.INFO and not verbose:
         return lines
     indent = "        "
@@ -219,7 +239,8 @@ def _device_heading(item: DeviceReport, names: PciNames, paint: _Painter) -> str
     group = f"group {function.iommu_group}" if function.iommu_group is not None else "no group"
     driver = f"driver {function.driver}" if function.driver else "no driver"
     verdict = paint(item.verdict.label)
-    return f"{function.name}  {kind}: {name} [{function.id_text}]  ({group}, {driver})  {verdict}".replace(":  [", " [")
+    heading = f"{function.name}  {kind}: {name} [{function.id_text}]  ({group}, {driver})".replace(":  [", " [")
+    return f"{printable(heading)}  {verdict}"
 
 
 def _summary_lines(report: CheckReport, names: PciNames, paint: _Painter, width: int) -> list[str]:

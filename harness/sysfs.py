@@ -62,6 +62,8 @@ def on_host(relative: str) -> str:
     return "/" + relative.lstrip("/")
 
 
+#: The world-readable /sys/class/dmi/id attributes (drivers/firmware/dmi-id.c) that name a machine.
+DMI_ATTRIBUTES = ("sys_vendor", "product_name", "product_version", "board_vendor", "board_name", "bios_vendor")
 #: The modules whose parameters checks read (a host has hundreds; some are root-only).
 CHECKED_MODULES = ("vfio_pci", "vfio_iommu_type1")
 #: Base class 08 (system peripheral), subclass 06: the IOMMU's own PCI function (AMD-Vi).
@@ -217,6 +219,10 @@ class HostView:
     iommu_units: list[IommuUnit] = field(default_factory=list)
     firmware_tables: set[str] = field(default_factory=set)
     cpu: CpuInfo = field(default_factory=CpuInfo)
+    #: /sys/class/dmi/id attributes that were readable (sys_vendor, product_name, bios_vendor ...).
+    dmi: dict[str, str] = field(default_factory=dict)
+    #: /sys/hypervisor/type (Xen guests and dom0 only).
+    hypervisor_type: str | None = None
     cmdline: str | None = None
     kernel_release: str | None = None
     #: (major, minor, patch) of the running kernel (:func:`kernel_version`).
@@ -696,6 +702,11 @@ def read_host(root: Path | str, fs: RootFS | None = None) -> HostView:
         name for name in ("DMAR", "IVRS", "IORT") if view.exists(f"sys/firmware/acpi/tables/{name}")
     }
     _read_cpu(view)
+    for attribute in DMI_ATTRIBUTES:
+        value = _strip(view.read_text(f"sys/class/dmi/id/{attribute}", limit=ATTRIBUTE_LIMIT))
+        if value:
+            view.dmi[attribute] = value
+    view.hypervisor_type = _strip(view.read_text("sys/hypervisor/type", limit=ATTRIBUTE_LIMIT))
     view.cmdline = _strip(view.read_text("proc/cmdline", note_missing=True, limit=ATTRIBUTE_LIMIT))
     release = view.read_text("proc/sys/kernel/osrelease", note_missing=True, limit=ATTRIBUTE_LIMIT)
     view.kernel_release = _strip(release)

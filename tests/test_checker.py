@@ -528,3 +528,109 @@ def test_a_host_blocker_is_summarised_once_with_the_devices_it_blocks(check_host
     assert text.count("passthrough is impossible") == 0
     summary_text = text[text.index("Summary (devices that do not pass)") :]
     assert summary_text.count("platform.iommu-off") == 1
+
+
+# --- A host that is itself a virtual machine ------------------------------------------------------
+
+QEMU_DMI = {"sys_vendor": "QEMU", "product_name": "Standard PC (Q35 + ICH9, 2009)", "bios_vendor": "EDK II"}
+
+
+def test_a_guest_without_nested_virtualisation_or_viommu_is_told_what_the_vm_needs(check_host: CheckHost) -> None:
+    import io
+
+    from harness.report import summarize, write_human
+
+    report = check_host(
+        terramaster(
+            hypervisor="KVM",
+            dmi_id=QEMU_DMI,
+            cpu={"virtualization": False},
+            iommu={"firmware_table": False, "enabled": False},
+        )
+    )
+    host = {item.code: item for item in report.host_findings}
+    assert "platform.cpu-virtualisation-off" not in host and "platform.iommu-firmware-off" not in host
+    guest = host["platform.guest"]
+    assert guest.severity is Severity.INFO and "virtual machine (KVM)" in guest.message
+    assert any("Hypervisor detected: KVM" in item.value for item in guest.evidence)
+    assert any(item.path.endswith("dmi/id/sys_vendor") and item.value == "QEMU" for item in guest.evidence)
+    nested = host["platform.guest-no-nested-virtualisation"]
+    assert nested.blocks_all and "cpu: host" in nested.fix and "firmware" not in nested.fix.lower()
+    viommu = host["platform.guest-no-viommu"]
+    assert viommu.blocks_all and "intel-iommu,intremap=on" in viommu.fix and "viommu=intel" in viommu.fix
+    assert all(item.verdict is Verdict.FAIL for item in report.devices)
+    out = io.StringIO()
+    write_human(report, out, colour=False)
+    summary = out.getvalue()[out.getvalue().index("Summary (devices that do not pass)") :]
+    assert summary.count("platform.guest-no-viommu") == 1
+    assert {code for finding, _ in summarize(report).blockers for code in [finding.code]} == {
+        "platform.guest-no-nested-virtualisation",
+        "platform.guest-no-viommu",
+    }
+
+
+def test_a_guest_with_a_virtual_iommu_is_judged_like_a_host(check_host: CheckHost) -> None:
+    report = check_host(terramaster(hypervisor="KVM", dmi_id=QEMU_DMI))
+    host = {item.code: item for item in report.host_findings}
+    assert "judged like a physical host" in host["platform.guest"].message
+    assert not [item for item in report.host_findings if item.blocks_all]
+    assert device(report, INTEL_SATA).verdict is Verdict.PASS
+
+
+def test_a_physical_host_is_not_called_a_guest(final_root: Callable[[str], Path]) -> None:
+    report = check_root(final_root("terramaster-f4-424-pro"))
+    assert not [item for item in report.host_findings if item.code.startswith("platform.guest")]
+
+
+# --- Fix texts fit the host -------------------------------------------------------------------------
+
+
+def _asm_fix(report: CheckReport) -> str:
+    return finding(device(report, ASM), "reset.bus-reset-breaks-device").fix
+
+
+def test_fix_names_the_only_vm_and_a_free_scsi_index(final_root: Callable[[str], Path]) -> None:
+    fix = _asm_fix(check_root(final_root("terramaster-f4-424-pro")))
+    # VM 100 is the only VM and already uses scsi0 for its system disk.
+    assert "(VM 100, the only VM configured here): `qm set 100 -scsi1 /dev/disk/by-id/ata-WDC" in fix
+    assert "<vmid>" not in fix
+
+
+def test_fix_keeps_the_placeholder_when_several_vms_exist(check_host: CheckHost) -> None:
+    report = check_host(terramaster(files={"/etc/pve/qemu-server/101.conf": "memory: 2048\n"}))
+    assert "`qm set <vmid> -scsi0 " in _asm_fix(report)
+
+
+def test_another_controller_is_offered_when_it_passes(final_root: Callable[[str], Path]) -> None:
+    report = check_root(final_root("terramaster-f4-424-pro"))
+    assert device(report, INTEL_SATA).verdict is Verdict.PASS
+    assert "or pass another controller (00:17.0 [8086:54d3], which passes every check)" in _asm_fix(report)
+
+
+def test_a_controller_that_fails_is_no_alternative(check_host: CheckHost) -> None:
+    # The Intel controller carrying a mounted filesystem fails host-use.
+    report = check_host(
+        terramaster(mounts=[{"source": "/dev/sda", "target": "/srv", "fstype": "ext4", "options": "rw"}])
+    )
+    assert device(report, INTEL_SATA).verdict is Verdict.FAIL
+    assert "another controller" not in _asm_fix(report)
+
+
+def test_an_alternative_in_the_same_group_or_reset_is_never_offered(final_root: Callable[[str], Path]) -> None:
+    from harness.checker import run_checks
+    from harness.sysfs import read_host
+
+    view = read_host(final_root("terramaster-f4-424-pro"))
+    asm = view.function(ASM)
+    sata = view.function(INTEL_SATA)
+    assert asm is not None and sata is not None
+    sata.iommu_group = asm.iommu_group  # as on a chipset without ACS between the two
+    report = run_checks(view)
+    assert "another controller" not in _asm_fix(report)
+
+
+def test_a_controller_holding_only_host_disks_gets_no_disk_advice(final_root: Callable[[str], Path]) -> None:
+    report = check_root(final_root("terramaster-f4-424-pro"))
+    nvme = finding(device(report, "0000:04:00.0"), "host-use.root-disk")
+    assert "every disk behind it is in use by the host" in nvme.fix
+    assert "qm set" not in nvme.fix and "data disks" not in nvme.fix

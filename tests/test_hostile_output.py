@@ -200,6 +200,9 @@ def test_every_target_prints_only_safe_commands(hostile: tuple[Path, str], shell
     for target in TARGETS:
         output = generate(target, root, [INTEL_SATA], options.get(target, GenerateOptions()), report)
         assert_safe_text(output.text())
+        assert_safe_text(output.guidance())
+        if output.stdout is not None or output.commands_on_stdout:
+            assert_safe_text(output.stdout_text())
         for item in output.files:
             assert_safe_text(item.content)
         for command in commands_of(output):
@@ -208,7 +211,7 @@ def test_every_target_prints_only_safe_commands(hostile: tuple[Path, str], shell
         if target == "libvirt":
             name = file_name(payload).splitlines()[0]
             expected = name if paste.is_hostname(name) else "vm100"
-            assert commands_of(output) == [f"virsh edit {expected}"]
+            assert commands_of(output) == [f"virsh attach-device {expected} hostdev-0000-00-17-0.xml --config"]
             assert any("is not a DNS name" in note for note in output.notes) is (expected == "vm100")
 
 
@@ -280,9 +283,11 @@ def test_the_refusal_on_the_command_line_is_safe(final_root: RootOf, tmp_path: P
     make_hostile(root, "x\ntouch PWNED")
     completed = vfiolab("generate", "proxmox", "--root", str(root), "--device", ASM, "--node", "pve")
     assert completed.returncode == 2, completed.stderr
-    assert_safe_text(completed.stdout)
+    assert completed.stdout == ""
     assert_safe_text(completed.stderr)
-    for line in completed.stdout.splitlines():
+    alternative = completed.stderr.split("# Instead, pass the disks", 1)[1].splitlines()[1:]
+    assert alternative
+    for line in alternative:
         if line and not line.startswith("#"):
             assert_safe_command(line)
 
@@ -407,7 +412,7 @@ def backticked(text: str) -> list[str]:
     """The commands a fix text sets off as code spans (single or double backticks), plus its ``qm
     set`` command (which ends at the first unquoted ``;`` or ``)``), each as a user would paste it."""
     parts = [match.group(2).strip() for match in CODE_SPAN.finditer(text)]
-    if "qm set " in text:
+    if "qm set " in text and not any(part.startswith("qm set ") for part in parts):
         lexer = shlex.shlex("qm set " + text.split("qm set ", 1)[1], posix=True, punctuation_chars=";)")
         lexer.whitespace_split = True
         words: list[str] = []
@@ -463,8 +468,10 @@ def test_the_checker_json_on_the_command_line(final_root: RootOf, tmp_path: Path
     fixes = [finding["fix"] for device in document["devices"] for finding in device["findings"]]
     asm = next(device for device in document["devices"] if device["bdf"] == ASM)
     [disk_fix] = [finding["fix"] for finding in asm["findings"] if "qm set" in finding["fix"]]
-    words = shlex.split(backticked(disk_fix)[-1])
-    assert words[:4] == ["qm", "set", "<vmid>", "-scsi1"] and words[5] == "-scsi2" and len(words) == 7
+    [command] = [part for part in backticked(disk_fix) if part.startswith("qm set ")]
+    words = shlex.split(command)
+    # VM 100 is the only VM configured on the root, and it already has scsi0.
+    assert words[:4] == ["qm", "set", "100", "-scsi1"] and words[5] == "-scsi2" and len(words) == 7
     for path in (words[4], words[6]):
         assert path in ("/dev/sdc", "/dev/sdd") or paste.is_disk_id(path.removeprefix("/dev/disk/by-id/")), path
     for fix in fixes:

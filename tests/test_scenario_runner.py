@@ -250,8 +250,19 @@ def test_run_of_all_shipped_scenarios_writes_junit_with_one_case_per_scenario(tm
         assert properties["scenario"] == case.get("name")
         assert properties["kernel_profile"] == "6.8"
         assert case.find("failure") is None and case.find("error") is None
+    # Live-only scenarios compare nothing without a live run: skipped with the reason, never passed.
+    live_only = [case.get("name") for case in cases if case.find("skipped") is not None]
+    assert live_only and all(str(name).startswith("live-") for name in live_only)
+    assert suite.get("skipped") == str(len(live_only))
+    for case in cases:
+        skipped = case.find("skipped")
+        if skipped is not None:
+            assert "need a live run (vfiolab live run" in (skipped.get("message") or "")
     text = out.getvalue()
-    assert f"{len(names)} scenarios: {len(names)} passed, 0 failed" in text
+    passed = len(names) - len(live_only)
+    assert f"{len(names)} scenarios: {passed} passed, 0 failed, {len(live_only)} skipped" in text
+    assert f"SKIP {live_only[0]} (kernel 6.8): " in text
+    assert f"PASS {live_only[0]}" not in text
     assert "PASS terramaster-f4-424-pro (kernel 6.8; kernel_log, sysfs, checker, generator)" in text
 
 
@@ -360,3 +371,17 @@ def test_simulated_host_rejects_a_step_as_the_file_format_would() -> None:
         ScenarioError, match=r"^<step>: reset: expected a PCI address .* got '1:0\.0'; write 0000:01:00\.0$"
     ):
         host.step("reset", "1:0.0")
+
+
+def test_live_layers_of_a_simulated_scenario_get_their_own_skipped_junit_case(tmp_path: Path) -> None:
+    path = _copy(tmp_path, SLOW, ("expect:\n", "expect:\n  guest_dmesg:\n    lines: [ahci]\n"))
+    out = io.StringIO()
+    junit = tmp_path / "out.xml"
+    assert run_command([str(path)], junit, None, out) == 0
+    assert "not checked: guest_dmesg need a live run" in out.getvalue()
+    [suite] = ET.parse(junit).getroot().findall("testsuite")
+    assert (suite.get("tests"), suite.get("skipped")) == ("2", "1")
+    cases = {case.get("name"): case for case in suite.findall("testcase")}
+    assert cases["slow-ready-after-bus-reset"].find("skipped") is None
+    live = cases["slow-ready-after-bus-reset[live]"].find("skipped")
+    assert live is not None and "vfiolab live run slow-ready-after-bus-reset" in (live.get("message") or "")

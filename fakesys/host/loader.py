@@ -170,6 +170,8 @@ class _HostLoader:
             functions=functions,
             name=str(self.data.get("name", "")),
             dmi=str(self.data.get("dmi", "")),
+            dmi_id={str(key): str(value) for key, value in self.data.get("dmi_id", {}).items()},
+            hypervisor=self.data.get("hypervisor"),
             kernel=self.load_kernel(),
             cpu=self.load_cpu(),
             iommu=self.load_iommu(),

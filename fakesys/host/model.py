@@ -118,6 +118,10 @@ class Host:
     functions: list[FunctionSpec]
     name: str = ""
     dmi: str = ""
+    #: /sys/class/dmi/id attributes (sys_vendor, product_name, bios_vendor ...).
+    dmi_id: dict[str, str] = field(default_factory=dict)
+    #: The hypervisor this host runs under when it is itself a VM ("KVM", "VMware" ...).
+    hypervisor: str | None = None
     kernel: KernelSpec = field(default_factory=KernelSpec)
     cpu: CpuSpec = field(default_factory=CpuSpec)
     iommu: IommuSpec = field(default_factory=IommuSpec)

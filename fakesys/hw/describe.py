@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from fakesys.hw.ahci import AhciError, AhciSpec
 from fakesys.hw.behaviour import BehaviourError, make_behaviour
 from fakesys.hw.model import Bar, BarKind, DeviceModel, Rom
 from fakesys.hw.rom import build_image, describe_image
@@ -33,6 +34,7 @@ DESCRIPTION_KEYS = {
     "extended_capabilities",
     "raw",
     "behaviours",
+    "ahci",
 }
 LAYOUTS = {"normal": regs.HEADER_LAYOUT_NORMAL, "bridge": regs.HEADER_LAYOUT_BRIDGE}
 _DERIVED_HEADER = {"capabilities_pointer", "header_type"}
@@ -42,8 +44,13 @@ _MSI_KEYS = ("address", "data", "mask_bits", "pending_bits")
 def capability_length(structure: regs.Structure, config: bytes | bytearray, offset: int) -> int:
     """Bytes a capability occupies, from its own registers where the length varies."""
     if structure is regs.EXPRESS:
-        version = regs.read_register(config, offset + 2, 2) & 0xF
-        return regs.EXPRESS_V2_LENGTH if version >= 2 else regs.EXPRESS_V1_LENGTH
+        flags = regs.read_register(config, offset + 2, 2)
+        if flags & 0xF >= 2:
+            return regs.EXPRESS_V2_LENGTH
+        # A version 1 endpoint without a slot implements the registers up to Link Status only;
+        # real devices (JMicron JMB36x) put the next capability right after them.
+        endpoint = (flags >> 4) & 0xF in (regs.EXPRESS_TYPE_ENDPOINT, regs.EXPRESS_TYPE_LEGACY_ENDPOINT)
+        return regs.EXPRESS_V1_ENDPOINT_LENGTH if endpoint and not flags & 0x100 else regs.EXPRESS_V1_LENGTH
     if structure is regs.MSI:
         control = regs.read_register(config, offset + 2, 2)
         length = 14 if control & 0x80 else 10
@@ -62,7 +69,25 @@ def capability_length(structure: regs.Structure, config: bytes | bytearray, offs
         express = ConfigSpace(config).express()
         root = express is not None and express.port_type in (4, 10)
         return regs.AER_ROOT_PORT_LENGTH if root else regs.AER_ENDPOINT_LENGTH
-    return lengths.get(structure.name, 4)
+    variable = _variable_length(structure, config, offset)
+    if variable is not None:
+        return variable
+    return lengths.get(structure.name, regs.EXTENDED_LENGTHS.get(structure.name, 4))
+
+
+def _variable_length(structure: regs.Structure, config: bytes | bytearray, offset: int) -> int | None:
+    """Lengths a capability states in its own registers (vendor-specific lengths, the number of
+    virtual channels or resizable BARs); None for fixed-length structures."""
+    if structure is regs.VENDOR_CAPABILITY:
+        return max(regs.read_register(config, offset + 2, 1), regs.VENDOR_CAPABILITY_MIN_LENGTH)
+    if structure in (regs.VENDOR_SPECIFIC, regs.DVSEC):
+        return max(regs.read_register(config, offset + 4, 4) >> 20, 0x0C if structure is regs.DVSEC else 0x08)
+    if structure is regs.VC:
+        return 0x10 + 12 * ((regs.read_register(config, offset + 4, 4) & 0x7) + 1)
+    if structure in (regs.REBAR, regs.VF_REBAR):
+        count = (regs.read_register(config, offset + 8, 4) >> 5) & 0x7
+        return 4 + 8 * (count if 1 <= count <= regs.REBAR_MAX_BARS else 1)
+    return None
 
 
 def _msi_layout(control: int) -> dict[str, tuple[int, int]]:
@@ -163,6 +188,7 @@ class _Encoder:
             except BehaviourError as error:
                 raise self.fail(("behaviours", position), str(error)) from None
         self.text("notes")
+        ahci = self.encode_ahci(bars)
         return DeviceModel(
             name=self.text("name"),
             config=config,
@@ -171,7 +197,26 @@ class _Encoder:
             title=self.text("title"),
             sources=list(sources),
             behaviours=[dict(entry) for entry in behaviours],
+            ahci=ahci,
         )
+
+    def encode_ahci(self, bars: list[Bar]) -> AhciSpec | None:
+        """The ``ahci:`` part: the fixed HBA registers behind a memory BAR large enough for them."""
+        data = self.data.get("ahci")
+        if data is None:
+            return None
+        if not isinstance(data, Mapping):
+            raise self.fail(("ahci",), "expected {cap: ..., pi: ..., version: ...}")
+        try:
+            spec = AhciSpec.from_data(data)
+        except AhciError as error:
+            raise self.fail(("ahci",), str(error)) from None
+        bar = next((item for item in bars if item.index == spec.bar), None)
+        if bar is None or bar.kind is not BarKind.MEMORY or bar.effective_size < spec.size:
+            raise self.fail(
+                ("ahci",), f"the registers of {spec.ports} ports need a memory BAR {spec.bar} of {spec.size} bytes"
+            )
+        return spec
 
     def put_register(
         self,
@@ -217,7 +262,7 @@ class _Encoder:
             at: tuple[str | int, ...] = ("bars", position)
             if not isinstance(item, Mapping):
                 raise self.fail(at, "expected a BAR: {index, kind, address, size}")
-            allowed = {"index", "kind", "address", "size", "bits", "prefetchable"}
+            allowed = {"index", "kind", "address", "size", "bits", "prefetchable", "virtual"}
             for key in item:
                 if key not in allowed:
                     raise self.fail(at + (key,), f"unknown BAR key {key!r}; allowed: {', '.join(sorted(allowed))}")
@@ -242,11 +287,13 @@ class _Encoder:
             if slots & used or max(slots) >= len(offsets):
                 raise self.fail(at + ("index",), f"BAR {index} overlaps another BAR or the end of the header")
             used |= slots
-            bar = Bar(index, kind, address, size, bits, bool(item.get("prefetchable", False)))
+            virtual = bool(item.get("virtual", False))
+            bar = Bar(index, kind, address, size, bits, bool(item.get("prefetchable", False)), virtual)
             mask = regs.BAR_IO_ADDRESS_MASK if kind is BarKind.IO else regs.BAR_MEM_ADDRESS_MASK
-            regs.write_register(config, offsets[index], 4, (address & mask) | bar.flags)
+            # A virtual BAR's register reads zero; its address lives only in the resource.
+            regs.write_register(config, offsets[index], 4, 0 if virtual else (address & mask) | bar.flags)
             if bits == 64:
-                regs.write_register(config, offsets[index + 1], 4, address >> 32)
+                regs.write_register(config, offsets[index + 1], 4, 0 if virtual else address >> 32)
             elif address >> 32:
                 raise self.fail(at + ("address",), "a 32-bit BAR cannot hold an address above 4 GiB")
             bars.append(bar)
@@ -260,8 +307,10 @@ class _Encoder:
         if not isinstance(item, Mapping):
             raise self.fail(at, "expected {address, size, enabled, image}")
         for key in item:
-            if key not in ("address", "size", "enabled", "image"):
-                raise self.fail(at + (key,), f"unknown rom key {key!r}; allowed: address, size, enabled, image")
+            if key not in ("address", "size", "enabled", "image", "virtual"):
+                raise self.fail(
+                    at + (key,), f"unknown rom key {key!r}; allowed: address, size, enabled, image, virtual"
+                )
         address = self.integer(item.get("address", 0), at + ("address",), "an address", 0xFFFFFFFF)
         size = self.integer(item.get("size"), at + ("size",), "the ROM BAR size")
         # The expansion ROM BAR is 32 bits wide and decodes at least 2 KiB (address bits 31:11).
@@ -275,8 +324,10 @@ class _Encoder:
             except ValueError as error:
                 raise self.fail(at + ("image",), str(error)) from None
         offset = regs.ROM_BAR_TYPE1 if layout == regs.HEADER_LAYOUT_BRIDGE else regs.ROM_BAR_TYPE0
-        regs.write_register(config, offset, 4, (address & regs.ROM_ADDRESS_MASK) | int(enabled))
-        return Rom(address, size, enabled, image)
+        virtual = bool(item.get("virtual", False))
+        if not virtual:
+            regs.write_register(config, offset, 4, (address & regs.ROM_ADDRESS_MASK) | int(enabled))
+        return Rom(address, size, enabled, image, virtual)
 
     def structure_for(
         self, cap_id: object, table: Mapping[str, regs.Structure], at: tuple[str | int, ...]
@@ -448,6 +499,8 @@ def describe(model: DeviceModel) -> dict[str, object]:
         description["sources"] = list(model.sources)
     if model.behaviours:
         description["behaviours"] = [dict(entry) for entry in model.behaviours]
+    if model.ahci is not None:
+        description["ahci"] = model.ahci.to_data()
     bridge = layout == regs.HEADER_LAYOUT_BRIDGE
     description["layout"] = "bridge" if bridge else "normal"
     description["config_size"] = len(config)
@@ -471,6 +524,8 @@ def describe(model: DeviceModel) -> dict[str, object]:
             "size": model.rom.size,
             "enabled": bool(config[rom_offset] & regs.ROM_ENABLE),
         }
+        if model.rom.virtual:
+            rom.update(address=model.rom.address, virtual=True)
         if model.rom.image:
             rom["image"] = describe_image(model.rom.image)
         description["rom"] = rom
@@ -572,6 +627,11 @@ def _describe_bars(model: DeviceModel, config: bytes, bridge: bool) -> list[dict
             entry["address"] = address
         if known is not None and known.size is not None:
             entry["size"] = known.size
+        if known is not None and known.virtual:
+            entry.update(kind=known.kind.value, address=known.address, virtual=True)
+            if known.kind is BarKind.MEMORY:
+                entry.update(bits=known.bits, prefetchable=known.prefetchable)
+            step = 2 if known.bits == 64 else 1
         bars.append(entry)
         index += step
     return bars

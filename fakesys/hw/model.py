@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from fakesys.hw.ahci import AhciSpec
 from harness.pci import regs
 from harness.pci.config import ConfigSpace
 
@@ -31,6 +32,9 @@ class Bar:
     size: int | None
     bits: int = 32
     prefetchable: bool = False
+    #: The kernel holds the resource but the register reads zero (lspci prints [virtual]): the
+    #: platform assigned it without programming the BAR (Intel LPSS functions, SR-IOV VFs).
+    virtual: bool = False
 
     @property
     def flags(self) -> int:
@@ -58,6 +62,8 @@ class Rom:
     size: int
     enabled: bool = False
     image: bytes = b""
+    #: The kernel shows a ROM (a shadow copy at 0xc0000) the ROM BAR does not hold.
+    virtual: bool = False
 
 
 @dataclass
@@ -72,6 +78,9 @@ class DeviceModel:
     sources: list[str] = field(default_factory=list)
     #: Behaviour entries ({name: ..., params}) the device always has (fakesys.hw.behaviour).
     behaviours: list[dict[str, Any]] = field(default_factory=list)
+    #: The AHCI register file behind a BAR (an AHCI controller's ABAR), when the description
+    #: gives one (fakesys.hw.ahci).
+    ahci: AhciSpec | None = None
 
     @property
     def space(self) -> ConfigSpace:
@@ -125,4 +134,5 @@ class DeviceModel:
             self.title,
             list(self.sources),
             [dict(entry) for entry in self.behaviours],
+            self.ahci,
         )

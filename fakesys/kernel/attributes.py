@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fakesys.hw.model import BarKind
+from fakesys.hw.model import Bar, BarKind
 from fakesys.kernel.pcidev import PciDev
 from fakesys.kernel.profile import KernelProfile
 from harness.pci import regs
@@ -62,19 +62,16 @@ def resource_lines(dev: PciDev) -> str:
     slots = 2 if dev.is_bridge else 6
     for index in range(6):
         bar = model.bar(index) if index < slots else None
-        if bar is None or (bar.address == 0 and bar.size is None):
+        if bar is None:
             lines.append((0, 0, 0))
             continue
+        if bar.address == 0 and bar.size is None:
+            # A BAR that exists but got no address (nothing assigned it, its size unknown):
+            # the resource keeps its type flags and no range, which lspci prints <unassigned>.
+            lines.append((0, 0, _resource_flags(bar)))
+            continue
         size = bar.effective_size
-        if bar.kind is BarKind.IO:
-            flags = IORESOURCE_IO | IORESOURCE_SIZEALIGN | regs.BAR_IO
-        else:
-            flags = IORESOURCE_MEM | IORESOURCE_SIZEALIGN | bar.flags
-            if bar.bits == 64:
-                flags |= IORESOURCE_MEM_64
-            if bar.prefetchable:
-                flags |= IORESOURCE_PREFETCH
-        lines.append((bar.address, bar.address + size - 1, flags))
+        lines.append((bar.address, bar.address + size - 1, _resource_flags(bar)))
     rom = model.rom
     if rom is not None:
         flags = IORESOURCE_MEM | IORESOURCE_PREFETCH | IORESOURCE_READONLY | IORESOURCE_SIZEALIGN
@@ -87,6 +84,18 @@ def resource_lines(dev: PciDev) -> str:
     if dev.is_bridge:
         lines.extend(bridge_windows(bytes(model.config)))
     return "".join(f"0x{start:016x} 0x{end:016x} 0x{flags:016x}\n" for start, end, flags in lines)
+
+
+def _resource_flags(bar: Bar) -> int:
+    """The IORESOURCE_* flags of a BAR's resource (include/linux/ioport.h)."""
+    if bar.kind is BarKind.IO:
+        return IORESOURCE_IO | IORESOURCE_SIZEALIGN | regs.BAR_IO
+    flags = IORESOURCE_MEM | IORESOURCE_SIZEALIGN | bar.flags
+    if bar.bits == 64:
+        flags |= IORESOURCE_MEM_64
+    if bar.prefetchable:
+        flags |= IORESOURCE_PREFETCH
+    return flags
 
 
 def bridge_windows(config: bytes) -> list[tuple[int, int, int]]:

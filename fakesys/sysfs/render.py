@@ -75,6 +75,7 @@ class Renderer:
         self.render_block()
         self.render_net()
         self.render_proc()
+        self.render_machine_identity()
         self.out.file(KERNEL_LOG, self.kernel.log.text())
         for path, content in self.host.files.items():
             self.out.file(path.lstrip("/"), content)
@@ -259,6 +260,17 @@ class Renderer:
                 self.out.file(f"sys/devices/virtual/net/{interface.master}/operstate", "up\n")
                 self.out.link(f"sys/class/net/{interface.master}", f"sys/devices/virtual/net/{interface.master}")
 
+    def render_machine_identity(self) -> None:
+        """/sys/class/dmi/id (drivers/firmware/dmi-id.c: a class device under
+        /sys/devices/virtual/dmi/id) and, under Xen, /sys/hypervisor/type."""
+        host = self.host
+        if host.dmi_id:
+            for attribute, value in sorted(host.dmi_id.items()):
+                self.out.file(f"sys/devices/virtual/dmi/id/{attribute}", f"{value}\n")
+            self.out.link("sys/class/dmi/id", "sys/devices/virtual/dmi/id")
+        if host.hypervisor and host.hypervisor.startswith("Xen"):
+            self.out.file("sys/hypervisor/type", "xen\n")
+
     def render_proc(self) -> None:
         host = self.host
         out = self.out
@@ -268,6 +280,9 @@ class Renderer:
         flags = host.cpu.flags if host.cpu.flags is not None else _DEFAULT_FLAGS[host.cpu.vendor]
         if not host.cpu.virtualization:
             flags = [flag for flag in flags if flag not in ("vmx", "svm")]
+        if host.hypervisor and "hypervisor" not in flags:
+            # CPUID.1:ECX bit 31, which every hypervisor sets; Linux names it "hypervisor".
+            flags = [*flags, "hypervisor"]
         vendor_id = "GenuineIntel" if host.cpu.vendor == "intel" else "AuthenticAMD"
         blocks = []
         for cpu in range(host.cpu.cores):

@@ -7,12 +7,15 @@ every check needs: evidence from a path, the devices selected, the kernel versio
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness import paste
 from harness.findings import Evidence, Finding
-from harness.sysfs import HostView, PciFunction, device_file
+from harness.storage import disk_path
+from harness.sysfs import BlockDevice, HostView, PciFunction, device_file
 
 
 @dataclass
@@ -54,3 +57,40 @@ Check = Callable[[CheckContext], Iterable[Finding]]
 
 def device_label(function: PciFunction) -> str:
     return f"{function.name} [{function.id_text}]"
+
+
+#: Where Proxmox VE keeps a node's VM configurations (pve-cluster's pmxcfs, /etc/pve/qemu-server).
+PVE_VM_CONFIGS = "etc/pve/qemu-server"
+
+
+def vm_for_fix(view: HostView) -> tuple[str, str]:
+    """The VM id a fix's ``qm set`` names, and a note saying where it comes from: the one VM
+    configured on this host, else the placeholder ``<vmid>`` (several VMs, or none seen)."""
+    cached = view.derived.get("vm-for-fix")
+    if isinstance(cached, tuple):
+        return cached
+    ids = sorted(
+        int(name[: -len(".conf")])
+        for name in view.listdir(PVE_VM_CONFIGS)
+        if name.endswith(".conf") and name[: -len(".conf")].isdigit() and len(name) <= 14
+    )
+    answer = (str(ids[0]), f" (VM {ids[0]}, the only VM configured here)") if len(ids) == 1 else ("<vmid>", "")
+    view.derived["vm-for-fix"] = answer
+    return answer
+
+
+_SCSI_KEY = re.compile(r"^scsi(\d+):", re.MULTILINE)
+#: qemu-server's limit for scsiN (PVE/QemuServer/Drive.pm MAX_SCSI_DISKS).
+MAX_SCSI_DISKS = 31
+
+
+def scsi_disk_options(view: HostView, vmid: str, disks: list[BlockDevice]) -> str:
+    """``-scsiN PATH`` options for ``qm set``, each on a scsi index the VM does not use yet."""
+    used: set[int] = set()
+    if vmid.isdigit():
+        text = view.read_text(f"{PVE_VM_CONFIGS}/{vmid}.conf") or ""
+        # Only the VM's current configuration: snapshot sections ([name]) follow it.
+        current = text.split("\n[", 1)[0]
+        used = {int(number) for number in _SCSI_KEY.findall(current)}
+    free = (index for index in range(MAX_SCSI_DISKS) if index not in used)
+    return " ".join(paste.command(f"-scsi{index}", disk_path(disk)) for index, disk in zip(free, disks, strict=False))

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from harness.checks.base import CheckContext
+from harness.checks.base import CheckContext, scsi_disk_options, vm_for_fix
 from harness.findings import Evidence, Finding, Severity
-from harness.storage import disk_uses
-from harness.sysfs import PciFunction
+from harness.storage import DiskUse, disk_uses
+from harness.sysfs import HostView, PciFunction
 
 _STORAGE_CLASS = 0x01
 
@@ -82,8 +82,7 @@ def _storage(ctx: CheckContext, function: PciFunction, unit: PciFunction) -> Ite
             f"{who} carries disks the host is using: {details}",
             "Passing the controller through unbinds its host driver, so these disks vanish from the host while "
             "mounted: the host loses its filesystems (and with the root or boot disk, itself).",
-            "Do not pass this controller. Pass individual data disks to the VM instead (qm set <vmid> -scsi1 "
-            "/dev/disk/by-id/<name>), or move the host's disks to another controller first.",
+            _in_use_fix(view, uses),
             _unique(evidence + [line for item, _, _, _ in failing for line in item.evidence]),
             device=function.name,
         )
@@ -109,6 +108,24 @@ def _storage(ctx: CheckContext, function: PciFunction, unit: PciFunction) -> Ite
         "",
         _unique(evidence + [line for item, _, _, _ in notes for line in item.evidence]),
         device=function.name,
+    )
+
+
+def _in_use_fix(view: HostView, uses: list[DiskUse]) -> str:
+    """Do not pass the controller; pass its data disks (the ones the host does not use), by id,
+    if it has any: a controller that holds only the host's own disks has nothing to offer."""
+    data = [item.disk for item in uses if not item.uses]
+    if not data:
+        return (
+            "Do not pass this controller: every disk behind it is in use by the host. To give a VM storage, "
+            "pass another controller or a disk behind one, or move the host's disks off this controller first."
+        )
+    vmid, note = vm_for_fix(view)
+    options = scsi_disk_options(view, vmid, data)
+    names = ", ".join(disk.name for disk in data)
+    return (
+        f"Do not pass this controller. Pass its data disks ({names}) to the VM instead{note}: "
+        f"`qm set {vmid} {options}`; or move the host's disks to another controller first."
     )
 
 

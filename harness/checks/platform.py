@@ -1,5 +1,8 @@
 """Platform check: CPU virtualisation (VT-x/AMD-V), the firmware's IOMMU table (VT-d/AMD-Vi),
-whether the kernel turned the IOMMU on, and interrupt remapping.
+whether the kernel turned the IOMMU on, and interrupt remapping; and whether the host is itself
+a virtual machine (:mod:`harness.virt`), where the same gaps have other causes and other fixes
+(nested virtualisation, a virtual IOMMU). A guest with a working virtual IOMMU is judged like a
+physical host.
 
 VT-x and VT-d are reported separately on purpose: users enable one in the firmware setup and
 believe they enabled both (QubesOS/qubes-issues#6741 and ra1nstorm/passthrough-helper issues #43
@@ -15,6 +18,7 @@ from harness.bootconfig import has_arg, intel_iommu_default, split_kernel_args
 from harness.checks.base import CheckContext
 from harness.findings import Evidence, Finding, Severity
 from harness.kernellog import search
+from harness.virt import Guest, detect_guest
 
 #: Intel VT-d ECAP bit 3: Interrupt Remapping support (VT-d specification, 11.4.3).
 ECAP_INTERRUPT_REMAPPING = 1 << 3
@@ -26,14 +30,53 @@ _CPU_FLAG = {"intel": "vmx", "amd": "svm"}
 _CPU_NAME = {"intel": "VT-x", "amd": "AMD-V (SVM)"}
 
 
+#: What a guest needs to pass devices on, per VM manager (QEMU docs/devel/... intel-iommu options;
+#: libvirt formatdomain "IOMMU devices"; qemu-server PVE/QemuServer/Machine.pm, machine viommu=).
+_VIOMMU_HOWTO = (
+    "give the VM a virtual IOMMU with interrupt remapping: QEMU `-machine q35,kernel-irqchip=split -device "
+    "intel-iommu,intremap=on,caching-mode=on`; libvirt `<iommu model='intel'><driver intremap='on' "
+    "caching_mode='on'/></iommu>` with `<ioapic driver='qemu'/>`; Proxmox VE 8.1 and later `machine: "
+    "q35,viommu=intel`; then boot this VM with intel_iommu=on"
+)
+_NESTED_HOWTO = (
+    "on the outer host, keep nested virtualisation on (kvm_intel/kvm_amd module parameter nested=1, the default "
+    "since Linux 4.20) and give this VM the host's CPU model: Proxmox `cpu: host`, libvirt `<cpu "
+    "mode='host-passthrough'/>`, QEMU `-cpu host`"
+)
+
+
 def check(ctx: CheckContext) -> Iterator[Finding]:
-    yield from _cpu_virtualisation(ctx)
-    yield from _iommu(ctx)
+    guest = detect_guest(ctx.view)
+    if guest is not None:
+        yield _guest(ctx, guest)
+    yield from _cpu_virtualisation(ctx, guest)
+    yield from _iommu(ctx, guest)
     if ctx.view.iommu_active:
-        yield from _interrupt_remapping(ctx)
+        yield from _interrupt_remapping(ctx, guest)
 
 
-def _cpu_virtualisation(ctx: CheckContext) -> Iterator[Finding]:
+def _guest(ctx: CheckContext, guest: Guest) -> Finding:
+    view = ctx.view
+    capable = view.iommu_active and bool({"vmx", "svm"} & view.cpu.flags)
+    judged = (
+        "it has nested virtualisation and a virtual IOMMU, so it is judged like a physical host: the devices "
+        "checked are the ones its hypervisor gives it"
+        if capable
+        else "passing devices on from a VM needs nested virtualisation and a virtual IOMMU in it; the findings "
+        "below say which is missing"
+    )
+    return Finding(
+        "platform.guest",
+        Severity.INFO,
+        f"this host is a virtual machine ({guest.name}); {judged}",
+        "Inside a VM, VT-x/AMD-V comes from the outer hypervisor's nested virtualisation and the IOMMU from a "
+        "virtual IOMMU device: the firmware settings a physical host needs are not the fix here.",
+        "",
+        list(guest.evidence),
+    )
+
+
+def _cpu_virtualisation(ctx: CheckContext, guest: Guest | None) -> Iterator[Finding]:
     cpu = ctx.view.cpu
     if cpu.vendor is None:
         return  # /proc/cpuinfo missing: recorded as unseen by the reader
@@ -43,6 +86,19 @@ def _cpu_virtualisation(ctx: CheckContext) -> Iterator[Finding]:
         return
     evidence = [ctx.evidence("proc/cpuinfo", f"vendor {cpu.vendor}; virtualisation flags: none")]
     name = _CPU_NAME[cpu.vendor]
+    if guest is not None:
+        yield Finding(
+            "platform.guest-no-nested-virtualisation",
+            Severity.FAIL,
+            f"this VM's CPU does not expose {name} (no '{flag}' flag): it cannot run VMs of its own with KVM",
+            f"A VM ({guest.name}) sees {name} only when the outer host nests virtualisation and passes the "
+            "feature into the VM's CPU model. Without it, kvm does not load here and no nested VM can be started, "
+            "with or without passed devices.",
+            _NESTED_HOWTO[0].upper() + _NESTED_HOWTO[1:] + ".",
+            evidence + guest.evidence,
+            blocks_all=True,
+        )
+        return
     yield Finding(
         "platform.cpu-virtualisation-off",
         Severity.FAIL,
@@ -56,7 +112,7 @@ def _cpu_virtualisation(ctx: CheckContext) -> Iterator[Finding]:
     )
 
 
-def _iommu(ctx: CheckContext) -> Iterator[Finding]:
+def _iommu(ctx: CheckContext, guest: Guest | None) -> Iterator[Finding]:
     view = ctx.view
     vendor = view.cpu.vendor or ""
     table = _FIRMWARE_TABLE.get(vendor)
@@ -72,6 +128,20 @@ def _iommu(ctx: CheckContext) -> Iterator[Finding]:
             "The kernel created IOMMU groups, so vfio-pci can isolate devices.",
             "",
             [groups_evidence, units_evidence],
+        )
+        return
+    if guest is not None and not table_present:
+        yield Finding(
+            "platform.guest-no-viommu",
+            Severity.FAIL,
+            f"this VM has no virtual IOMMU (no ACPI {table or 'DMAR/IVRS'} table): nothing can be passed through "
+            "from inside it",
+            "vfio-pci inside a VM needs IOMMU groups, which come from a virtual IOMMU the hypervisor "
+            f"({guest.name}) must give the VM. The physical host's VT-d/AMD-Vi setting does not reach a guest; "
+            "QEMU's emulated Intel IOMMU also works on AMD hosts.",
+            _VIOMMU_HOWTO[0].upper() + _VIOMMU_HOWTO[1:] + ".",
+            [ctx.evidence(table_path, "does not exist"), groups_evidence, *guest.evidence],
+            blocks_all=True,
         )
         return
     if table and not table_present and view.exists("sys/firmware/acpi/tables"):
@@ -120,7 +190,7 @@ def _iommu(ctx: CheckContext) -> Iterator[Finding]:
     )
 
 
-def _interrupt_remapping(ctx: CheckContext) -> Iterator[Finding]:
+def _interrupt_remapping(ctx: CheckContext, guest: Guest | None) -> Iterator[Finding]:
     view = ctx.view
     evidence: list[Evidence] = []
     supported: bool | None = None
@@ -187,6 +257,12 @@ def _interrupt_remapping(ctx: CheckContext) -> Iterator[Finding]:
         'remapping support.  Use the module param "allow_unsafe_interrupts" to enable VFIO IOMMU support '
         "on this platform' (drivers/vfio/vfio_iommu_type1.c vfio_iommu_type1_attach_group).",
         (f"Remove {' '.join(disabled_by)} from the kernel command line. " if disabled_by else "")
+        + (
+            f"This VM's virtual IOMMU has no interrupt remapping: {_VIOMMU_HOWTO} (intremap=on is the part that "
+            "counts). "
+            if guest is not None and not disabled_by
+            else ""
+        )
         + "If the hardware has no interrupt remapping, add 'options vfio_iommu_type1 allow_unsafe_interrupts=1' "
         "to /etc/modprobe.d/vfio.conf (accepting that a guest can inject interrupts).",
         evidence,

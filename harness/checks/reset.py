@@ -17,13 +17,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from harness import paste
-from harness.checks.base import CheckContext, device_label
-from harness.findings import Evidence, Finding, Severity
+from harness.checks.base import CheckContext, device_label, scsi_disk_options, vm_for_fix
+from harness.findings import ALTERNATIVES, Evidence, Finding, Severity
 from harness.kernellog import describe_group, group_similar
 from harness.known_devices import LINK_DEAD_AFTER_BUS_RESET, FixStatus, KnownDevice, Problem, lookup
 from harness.resets import ResetPlan, analyse
-from harness.storage import disk_path
 from harness.sysfs import HostView, PciFunction, version_text
 
 _QEMU_SOURCE = "QEMU hw/vfio/pci.c vfio_pci_reset (8.1-9.2, Proxmox VE 8)"
@@ -31,6 +29,18 @@ _RESET_LOG = re.compile(
     r"not ready \d+ms after|broken device, retraining|retraining failed|Unable to change power state"
     r"|config space inaccessible|Data Link Layer Link Active not set|secondary bus reset"
 )
+
+#: The finding for a device whose function reset is this method (the kernel's method names,
+#: drivers/pci/pci.c pci_reset_fn_methods).
+FUNCTION_RESET_CODES = {
+    "device_specific": "reset.device-specific",
+    "acpi": "reset.acpi",
+    "flr": "reset.flr",
+    "af_flr": "reset.af-flr",
+    "pm": "reset.pm",
+    "bus": "reset.bus",
+    "cxl_bus": "reset.cxl-bus",
+}
 
 
 def check(ctx: CheckContext) -> Iterator[Finding]:
@@ -90,8 +100,9 @@ def _unknown(ctx: CheckContext, function: PciFunction, plan: ResetPlan) -> Findi
 def _disk_fix(ctx: CheckContext, function: PciFunction) -> str:
     disks = ctx.view.whole_disks(function.bdf)
     if disks:
-        lines = " ".join(paste.command(f"-scsi{index}", disk_path(disk)) for index, disk in enumerate(disks, start=1))
-        return f"pass its disks instead of the controller: qm set <vmid> {lines}"
+        vmid, note = vm_for_fix(ctx.view)
+        options = scsi_disk_options(ctx.view, vmid, disks)
+        return f"pass its disks instead of the controller{note}: `qm set {vmid} {options}`"
     if function.class_code is not None and function.class_code >> 16 == 0x01:
         return (
             "pass its disks instead of the controller (their /dev/disk/by-id names are not visible while "
@@ -100,15 +111,15 @@ def _disk_fix(ctx: CheckContext, function: PciFunction) -> str:
     return "pass what it serves (disks, ports) to the VM another way"
 
 
-def _other_controllers(ctx: CheckContext, function: PciFunction) -> str:
+def _other_controllers(ctx: CheckContext, function: PciFunction) -> tuple[str, ...]:
+    """Controllers of the same kind, as candidates: the checker keeps those that pass."""
     if function.class_code is None:
-        return ""
-    others = [
-        item
+        return ()
+    return tuple(
+        item.name
         for item in ctx.view.endpoints()
         if item.bdf != function.bdf and item.class_code is not None and item.class_code >> 8 == function.class_code >> 8
-    ]
-    return ", ".join(f"{item.bdf.short} [{item.id_text}]" for item in others)
+    )
 
 
 def _known_bad(
@@ -178,10 +189,7 @@ def _known_bad(
         kernel_text = (
             f"Kernel {kernel} is not known to carry {quirk.quirk} for {known.id_text} (read in {quirk.versions_text})."
         )
-    others = _other_controllers(ctx, function)
-    fix_parts = [_disk_fix(ctx, function)]
-    if others:
-        fix_parts.append(f"or pass another controller ({others})")
+    fix_parts = [_disk_fix(ctx, function) + ALTERNATIVES]
     if quirk is not None:
         fix_parts.append(f"or boot a kernel with {quirk.quirk} for {known.id_text} ({quirk.versions_text} or later)")
     else:
@@ -195,6 +203,7 @@ def _known_bad(
         fix[0].upper() + fix[1:],
         evidence,
         device=function.name,
+        alternatives=_other_controllers(ctx, function),
     )
 
 
@@ -244,7 +253,7 @@ def _generic(ctx: CheckContext, function: PciFunction, plan: ResetPlan) -> Findi
             plan.function_reset, plan.function_reset
         )
         return Finding(
-            f"reset.{plan.function_reset.replace('_', '-')}",
+            FUNCTION_RESET_CODES.get(plan.function_reset, "reset.other-method"),
             Severity.INFO,
             f"resets with {how} ({plan.describe()})",
             "No FLR; the kernel's next method is used by vfio-pci and by QEMU's VFIO_DEVICE_RESET.",

@@ -304,6 +304,23 @@ BRIDGE_CONTROL = Register(
     ),
 )
 
+SECONDARY_STATUS = Register(
+    "secondary_status",
+    0x1E,
+    2,
+    (
+        Field("mhz66", 5),
+        Field("fast_b2b", 7),
+        Field("master_data_parity_error", 8),
+        Field("devsel", 9, 2, DEVSEL_TIMING),
+        Field("signaled_target_abort", 11),
+        Field("received_target_abort", 12),
+        Field("received_master_abort", 13),
+        Field("received_system_error", 14),
+        Field("detected_parity_error", 15),
+    ),
+)
+
 HEADER_TYPE1 = Structure(
     "header1",
     _COMMON_HEADER
@@ -314,7 +331,7 @@ HEADER_TYPE1 = Structure(
         Register("secondary_latency_timer", 0x1B, 1),
         Register("io_base", 0x1C, 1),
         Register("io_limit", 0x1D, 1),
-        Register("secondary_status", 0x1E, 2),
+        SECONDARY_STATUS,
         Register("memory_base", 0x20, 2),
         Register("memory_limit", 0x22, 2),
         Register("prefetchable_base", 0x24, 2),
@@ -394,7 +411,7 @@ PM = Structure(
                 Field("pme_status", 15),
             ),
         ),
-        Register("bridge_extensions", 0x06, 1),
+        Register("bridge_extensions", 0x06, 1, (Field("b2_b3", 6), Field("bus_power_clock_control", 7))),
         Register("data", 0x07, 1),
     ),
     cap_id=CAP_PM,
@@ -490,6 +507,7 @@ EXPRESS_DEVCAP = Register(
         Field("slot_power_limit_value", 18, 8),
         Field("slot_power_limit_scale", 26, 2),
         Field("flr", 28),
+        Field("tee_io", 30),
     ),
 )
 EXPRESS_DEVCTL = Register(
@@ -557,6 +575,7 @@ EXPRESS_LNKCTL = Register(
         Field("autonomous_width_disable", 9),
         Field("bandwidth_interrupt", 10),
         Field("autonomous_bandwidth_interrupt", 11),
+        Field("flit_mode_disable", 13),
     ),
 )
 EXPRESS_LNKSTA = Register(
@@ -728,6 +747,7 @@ EXPRESS_LNKSTA2 = Register(
         Field("retimer", 6),
         Field("two_retimers", 7),
         Field("crosslink_resolution", 8, 2),
+        Field("flit_mode", 10),
         Field("downstream_component_presence", 12, 3),
         Field("drs_message_received", 15),
     ),
@@ -765,6 +785,7 @@ EXPRESS = Structure(
     cap_id=CAP_EXPRESS,
 )
 EXPRESS_V1_LENGTH = 0x24
+EXPRESS_V1_ENDPOINT_LENGTH = 0x14
 EXPRESS_V2_LENGTH = 0x3C
 EXPRESS_DEVCAP_FLR = 1 << 28
 EXPRESS_LNKCTL_RETRAIN = 1 << 5
@@ -779,14 +800,49 @@ EXT_DSN = 0x0003
 EXT_ACS = 0x000D
 EXT_SRIOV = 0x0010
 
+AER_UNCORRECTABLE_FIELDS = (
+    Field("undefined", 0),
+    Field("dlp", 4),
+    Field("sdes", 5),
+    Field("poisoned_tlp", 12),
+    Field("fcp", 13),
+    Field("completion_timeout", 14),
+    Field("completer_abort", 15),
+    Field("unexpected_completion", 16),
+    Field("receiver_overflow", 17),
+    Field("malformed_tlp", 18),
+    Field("ecrc", 19),
+    Field("unsupported_request", 20),
+    Field("acs_violation", 21),
+    Field("internal", 22),
+    Field("mc_blocked_tlp", 23),
+    Field("atomic_egress_blocked", 24),
+    Field("tlp_prefix_blocked", 25),
+    Field("poisoned_tlp_egress_blocked", 26),
+    Field("dmwr_request_egress_blocked", 27),
+    Field("ide_check_failed", 28),
+    Field("misrouted_ide_tlp", 29),
+    Field("pcrc_check_failed", 30),
+    Field("tlp_translation_egress_blocked", 31),
+)
+AER_CORRECTABLE_FIELDS = (
+    Field("receiver_error", 0),
+    Field("bad_tlp", 6),
+    Field("bad_dllp", 7),
+    Field("replay_rollover", 8),
+    Field("replay_timer_timeout", 12),
+    Field("advisory_non_fatal", 13),
+    Field("internal", 14),
+    Field("header_log_overflow", 15),
+)
 AER = Structure(
     "aer",
     (
-        Register("uncorrectable_status", 0x04, 4),
-        Register("uncorrectable_mask", 0x08, 4),
-        Register("uncorrectable_severity", 0x0C, 4),
-        Register("correctable_status", 0x10, 4),
-        Register("correctable_mask", 0x14, 4),
+        Register("uncorrectable_status", 0x04, 4, AER_UNCORRECTABLE_FIELDS),
+        Register("uncorrectable_mask", 0x08, 4, AER_UNCORRECTABLE_FIELDS),
+        Register("uncorrectable_severity", 0x0C, 4, AER_UNCORRECTABLE_FIELDS),
+        Register("correctable_status", 0x10, 4, AER_CORRECTABLE_FIELDS),
+        Register("correctable_mask", 0x14, 4, AER_CORRECTABLE_FIELDS),
         Register(
             "capabilities",
             0x18,
@@ -800,15 +856,40 @@ AER = Structure(
                 Field("multiple_header_capable", 9),
                 Field("multiple_header_enable", 10),
                 Field("tlp_prefix_log", 11),
+                Field("completion_timeout_log_capable", 12),
             ),
         ),
         Register("header_log0", 0x1C, 4),
         Register("header_log1", 0x20, 4),
         Register("header_log2", 0x24, 4),
         Register("header_log3", 0x28, 4),
-        Register("root_command", 0x2C, 4),
-        Register("root_status", 0x30, 4),
-        Register("error_source", 0x34, 4),
+        Register(
+            "root_command",
+            0x2C,
+            4,
+            _flags("correctable_reporting", "non_fatal_reporting", "fatal_reporting"),
+        ),
+        Register(
+            "root_status",
+            0x30,
+            4,
+            _flags(
+                "correctable_received",
+                "multiple_correctable_received",
+                "uncorrectable_received",
+                "multiple_uncorrectable_received",
+                "first_uncorrectable_fatal",
+                "non_fatal_received",
+                "fatal_received",
+            )
+            + (Field("interrupt_message", 27, 5),),
+        ),
+        Register(
+            "error_source",
+            0x34,
+            4,
+            (Field("correctable_source", 0, 16), Field("uncorrectable_source", 16, 16)),
+        ),
     ),
     cap_id=EXT_AER,
     extended=True,
@@ -845,6 +926,46 @@ ACS_DT = 0x40
 ACS_CAP_OFFSET = 0x04
 ACS_CTRL_OFFSET = 0x06
 
+
+def _vc_resource(index: int) -> tuple[Register, ...]:
+    """The capability, control and status registers of virtual channel ``index`` (PCIe r6.0
+    7.9.1.7-7.9.1.9): 12 bytes each, after the port registers."""
+    base = 0x10 + 12 * index
+    return (
+        Register(
+            f"vc{index}_cap",
+            base,
+            4,
+            (
+                Field("port_arbitration_capability", 0, 8),
+                Field("advanced_packet_switching", 14),
+                Field("reject_snoop_transactions", 15),
+                Field("max_time_slots", 16, 7),
+                Field("port_arbitration_table_offset", 24, 8),
+            ),
+        ),
+        Register(
+            f"vc{index}_control",
+            base + 4,
+            4,
+            (
+                Field("tc_vc_map", 0, 8),
+                Field("load_port_arbitration_table", 16),
+                Field("port_arbitration_select", 17, 3),
+                Field("vc_id", 24, 3),
+                Field("enable", 31),
+            ),
+        ),
+        Register(
+            f"vc{index}_status",
+            base + 10,
+            2,
+            (Field("port_arbitration_table_status", 0), Field("negotiation_pending", 1)),
+        ),
+    )
+
+
+VC_MAX_EXTENDED = 7
 VC = Structure(
     "vc",
     (
@@ -875,37 +996,8 @@ VC = Structure(
             (Field("load_arbitration_table", 0), Field("arbitration_select", 1, 3)),
         ),
         Register("status", 0x0E, 2, (Field("arbitration_table_status", 0),)),
-        Register(
-            "vc0_cap",
-            0x10,
-            4,
-            (
-                Field("port_arbitration_capability", 0, 8),
-                Field("advanced_packet_switching", 14),
-                Field("reject_snoop_transactions", 15),
-                Field("max_time_slots", 16, 7),
-                Field("port_arbitration_table_offset", 24, 8),
-            ),
-        ),
-        Register(
-            "vc0_control",
-            0x14,
-            4,
-            (
-                Field("tc_vc_map", 0, 8),
-                Field("load_port_arbitration_table", 16),
-                Field("port_arbitration_select", 17, 3),
-                Field("vc_id", 24, 3),
-                Field("enable", 31),
-            ),
-        ),
-        Register(
-            "vc0_status",
-            0x1A,
-            2,
-            (Field("port_arbitration_table_status", 0), Field("negotiation_pending", 1)),
-        ),
-    ),
+    )
+    + tuple(register for index in range(VC_MAX_EXTENDED + 1) for register in _vc_resource(index)),
     cap_id=EXT_VC,
     extended=True,
 )
@@ -964,10 +1056,314 @@ SRIOV = Structure(
 )
 SRIOV_LENGTH = 0x40
 
-CAPABILITIES: dict[str, Structure] = {
-    structure.name: structure for structure in (PM, MSI, MSIX, EXPRESS, SUBSYSTEM, AF)
+# Extended capabilities lspci decodes beyond the ones above (IDs from pci_regs.h 6.12; register
+# layouts from the PCI Express Base Specification r6.0, chapter 7; field names follow lspci's
+# labels in snake case).
+EXT_RCEC = 0x0007
+EXT_VENDOR = 0x000B
+EXT_ARI = 0x000E
+EXT_ATS = 0x000F
+EXT_PRI = 0x0013
+EXT_REBAR = 0x0015
+EXT_TPH = 0x0017
+EXT_LTR = 0x0018
+EXT_SECONDARY_PCIE = 0x0019
+EXT_PASID = 0x001B
+EXT_DPC = 0x001D
+EXT_L1SS = 0x001E
+EXT_PTM = 0x001F
+EXT_DVSEC = 0x0023
+EXT_VF_REBAR = 0x0024
+
+VENDOR_SPECIFIC = Structure(
+    "vendor",
+    (Register("header", 0x04, 4, (Field("id", 0, 16), Field("revision", 16, 4), Field("length", 20, 12))),),
+    cap_id=EXT_VENDOR,
+    extended=True,
+)
+DVSEC = Structure(
+    "dvsec",
+    (
+        Register("header1", 0x04, 4, (Field("vendor", 0, 16), Field("revision", 16, 4), Field("length", 20, 12))),
+        Register("header2", 0x08, 2, (Field("id", 0, 16),)),
+    ),
+    cap_id=EXT_DVSEC,
+    extended=True,
+)
+ARI = Structure(
+    "ari",
+    (
+        Register("cap", 0x04, 2, (Field("mfvc", 0), Field("acs", 1), Field("next_function", 8, 8))),
+        Register("control", 0x06, 2, (Field("mfvc", 0), Field("acs", 1), Field("function_group", 4, 3))),
+    ),
+    cap_id=EXT_ARI,
+    extended=True,
+)
+ATS = Structure(
+    "ats",
+    (
+        Register("cap", 0x04, 2, (Field("invalidate_queue_depth", 0, 5), Field("page_aligned_request", 5))),
+        Register("control", 0x06, 2, (Field("smallest_translation_unit", 0, 5), Field("enable", 15))),
+    ),
+    cap_id=EXT_ATS,
+    extended=True,
+)
+PRI = Structure(
+    "pri",
+    (
+        Register("control", 0x04, 2, (Field("enable", 0), Field("reset", 1))),
+        Register(
+            "status",
+            0x06,
+            2,
+            (
+                Field("response_failure", 0),
+                Field("unexpected_index", 1),
+                Field("stopped", 8),
+                Field("pasid_required", 15),
+            ),
+        ),
+        Register("capacity", 0x08, 4),
+        Register("allocation", 0x0C, 4),
+    ),
+    cap_id=EXT_PRI,
+    extended=True,
+)
+PASID = Structure(
+    "pasid",
+    (
+        Register("cap", 0x04, 2, (Field("execute", 1), Field("privileged", 2), Field("max_width", 8, 5))),
+        Register("control", 0x06, 2, (Field("enable", 0), Field("execute", 1), Field("privileged", 2))),
+    ),
+    cap_id=EXT_PASID,
+    extended=True,
+)
+LTR = Structure(
+    "ltr",
+    (
+        Register("max_snoop", 0x04, 2, (Field("value", 0, 10), Field("scale", 10, 3))),
+        Register("max_no_snoop", 0x06, 2, (Field("value", 0, 10), Field("scale", 10, 3))),
+    ),
+    cap_id=EXT_LTR,
+    extended=True,
+)
+L1SS = Structure(
+    "l1ss",
+    (
+        Register(
+            "cap",
+            0x04,
+            4,
+            (
+                Field("pci_pm_l12", 0),
+                Field("pci_pm_l11", 1),
+                Field("aspm_l12", 2),
+                Field("aspm_l11", 3),
+                Field("l1_pm_substates", 4),
+                Field("port_common_mode_restore_time", 8, 8),
+                Field("port_t_power_on_scale", 16, 2),
+                Field("port_t_power_on_value", 19, 5),
+            ),
+        ),
+        Register(
+            "control1",
+            0x08,
+            4,
+            (
+                Field("pci_pm_l12", 0),
+                Field("pci_pm_l11", 1),
+                Field("aspm_l12", 2),
+                Field("aspm_l11", 3),
+                Field("common_mode_restore_time", 8, 8),
+                Field("ltr_l12_threshold_value", 16, 10),
+                Field("ltr_l12_threshold_scale", 29, 3),
+            ),
+        ),
+        Register("control2", 0x0C, 4, (Field("t_power_on_scale", 0, 2), Field("t_power_on_value", 3, 5))),
+    ),
+    cap_id=EXT_L1SS,
+    extended=True,
+)
+PTM = Structure(
+    "ptm",
+    (
+        Register(
+            "cap",
+            0x04,
+            4,
+            (Field("requester", 0), Field("responder", 1), Field("root", 2), Field("local_clock_granularity", 8, 8)),
+        ),
+        Register(
+            "control",
+            0x08,
+            4,
+            (Field("enable", 0), Field("root_select", 1), Field("effective_granularity", 8, 8)),
+        ),
+    ),
+    cap_id=EXT_PTM,
+    extended=True,
+)
+DPC = Structure(
+    "dpc",
+    (
+        Register(
+            "cap",
+            0x04,
+            2,
+            (
+                Field("interrupt_message", 0, 5),
+                Field("rp_extensions", 5),
+                Field("poisoned_tlp_blocking", 6),
+                Field("software_trigger", 7),
+                Field("rp_pio_log_size", 8, 4),
+                Field("dl_active_err_cor", 12),
+            ),
+        ),
+        Register(
+            "control",
+            0x06,
+            2,
+            (
+                Field("trigger_enable", 0, 2),
+                Field("completion_control", 2),
+                Field("interrupt_enable", 3),
+                Field("err_cor_enable", 4),
+                Field("poisoned_tlp_blocking", 5),
+                Field("software_trigger", 6),
+                Field("dl_active_err_cor", 7),
+            ),
+        ),
+        Register(
+            "status",
+            0x08,
+            2,
+            (
+                Field("trigger", 0),
+                Field("trigger_reason", 1, 2),
+                Field("interrupt", 3),
+                Field("rp_busy", 4),
+                Field("trigger_reason_extension", 5, 2),
+                Field("rp_pio_first_error_pointer", 8, 5),
+            ),
+        ),
+        Register("source", 0x0A, 2),
+    ),
+    cap_id=EXT_DPC,
+    extended=True,
+)
+TPH = Structure(
+    "tph",
+    (
+        Register(
+            "cap",
+            0x04,
+            4,
+            (
+                Field("no_st_mode", 0),
+                Field("interrupt_vector_mode", 1),
+                Field("device_specific_mode", 2),
+                Field("extended_requester", 8),
+                Field("st_table_location", 9, 2),
+                Field("st_table_size", 16, 11),
+            ),
+        ),
+        Register("control", 0x08, 4, (Field("st_mode_select", 0, 3), Field("requester_enable", 8, 2))),
+    ),
+    cap_id=EXT_TPH,
+    extended=True,
+)
+SECONDARY_PCIE = Structure(
+    "secondary_pcie",
+    (
+        Register("lnkctl3", 0x04, 4, (Field("perform_equalization", 0), Field("equalization_interrupt", 1))),
+        Register("lane_error_status", 0x08, 4),
+    ),
+    cap_id=EXT_SECONDARY_PCIE,
+    extended=True,
+)
+RCEC = Structure(
+    "rcec",
+    (
+        Register("rciep_bitmap", 0x04, 4),
+        Register("bus_numbers", 0x08, 4, (Field("next_bus", 8, 8), Field("last_bus", 16, 8))),
+    ),
+    cap_id=EXT_RCEC,
+    extended=True,
+)
+REBAR_MAX_BARS = 6
+
+
+def _rebar_entries() -> tuple[Register, ...]:
+    """Each resizable BAR: its capability (supported sizes from 1 MB up, bit 4 = 1 MB) and its
+    control register (PCIe r6.0 7.8.6)."""
+    entries: list[Register] = []
+    for index in range(REBAR_MAX_BARS):
+        entries.append(Register(f"bar{index}_cap", 0x04 + 8 * index, 4, (Field("sizes", 4, 28),)))
+        entries.append(
+            Register(
+                f"bar{index}_control",
+                0x08 + 8 * index,
+                4,
+                (
+                    Field("index", 0, 3),
+                    Field("count", 5, 3),
+                    Field("size", 8, 6),
+                    Field("extended_sizes", 16, 16),
+                ),
+            )
+        )
+    return tuple(entries)
+
+
+REBAR = Structure("rebar", _rebar_entries(), cap_id=EXT_REBAR, extended=True)
+VF_REBAR = Structure("vf_rebar", _rebar_entries(), cap_id=EXT_VF_REBAR, extended=True)
+
+# The standard vendor-specific capability: only its length byte has a defined place.
+VENDOR_CAPABILITY = Structure("vendor", (Register("length", 0x02, 1),), cap_id=CAP_VENDOR)
+VENDOR_CAPABILITY_MIN_LENGTH = 3
+
+EXTENDED_LENGTHS: dict[str, int] = {
+    "ari": 0x08,
+    "ats": 0x08,
+    "pri": 0x10,
+    "pasid": 0x08,
+    "ltr": 0x08,
+    "l1ss": 0x10,
+    "ptm": 0x0C,
+    "dpc": 0x0C,
+    "tph": 0x0C,
+    "secondary_pcie": 0x0C,
+    "rcec": 0x0C,
 }
-EXTENDED_CAPABILITIES: dict[str, Structure] = {structure.name: structure for structure in (AER, VC, DSN, ACS, SRIOV)}
+
+CAPABILITIES: dict[str, Structure] = {
+    structure.name: structure for structure in (PM, MSI, MSIX, EXPRESS, SUBSYSTEM, AF, VENDOR_CAPABILITY)
+}
+EXTENDED_CAPABILITIES: dict[str, Structure] = {
+    structure.name: structure
+    for structure in (
+        AER,
+        VC,
+        DSN,
+        ACS,
+        SRIOV,
+        VENDOR_SPECIFIC,
+        DVSEC,
+        ARI,
+        ATS,
+        PRI,
+        PASID,
+        LTR,
+        L1SS,
+        PTM,
+        DPC,
+        TPH,
+        SECONDARY_PCIE,
+        RCEC,
+        REBAR,
+        VF_REBAR,
+    )
+}
 CAPABILITY_NAMES: dict[int, str] = {
     structure.cap_id: name for name, structure in CAPABILITIES.items() if structure.cap_id is not None
 }

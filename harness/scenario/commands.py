@@ -30,7 +30,9 @@ EXIT_FAILED = exitcodes.WARN
 EXIT_BAD_INPUT = exitcodes.DATA
 
 
-def run_command(names: list[str], junit_xml: Path | None, keep: Path | None, out: TextIO) -> int:
+def run_command(
+    names: list[str], junit_xml: Path | None, keep: Path | None, out: TextIO, live_follows: bool = False
+) -> int:
     """``vfiolab scenario run [NAME|PATH ...] [--junit-xml FILE] [--keep DIR]``.
 
     Runs the named scenarios (every scenario found when none is named), prints PASS or FAIL per
@@ -56,11 +58,22 @@ def run_command(names: list[str], junit_xml: Path | None, keep: Path | None, out
             problems.append(LoadFailure(Path(name).stem, str(error)))
             continue
         results.append(result)
-        _print_result(result, out)
+        _print_result(result, out, live_follows)
     failed = sum(not result.passed for result in results)
+    skipped = sum(
+        result.passed and result.skip_reason is not None and not (live_follows and result.unchecked)
+        for result in results
+    )
+    waiting = sum(result.passed and not result.checked and bool(result.unchecked) for result in results)
     total = sum(result.seconds for result in results)
     count = len(results) + len(problems)
-    summary = f"{count} scenario{'s' if count != 1 else ''}: {len(results) - failed} passed, {failed} failed"
+    live_only = waiting if live_follows else 0
+    passed = len(results) - failed - skipped - live_only
+    summary = f"{count} scenario{'s' if count != 1 else ''}: {passed} passed, {failed} failed"
+    if skipped:
+        summary += f", {skipped} skipped"
+    if live_only:
+        summary += f", {live_only} live only"
     if problems:
         summary += f", {len(problems)} did not load"
     print(f"{summary} ({total:.2f} s)", file=out)
@@ -80,16 +93,26 @@ def _check_keep(keep: Path) -> None:
         raise OutputError(f"--keep {keep}: not a directory; each scenario's root is written to {keep}/NAME")
 
 
-def _print_result(result: RunResult, out: TextIO) -> None:
+def _print_result(result: RunResult, out: TextIO, live_follows: bool = False) -> None:
     scenario = result.scenario
+    if live_follows and result.passed and not result.checked and result.unchecked:
+        print(f"LIVE {scenario.name}: {', '.join(result.unchecked)} are checked by the live runs below", file=out)
+        return
+    if result.passed and result.skip_reason is not None:
+        # Nothing was compared: never a PASS (a live-only scenario without --live, or no expectations).
+        print(f"SKIP {scenario.name} (kernel {scenario.kernel_profile}): {result.skip_reason}", file=out)
+        return
     status = "PASS" if result.passed else "FAIL"
-    layers = ", ".join(result.checked) or "no expectations"
+    layers = ", ".join(result.checked)
     print(
         f"{status} {scenario.name} (kernel {scenario.kernel_profile}; {layers}) {result.seconds * 1000:.0f} ms",
         file=out,
     )
     if result.unchecked:
-        print(f"     not checked, needs a live run: {', '.join(result.unchecked)}", file=out)
+        if live_follows:
+            print(f"     live layers ({', '.join(result.unchecked)}): checked by the live runs below", file=out)
+        else:
+            print(f"     not checked: {result.live_reason}", file=out)
     if not result.passed:
         print(textwrap.indent(result.report(), "     "), file=out)
     elif result.kept is not None:

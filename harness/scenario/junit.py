@@ -47,12 +47,18 @@ def _summary(result: RunResult) -> str:
 
 def junit_tree(results: Sequence[RunResult], load_failures: Sequence[LoadFailure] = ()) -> ET.ElementTree[ET.Element]:
     failures = sum(not result.passed for result in results)
+    # A scenario none of whose layers ran is a skipped case; one whose live layers did not run
+    # gets a second, skipped case for them (NAME[live]): neither is ever counted as passed.
+    skipped = sum(result.passed and result.skip_reason is not None for result in results) + sum(
+        bool(result.checked and result.unchecked) for result in results
+    )
+    tests = len(results) + len(load_failures) + sum(bool(result.checked and result.unchecked) for result in results)
     total_time = sum(result.seconds for result in results)
     counts = {
-        "tests": str(len(results) + len(load_failures)),
+        "tests": str(tests),
         "failures": str(failures),
         "errors": str(len(load_failures)),
-        "skipped": "0",
+        "skipped": str(skipped),
         "time": f"{total_time:.3f}",
     }
     suites = ET.Element("testsuites", {"name": "vfiolab", **counts})
@@ -82,11 +88,17 @@ def junit_tree(results: Sequence[RunResult], load_failures: Sequence[LoadFailure
         if not result.passed:
             failure = ET.SubElement(case, "failure", message=_summary(result), type="ScenarioExpectationFailed")
             failure.text = result.report()
+        elif result.skip_reason is not None:
+            ET.SubElement(case, "skipped", message=result.skip_reason, type="ScenarioNotChecked")
         out = [f"scenario {scenario.name} ({scenario.path}), kernel profile {scenario.kernel_profile}"]
         out.append(f"layers checked: {', '.join(result.checked) or 'none'}")
         if result.unchecked:
             out.append(f"not checked (need a live run): {', '.join(result.unchecked)}")
         ET.SubElement(case, "system-out").text = "\n".join(out) + "\n"
+        if result.checked and result.unchecked:
+            live = ET.SubElement(suite, "testcase", classname=SUITE_NAME, name=f"{scenario.name}[live]", time="0.000")
+            _properties(live, [("scenario", scenario.name), ("layers", ",".join(result.unchecked))])
+            ET.SubElement(live, "skipped", message=result.live_reason, type="ScenarioNotChecked")
     for problem in load_failures:
         case = ET.SubElement(suite, "testcase", classname=SUITE_NAME, name=problem.name, time="0.000")
         _properties(case, [("scenario", problem.name)])

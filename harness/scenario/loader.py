@@ -26,6 +26,7 @@ from fakesys.errors import SourceError
 from fakesys.host.loader import WHERE, host_data, load_host
 from fakesys.host.model import Host
 from fakesys.source import Document, JsonPath, load_yaml
+from harness.codes import is_code, suggest
 from harness.pci.address import Bdf
 from harness.scenario.schema import describe_path, validate_scenario
 
@@ -219,6 +220,7 @@ def load_scenario(name_or_path: str) -> Scenario:
             )
     _check_step_drivers(doc, steps)
     _check_generator_expectations(doc, expect.get("generator", []))
+    _check_finding_codes(doc, expect.get("checker", {}))
     return Scenario(name, path, host, description.strip(), list(tags), doc, steps, expect)
 
 
@@ -250,6 +252,31 @@ def _check_step_drivers(doc: Document, steps: list[dict[str, Any]]) -> None:
                 names.driver_name(value["driver"])
             except names.BadName as problem:
                 raise doc.error(at, f"{describe_path(at)}: {problem}") from None
+
+
+def _finding_code_references(checker: dict[str, Any]) -> Iterator[tuple[JsonPath, str]]:
+    """Every finding code the checker expectations name, with where it is written."""
+    base: JsonPath = ("expect", "checker")
+    for key in ("findings", "absent"):
+        for index, code in enumerate(checker.get("host", {}).get(key, [])):
+            yield (*base, "host", key, index), code
+    for address, wanted in checker.get("devices", {}).items():
+        for key in ("findings", "absent"):
+            for index, code in enumerate(wanted.get(key, [])):
+                yield (*base, "devices", address, key, index), code
+
+
+def _check_finding_codes(doc: Document, checker: dict[str, Any]) -> None:
+    """A code no check emits would be "absent" forever: refuse it, naming the closest real one
+    (harness/codes.py is the registry)."""
+    for at, code in _finding_code_references(checker):
+        if not is_code(code):
+            hint = suggest(code)
+            raise doc.error(
+                at,
+                f"{describe_path(at)}: no check emits {code!r}"
+                + (f"; did you mean {hint!r}?" if hint else "; vfiolab check --list-codes lists them"),
+            )
 
 
 def _check_generator_expectations(doc: Document, entries: list[dict[str, Any]]) -> None:

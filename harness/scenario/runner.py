@@ -56,6 +56,22 @@ class RunResult:
     def passed(self) -> bool:
         return not self.failures
 
+    @property
+    def skip_reason(self) -> str | None:
+        """Why nothing of this scenario was checked (it is then reported as skipped, never as
+        passed); None when some layer was compared."""
+        if self.checked:
+            return None
+        if self.unchecked:
+            return f"{self.live_reason}"
+        return "the scenario has no expectations"
+
+    @property
+    def live_reason(self) -> str:
+        """Why the live layers were not checked, with the command that checks them."""
+        name = self.scenario.name
+        return f"{', '.join(self.unchecked)} need a live run (vfiolab live run {name}, or vfiolab scenario run --live)"
+
     def report(self) -> str:
         """The failures as a diff-like text: file:line, the expectation, expected, found and
         context; then where the root was kept."""
