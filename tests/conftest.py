@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -90,21 +91,35 @@ def chdir_repo(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 _SCRATCH_ROOM = 512 * 1024 * 1024
 
 
-@pytest.fixture
-def scratch(tmp_path: Path) -> Iterator[Path]:
+@contextmanager
+def tmpfs_directory(fallback: Path, prefix: str = "vfiolab-test-") -> Iterator[Path]:
     """A fresh empty directory on tmpfs (/dev/shm) when it is writable and has room, else
-    ``tmp_path``. Tests that render many roots run several times faster off the disk; rename,
-    flock and symlinks behave the same on both."""
+    ``fallback``; removed afterwards. Rendering and copying roots runs several times faster off
+    the disk; rename, flock and symlinks behave the same on both."""
     shm = Path("/dev/shm")
     try:
         usable = os.access(shm, os.W_OK | os.X_OK) and shutil.disk_usage(shm).free >= _SCRATCH_ROOM
     except OSError:
         usable = False
     if not usable:
-        yield tmp_path
+        yield fallback
         return
-    directory = Path(tempfile.mkdtemp(prefix="vfiolab-test-", dir=shm))
+    directory = Path(tempfile.mkdtemp(prefix=prefix, dir=shm))
     try:
         yield directory
     finally:
         shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture
+def scratch(tmp_path: Path) -> Iterator[Path]:
+    """A fresh empty directory on tmpfs when there is room (:func:`tmpfs_directory`), else
+    ``tmp_path``. Tests that render many roots run several times faster there."""
+    with tmpfs_directory(tmp_path) as directory:
+        yield directory
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "badinput: the bad-input corpus (tests/data/bad-input), run by tox -e badinput only"
+    )
