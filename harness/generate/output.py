@@ -133,8 +133,9 @@ class GeneratedOutput:
     def write(self, directory: Path, overwrite: bool = False) -> list[Path]:
         """Write each file under ``directory`` at its host path (``DIR/etc/modprobe.d/vfio.conf``);
         refuses to replace an existing file unless ``overwrite``. Returns the paths written."""
-        base = _output_directory(directory)
+        # Every path is judged before DIR is made: a refused plan leaves nothing behind.
         planned = [(item, _relative_path(item.path)) for item in self.files]
+        base = _output_directory(directory)
         existing = [str(base / relative) for _, relative in planned if os.path.lexists(base / relative)]
         if existing and not overwrite:
             raise OutputExistsError(f"{', '.join(existing)}: already there; add --overwrite to replace")
