@@ -117,9 +117,3 @@ def scratch(tmp_path: Path) -> Iterator[Path]:
     ``tmp_path``. Tests that render many roots run several times faster there."""
     with tmpfs_directory(tmp_path) as directory:
         yield directory
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers", "badinput: the bad-input corpus (tests/data/bad-input), run by tox -e badinput only"
-    )

@@ -16,9 +16,8 @@ snapshotted before and after the command: paths, kinds, modes, sizes, modificati
 link targets, so a write anywhere else shows up. The command's temporary directory (``TMPDIR``,
 where an internal error would write its traceback) must be empty afterwards.
 
-The commands run from the main thread without helper threads (``preexec_fn`` is unsafe in a
-threaded process): each is started with ``Popen`` into files, in its own session so a timeout
-kills everything it started, and polled.
+Each command runs under util-linux ``prlimit --as`` (the memory limit), is started with
+``Popen`` into files, in its own session so a timeout kills everything it started, and is polled.
 """
 
 from __future__ import annotations
@@ -27,7 +26,6 @@ import contextlib
 import fcntl
 import json
 import os
-import resource
 import shutil
 import socket
 import stat
@@ -360,10 +358,6 @@ class _Started:
     held: contextlib.ExitStack
 
 
-def _limit_memory() -> None:  # pragma: no cover - runs in the child, before exec
-    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
-
-
 class Bases:
     """Base roots (a scenario's ``fakesys render``) and apply.sh plans, each made once."""
 
@@ -417,10 +411,14 @@ def prepare(case: Case, top: Path, bases: Bases) -> Workspace:
 
 
 def _argv(space: Workspace) -> list[str]:
+    """The case's command under util-linux ``prlimit`` (RLIMIT_AS): the limit is set before
+    exec by a program of its own, so no ``preexec_fn`` runs in this (possibly threaded) process."""
     arguments = [space.expand(part) for part in space.case.spec["command"]]
     if space.case.program == "apply.sh":
-        return ["sh", str(space.places["plan"] / "apply.sh"), *arguments]
-    return [sys.executable, "-m", "harness.cli", *arguments]
+        command = ["sh", str(space.places["plan"] / "apply.sh"), *arguments]
+    else:
+        command = [sys.executable, "-m", "harness.cli", *arguments]
+    return ["prlimit", f"--as={MEMORY_LIMIT}", "--", *command]
 
 
 def _environment(space: Workspace, home: Path, temporary: Path) -> dict[str, str]:
@@ -463,7 +461,6 @@ def start(case: Case, directory: Path, bases: Bases) -> _Started:
             stderr=err,
             cwd=space.places["work"],
             env=_environment(space, home, temporary),
-            preexec_fn=_limit_memory,
             start_new_session=True,
         )
     now = time.monotonic()

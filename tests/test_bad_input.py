@@ -8,6 +8,7 @@ Marked ``badinput``: ``tox -e badinput`` runs these and the default ``py`` envir
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,11 +19,12 @@ from tests.canary import run_cli
 from tests.conftest import tmpfs_directory
 from tests.corpus import (
     CANARY_TEXT,
+    Case,
     CaseError,
     Result,
     Workspace,
-    check_case_file,
     case_names,
+    check_case_file,
     load_case,
     run_all,
 )
@@ -49,25 +51,48 @@ def _make_plan(root: Path, devices: tuple[str, ...], path: Path) -> None:
 
 def _selected(session: pytest.Session) -> list[str]:
     return [
-        item.callspec.params["name"]
+        str(item.callspec.params["name"])
         for item in session.items
         if isinstance(item, pytest.Function) and item.originalname == "test_case" and hasattr(item, "callspec")
     ]
 
 
-@pytest.fixture(scope="session")
-def corpus_results(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Result]]:
-    """Every selected case run once, in parallel (one command per CPU, plus one)."""
+class CorpusResults:
+    """Each case's result. Without pytest-xdist every selected case is run up front, several at a
+    time; in an xdist worker (which cannot see what the other workers run) each case is run when
+    its test asks for it, and xdist spreads the cases."""
+
+    def __init__(self, directory: Path, names: list[str], workers: int) -> None:
+        self.directory = directory / "cases"
+        self.bases = CorpusBases(directory / "bases", _make_root, _make_plan)
+        self.results = {
+            result.case.name: result for result in run_all(_loadable(names), self.directory, self.bases, workers)
+        }
+
+    def __getitem__(self, name: str) -> Result:
+        if name not in self.results:
+            for result in run_all([load_case(name)], self.directory, self.bases, 1):
+                self.results[name] = result
+        return self.results[name]
+
+
+def _loadable(names: list[str]) -> list[Case]:
     cases = []
-    for name in _selected(request.session):
-        try:
+    for name in names:
+        # A malformed case is reported by its own test.
+        with contextlib.suppress(Exception):
             cases.append(load_case(name))
-        except Exception:  # reported by the case's own test  # noqa: S110
-            pass
+    return cases
+
+
+@pytest.fixture(scope="session")
+def corpus_results(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[CorpusResults]:
+    """The cases' results (one command per CPU, plus one, at a time)."""
+    in_xdist_worker = hasattr(request.config, "workerinput")
+    names = [] if in_xdist_worker else _selected(request.session)
     workers = len(os.sched_getaffinity(0)) + 1
     with tmpfs_directory(tmp_path_factory.mktemp("bad-input"), prefix="vfiolab-bad-input-") as directory:
-        bases = CorpusBases(directory / "bases", _make_root, _make_plan)
-        yield {result.case.name: result for result in run_all(cases, directory / "cases", bases, workers)}
+        yield CorpusResults(directory, names, workers)
 
 
 def _shown(result: Result) -> str:
@@ -75,7 +100,7 @@ def _shown(result: Result) -> str:
 
 
 @pytest.mark.parametrize("name", case_names())
-def test_case(name: str, corpus_results: dict[str, Result]) -> None:
+def test_case(name: str, corpus_results: CorpusResults) -> None:
     try:
         case = check_case_file(name)
     except CaseError as error:
