@@ -14,10 +14,11 @@ import textwrap
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING
 
 from harness import __version__, exitcodes
 from harness.errors import VfiolabError
+from harness.usage import UsageParser as _Parser
 
 if TYPE_CHECKING:
     from harness.checker import CheckReport
@@ -30,14 +31,6 @@ EXIT_DATA = exitcodes.DATA
 EXIT_REFUSED = exitcodes.FAIL
 EXIT_CANNOT_RUN = exitcodes.CANNOT_RUN
 REPORT_HOW = "please report it with that output (README: Reporting a bug)"
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse whose usage errors exit with the usage code (64), never a verdict code."""
-
-    def error(self, message: str) -> NoReturn:
-        self.print_usage(sys.stderr)
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
 
 class CliError(Exception):

@@ -96,7 +96,7 @@ class Case:
 
     @property
     def one_line(self) -> bool:
-        default = self.program == "vfiolab" and self.stream == "stderr" and self.spec["exit"] in ONE_LINE_CODES
+        default = self.program != "apply.sh" and self.stream == "stderr" and self.spec["exit"] in ONE_LINE_CODES
         return bool(self.spec.get("one_line", default))
 
 
@@ -416,6 +416,8 @@ def _argv(space: Workspace) -> list[str]:
     arguments = [space.expand(part) for part in space.case.spec["command"]]
     if space.case.program == "apply.sh":
         command = ["sh", str(space.places["plan"] / "apply.sh"), *arguments]
+    elif space.case.program == "proxy":
+        command = [sys.executable, "-m", "harness.live.proxy", *arguments]
     else:
         command = [sys.executable, "-m", "harness.cli", *arguments]
     return ["prlimit", f"--as={MEMORY_LIMIT}", "--", *command]

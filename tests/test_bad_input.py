@@ -33,7 +33,7 @@ from tests.corpus import Bases as CorpusBases
 pytestmark = pytest.mark.badinput
 
 CLASSES = ("paths", "reader", "yaml", "paste", "apply", "exit-codes", "locks", "corrupt", "arguments")
-ENTRIES = ("scenario", "description", "hexdump", "root", "cli", "journal", "apply", "rom")
+ENTRIES = ("scenario", "description", "hexdump", "root", "cli", "journal", "apply", "rom", "domain")
 
 
 def _make_root(scenario: str, path: Path) -> None:

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import re
 import signal
 import subprocess
@@ -38,11 +39,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
-from harness import exitcodes
+from harness import exitcodes, paste
 from harness.errors import VfiolabError
 from harness.live.proxy.served import ServedDevice, ServingError
 from harness.live.proxy.server import DEFAULT_WATCHDOG, ProxyServer
 from harness.live.spec import PROXY_CONDITIONS, Proxy
+from harness.usage import UsageParser
 
 _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,30}$")
 _PLACEHOLDER = re.compile(r"fd=proxy:([a-z][a-z0-9_-]{0,30})(?=,|$)")
@@ -109,11 +111,31 @@ def qemu_arguments(arguments: Sequence[str], fds: dict[str, int], memfd_ram: str
     return result
 
 
+#: The longest answer deadline accepted: a model answers in microseconds, and a longer watchdog
+#: would leave a hung guest frozen for longer than any live-run phase waits.
+MAX_WATCHDOG = 3600.0
+
+
+def _watchdog_seconds(text: str) -> float:
+    """``--watchdog``: a finite number of seconds above 0 (NaN would never fire, 0 or less would
+    end every service at its first request and spin the watchdog thread)."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds such as 10 or 0.5, got {text!r}") from None
+    if not 0 < seconds <= MAX_WATCHDOG:
+        raise argparse.ArgumentTypeError(f"expected seconds above 0 and at most {MAX_WATCHDOG:g}, got {text!r}")
+    return seconds
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = UsageParser(
         prog="python -m harness.live.proxy",
         description="Start QEMU with x-pci-proxy-dev devices served by vfiolab's proxy server.",
-        epilog="exit codes: QEMU's; 64 usage; 65 a model that cannot be served; 3 QEMU could not be started.",
+        epilog=(
+            "exit codes: QEMU's; 64 usage; 65 a model that cannot be served; 3 QEMU could not be started; "
+            "73 --report-dir cannot be written."
+        ),
     )
     parser.add_argument(
         "--device",
@@ -123,7 +145,9 @@ def _parser() -> argparse.ArgumentParser:
         help="serve library device MODEL as the x-pci-proxy-dev whose argument has fd=proxy:NAME",
     )
     parser.add_argument("--memfd-ram", metavar="SIZE", help="add shared memfd guest RAM of SIZE (e.g. 512M)")
-    parser.add_argument("--watchdog", type=float, default=DEFAULT_WATCHDOG, metavar="SECONDS", help="answer deadline")
+    parser.add_argument(
+        "--watchdog", type=_watchdog_seconds, default=DEFAULT_WATCHDOG, metavar="SECONDS", help="answer deadline"
+    )
     parser.add_argument("--report-dir", metavar="DIR", help="write DIR/proxy-NAME.json when QEMU exits")
     parser.add_argument("qemu", nargs=argparse.REMAINDER, help="-- then QEMU and its arguments")
     return parser
@@ -155,10 +179,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (ServingError, UsageError) as error:
             print(f"vfiolab proxy: {error}", file=sys.stderr)
             return error.exit_code
-        return _run(final, servers, Path(args.report_dir) if args.report_dir else None)
+        report_dir = _report_directory(args.report_dir) if args.report_dir else None
+        if isinstance(report_dir, str):
+            print(f"vfiolab proxy: {report_dir}", file=sys.stderr)
+            return exitcodes.CANNOT_CREATE
+        return _run(final, servers, report_dir)
     finally:
         for server in servers:
             server.close()
+
+
+def _report_directory(text: str) -> Path | str:
+    """``--report-dir``, made before QEMU starts; what is wrong with it as a message otherwise (a
+    report that cannot be written is known before a guest has run, not after)."""
+    directory = Path(text)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        return f"--report-dir {paste.printable(text)}: {error.strerror or error}"
+    if not directory.is_dir() or not os.access(directory, os.W_OK | os.X_OK):
+        return f"--report-dir {paste.printable(text)}: not a writable directory"
+    return directory
 
 
 def _run(command: list[str], servers: list[ProxyServer], report_dir: Path | None) -> int:
@@ -186,6 +227,10 @@ def _run(command: list[str], servers: list[ProxyServer], report_dir: Path | None
         if server.failure:
             print(f"vfiolab proxy: {server.name}: {server.failure}", file=sys.stderr)
         if report_dir is not None:
-            report_dir.mkdir(parents=True, exist_ok=True)
-            server.write_report(report_dir / f"proxy-{server.name}.json")
+            path = report_dir / f"proxy-{server.name}.json"
+            try:
+                server.write_report(path)
+            except OSError as error:
+                print(f"vfiolab proxy: cannot write {path}: {error.strerror or error}", file=sys.stderr)
+                status = status or exitcodes.CANNOT_CREATE
     return status if status >= 0 else 128 - status
