@@ -314,3 +314,38 @@ def test_wrapper_usage_errors_are_one_line(
 def test_a_model_the_proxy_cannot_serve_is_bad_data(capfd: pytest.CaptureFixture[str]) -> None:
     assert wrapper.main(["--device", "rp=qemu-pcie-root-port", "--", "qemu", "fd=proxy:rp"]) == 65
     assert "only type 0 (endpoint) headers can be served" in capfd.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--watchdog", "nan"], "expected seconds above 0 and at most 3600, got 'nan'"),
+        (["--watchdog", "0"], "got '0'"),
+        (["--watchdog=-1"], "got '-1'"),
+        (["--watchdog", "inf"], "got 'inf'"),
+        (["--watchdog", "soon"], "expected seconds such as 10 or 0.5, got 'soon'"),
+        (["--devcie", "x=asmedia-asm1062"], "unrecognized arguments: --devcie"),
+    ],
+)
+def test_wrapper_argument_errors_exit_with_the_usage_code(
+    arguments: list[str], message: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # argparse's own code is 2, which reads as "refused"; a NaN watchdog never fired, 0 spun.
+    with pytest.raises(SystemExit) as exited:
+        wrapper.main([*arguments, "--", "qemu"])
+    assert exited.value.code == 64
+    assert message in capfd.readouterr().err
+
+
+def test_an_unusable_report_dir_is_refused_before_qemu_starts(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "report").write_text("mine\n")
+    started = tmp_path / "started"
+    code = wrapper.main(
+        ["--device", "x=asmedia-asm1062", "--report-dir", str(tmp_path / "report" / "sub")]
+        + ["--", "sh", "-c", f"touch {started}", "-device", "x-pci-proxy-dev,id=a,fd=proxy:x"]
+    )
+    assert code == 73
+    assert "--report-dir" in capfd.readouterr().err
+    assert not started.exists()
