@@ -44,6 +44,12 @@ class SourceError(FakesysError):
         self.message = message
 
 
+class UnreadableFileError(SourceError):
+    """The data file itself cannot be read: it does not exist, is not a regular file (a FIFO, a
+    device, a directory), is larger than the limit, or reading it failed. Its contents were never
+    judged, so a command that was given the file reports it as unreadable, not as malformed."""
+
+
 class HexDumpError(FakesysError):
     """An ``lspci -x`` style dump that cannot be read back into configuration space."""
 

@@ -46,7 +46,7 @@ from yaml.reader import Reader
 from yaml.resolver import Resolver
 from yaml.scanner import Scanner
 
-from fakesys.errors import SourceError
+from fakesys.errors import SourceError, UnreadableFileError
 
 JsonPath = tuple[str | int, ...]
 
@@ -410,28 +410,28 @@ def read_up_to(fd: int, count: int) -> bytes:
 
 def read_file(path: Path | str, limit: int = MAX_DOCUMENT_BYTES) -> bytes:
     """The bytes of a regular file of at most ``limit`` bytes; anything else (a missing file, a
-    directory, a FIFO, a device, a larger file) is a :class:`SourceError` naming the file. A
+    directory, a FIFO, a device, a larger file) is an :class:`UnreadableFileError` naming the file. A
     FIFO is not waited on and ``/dev/zero`` is not read."""
     name = str(path)
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
-        raise SourceError(name, 0, "no such file") from None
+        raise UnreadableFileError(name, 0, "no such file") from None
     except OSError as error:
-        raise SourceError(name, 0, f"cannot read: {error.strerror or error}") from None
+        raise UnreadableFileError(name, 0, f"cannot read: {error.strerror or error}") from None
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            raise SourceError(name, 0, "not a regular file; not read")
+            raise UnreadableFileError(name, 0, "not a regular file; not read")
         if info.st_size > limit:
-            raise SourceError(name, 0, f"larger than {limit} bytes; not read")
+            raise UnreadableFileError(name, 0, f"larger than {limit} bytes; not read")
         data = read_up_to(fd, limit + 1)
     except OSError as error:
-        raise SourceError(name, 0, f"cannot read: {error.strerror or error}") from None
+        raise UnreadableFileError(name, 0, f"cannot read: {error.strerror or error}") from None
     finally:
         os.close(fd)
     if len(data) > limit:
-        raise SourceError(name, 0, f"larger than {limit} bytes; not read")
+        raise UnreadableFileError(name, 0, f"larger than {limit} bytes; not read")
     return data
 
 

@@ -481,7 +481,8 @@ def cmd_rom(args: argparse.Namespace) -> int:
 
 
 _RENDER_EXIT_CODES = (
-    "exit codes: 0 written; 65 the scenario does not load (one line with file:line); 73 DIR cannot be used "
+    "exit codes: 0 written; 65 the scenario does not load (one line with file:line); 66 the scenario file "
+    "cannot be read (missing, not a regular file, too large); 73 DIR cannot be used "
     "(a symbolic link, a file, a directory holding something else, an earlier render without --force, no room); "
     "75 another vfiolab process is writing DIR."
 )
@@ -529,6 +530,7 @@ def build_parser() -> argparse.ArgumentParser:
               3  the checker could not run (no such root, nothing readable)
              64  usage error (a typo in an option, bad arguments)
              65  a scenario or root that is malformed
+             66  the scenario file cannot be read (missing, not a regular file, too large)
              (vfiolab --help lists every code)
 
             examples:
@@ -618,7 +620,8 @@ def build_parser() -> argparse.ArgumentParser:
                  a guest address that is taken, several files without --out DIR
              65  a scenario, root or --domain file that is malformed (a host name that is no
                  node name, a document that is not a libvirt domain...)
-             66  the --domain file cannot be read (missing, not a regular file, over 10 MiB)
+             66  the --domain or scenario file cannot be read (missing, not a regular file,
+                 too large)
              73  output files that exist (add --overwrite), or --out that cannot be written
 
             examples:
@@ -712,7 +715,8 @@ def build_parser() -> argparse.ArgumentParser:
             failed scenario's root is kept in a temporary directory named in the report."""
         ),
         epilog="exit codes: 0 every scenario passed; 1 some scenario failed an expectation; "
-        "65 a scenario file does not load (one line with file:line); 64 usage error; 73 --junit-xml or --keep "
+        "65 a scenario file does not load (one line with file:line); 66 the only scenarios that did not load "
+        "could not be read (missing, not a regular file, too large); 64 usage error; 73 --junit-xml or --keep "
         "cannot be written; 75 another vfiolab process is writing a --keep directory.",
     )
     scenario_run.add_argument(
@@ -820,7 +824,8 @@ def build_parser() -> argparse.ArgumentParser:
         "they caused. The journal records which scenario DIR was rendered from; another scenario is refused. "
         "Only the last value written to a file between two syncs is seen; symlinks in DIR are not followed.",
         epilog="exit codes: 0 synced; 65 the scenario does not load, DIR is not a vfiolab render, DIR was "
-        "rendered from another scenario (or this one changed since), the journal is damaged; 73 DIR cannot be "
+        "rendered from another scenario (or this one changed since), the journal is damaged; 66 the scenario "
+        "file cannot be read; 73 DIR cannot be "
         "rewritten; 75 another vfiolab process is writing DIR.",
     )
     sync.add_argument("scenario", metavar="SCENARIO", help="the scenario DIR was rendered from (fakesys render or run)")
@@ -833,6 +838,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Print a device description (YAML, the fakesys/devices format) for each device of an "
         "lspci -x/-xxx/-xxxx dump; encoding it gives back the same bytes. "
         "BAR sizes are not in a dump: add size: to each BAR.",
+        epilog="exit codes: 0 printed; 64 no such device in the dump; 65 the dump is malformed (file:line); "
+        "66 the dump cannot be read (missing, not a regular file, over the size limit).",
     )
     describe.add_argument("hexdump", metavar="DUMP", help="file with lspci -xxxx output")
     describe.add_argument("--device", metavar="BDF", help="only this device (e.g. 03:00.0)")
@@ -890,8 +897,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"vfiolab: error: {error}", file=sys.stderr)
         return error.exit_code
     except FakesysError as error:
+        from harness.scenario.errors import vfiolab_error
+
         print(f"vfiolab: error: {error}", file=sys.stderr)
-        return exitcodes.DATA
+        return vfiolab_error(error).exit_code
     except KeyboardInterrupt:
         return exitcodes.INTERRUPTED
     except BrokenPipeError:

@@ -39,6 +39,13 @@ class InputError(VfiolabError):
     exit_code = exitcodes.DATA
 
 
+class UnreadableInputError(VfiolabError):
+    """An input file named on the command line that does not exist or cannot be read (missing, a
+    FIFO, a device or a directory, larger than its limit): its contents were never judged."""
+
+    exit_code = exitcodes.NO_INPUT
+
+
 class PasteError(InputError):
     """A pasted bug report that cannot be imported at all: too large, too many lines, or no
     ``lspci`` output in it. The message starts with ``source:line:``."""

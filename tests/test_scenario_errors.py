@@ -232,3 +232,35 @@ def test_generator_targets_in_the_schema_are_the_generators_targets() -> None:
 
     schema = json.loads(resources.files("harness.scenario").joinpath("scenario.schema.json").read_text())
     assert schema["$defs"]["generator_expectation"]["properties"]["target"]["enum"] == list(TARGETS)
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        ("check", "--scenario", "{tmp}/missing.yaml"),
+        ("check", "--scenario", "{tmp}/fifo.yaml"),
+        ("scenario", "show", "{tmp}/fifo.yaml"),
+        ("scenario", "run", "{tmp}/missing.yaml"),
+        ("fakesys", "describe", "{tmp}/fifo.yaml"),
+        ("fakesys", "describe", "/dev/zero"),
+    ],
+)
+def test_a_file_named_on_the_command_line_that_cannot_be_read_is_66(arguments: tuple[str, ...], tmp_path: Path) -> None:
+    # 65 is for contents that are malformed; these were never read (the exit-code table, harness/exitcodes.py).
+    import os
+
+    from tests.canary import run_cli
+
+    os.mkfifo(tmp_path / "fifo.yaml")
+    outcome = run_cli(*(part.replace("{tmp}", str(tmp_path)) for part in arguments))
+    assert outcome.code == 66, outcome.stderr + outcome.stdout
+    assert "Traceback" not in outcome.stderr + outcome.stdout
+
+
+def test_a_malformed_scenario_outranks_an_unreadable_one_in_scenario_run(tmp_path: Path) -> None:
+    from tests.canary import run_cli
+
+    (tmp_path / "bad.yaml").write_text("name: [\n")
+    outcome = run_cli("scenario", "run", str(tmp_path / "missing.yaml"), str(tmp_path / "bad.yaml"))
+    assert outcome.code == 65
+    assert "2 did not load" in outcome.stdout

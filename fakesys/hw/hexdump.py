@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from fakesys.errors import HexDumpError, SourceError
+from fakesys.errors import HexDumpError
 from fakesys.source import read_file
 
 VALID_LENGTHS = (64, 256, 4096)
@@ -86,11 +86,9 @@ def parse_hexdump(text: str, source: str = "<dump>") -> list[DumpedDevice]:
 
 def read_hexdump(path: Path | str) -> list[DumpedDevice]:
     """Read and parse a dump file of at most :data:`MAX_DUMP_BYTES` (a regular file; a FIFO or
-    device is refused rather than waited on or read without end)."""
-    try:
-        data = read_file(path, MAX_DUMP_BYTES)
-    except SourceError as error:
-        raise HexDumpError(str(error)) from None
+    device is refused rather than waited on or read without end: an
+    :class:`~fakesys.errors.UnreadableFileError`, not a malformed dump)."""
+    data = read_file(path, MAX_DUMP_BYTES)
     return parse_hexdump(data.decode("utf-8", errors="replace"), str(path))
 
 

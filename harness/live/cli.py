@@ -88,7 +88,8 @@ def add_live_commands(commands: argparse._SubParsersAction[Any]) -> None:
             command and stderr, guest dmesg, guest sysfs snapshot, result.json)."""
         ),
         epilog="exit codes: 0 every run passed; 1 some run failed; 3 some run was an infra-error (and none "
-        "failed); 65 a scenario does not load; 73 --keep is not usable; 130 interrupted.",
+        "failed); 65 a scenario does not load; 66 a scenario file cannot be read; 73 --keep is not usable; "
+        "130 interrupted.",
     )
     run.add_argument(
         "scenarios", nargs="*", metavar="SCENARIO", help="scenario names or paths (default: every live scenario)"
@@ -121,7 +122,8 @@ def add_live_commands(commands: argparse._SubParsersAction[Any]) -> None:
         ),
         epilog="exit codes: 0 the kernels agree and the live run passed; 1 they disagree or the live run "
         "failed; 3 the live run could not be carried out, or the guest has no simulated counterpart; "
-        "65 the scenario does not load; 73 --keep is not usable; 130 interrupted.",
+        "65 the scenario does not load; 66 the scenario file cannot be read; 73 --keep is not usable; "
+        "130 interrupted.",
     )
     compare.add_argument("scenario", metavar="SCENARIO", help="scenario name or path to a .yaml file")
     compare.add_argument(

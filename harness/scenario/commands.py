@@ -4,7 +4,8 @@ argparse): ``run`` checks scenarios and writes JUnit XML, ``list`` shows what is
 
 Exit codes (:mod:`harness.exitcodes`): 0 success (every scenario passed); 1 some scenario failed
 an expectation; 65 a scenario does not load (a bad file, an unknown name), printed as one line
-with file and line; 73 the ``--keep`` directory or the ``--junit-xml`` file cannot be written
+with file and line; 66 the scenarios that did not load could only not be read (missing, not a
+regular file, too large); 73 the ``--keep`` directory or the ``--junit-xml`` file cannot be written
 (raised as :class:`~harness.errors.OutputError` before any scenario runs when it can be told
 then); 75 another process is rendering into a ``--keep`` directory.
 """
@@ -47,6 +48,7 @@ def run_command(
     wanted = names or [str(path) for path in list_scenarios().values()]
     results: list[RunResult] = []
     problems: list[LoadFailure] = []
+    problem_codes: set[int] = set()
     for name in wanted:
         try:
             scenario = load_scenario(name)
@@ -56,6 +58,7 @@ def run_command(
         except FakesysError as error:
             print(f"ERROR {error}", file=out)
             problems.append(LoadFailure(Path(name).stem, str(error)))
+            problem_codes.add(vfiolab_error(error).exit_code)
             continue
         results.append(result)
         _print_result(result, out, live_follows)
@@ -81,7 +84,8 @@ def run_command(
         write_junit(junit_xml, results, problems)
         print(f"JUnit XML written to {junit_xml}", file=out)
     if problems:
-        return EXIT_BAD_INPUT
+        # Malformed data outranks a file that could not be read (66 only when that was all).
+        return EXIT_BAD_INPUT if EXIT_BAD_INPUT in problem_codes else min(problem_codes)
     return EXIT_FAILED if failed else EXIT_OK
 
 
@@ -175,7 +179,7 @@ def show_command(name: str, out: TextIO) -> int:
         data = show_data(scenario)
     except FakesysError as error:
         print(f"{error}", file=out)
-        return EXIT_BAD_INPUT
+        return vfiolab_error(error).exit_code
     print(f"# scenario {scenario.name} from {scenario.path}", file=out)
     print(f"# kernel profile {scenario.kernel_profile}; checks: {', '.join(scenario.layers) or 'nothing'}", file=out)
     out.write(yaml.dump(data, Dumper=_ShowDumper, sort_keys=False, default_flow_style=False, width=120))

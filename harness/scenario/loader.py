@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from fakesys import names
-from fakesys.errors import SourceError
+from fakesys.errors import SourceError, UnreadableFileError
 from fakesys.host.loader import WHERE, host_data, load_host
 from fakesys.host.model import Host
 from fakesys.source import Document, JsonPath, load_yaml
@@ -135,8 +135,8 @@ def find_scenario(name_or_path: str) -> Path:
         if candidate.is_file():
             return candidate
         if candidate.exists():
-            raise SourceError(name_or_path, 0, "not a regular file; not read")
-        raise SourceError(name_or_path, 0, "no such scenario file")
+            raise UnreadableFileError(name_or_path, 0, "not a regular file; not read")
+        raise UnreadableFileError(name_or_path, 0, "no such scenario file")
     return find_scenario_by_name(name_or_path)
 
 
