@@ -26,12 +26,18 @@ def load_schema() -> dict[str, Any]:
 
 
 def _names(report: CheckReport) -> PciNames:
-    vendors = {item.function.vendor for item in report.devices if item.function.vendor is not None}
+    functions = [item.function for item in report.devices]
+    vendors = {function.vendor for function in functions if function.vendor is not None}
+    devices = {
+        (function.vendor, function.device)
+        for function in functions
+        if function.vendor is not None and function.device is not None
+    }
     for location in LOCATIONS:
         text = report.view.read_text(location, limit=IDS_LIMIT)
         if text is not None:
-            return PciNames.from_text(text, vendors)
-    return PciNames(find_ids_file(), vendors)
+            return PciNames.from_text(text, vendors, devices)
+    return PciNames(find_ids_file(), vendors, devices)
 
 
 @dataclass(frozen=True)
