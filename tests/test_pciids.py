@@ -32,7 +32,7 @@ def test_targeted_devices_and_whole_blocks() -> None:
     assert names.device(0x1B21, 0x0612) == "ASMedia Technology Inc. ASM1062 Serial ATA Controller"
     assert names.device(0x1B21, 0x1242) == "ASMedia Technology Inc. ASM1142 USB 3.1 Host Controller"
     assert names.device(0x8086, 0x54D3) == "Intel Corporation Alder Lake-N SATA AHCI Controller"
-    assert names.device(0x1B4B, 0x9230) is not None and names.device(0x1B4B, 0x9230).startswith("Marvell")
+    assert (names.device(0x1B4B, 0x9230) or "").startswith("Marvell Technology Group Ltd. 88SE9230")
     assert names.device(0x8086, 0x0001) == "Intel Corporation"  # vendor known, device not
     assert names.class_name(0x010601) == "SATA controller"
     assert names.class_name(0x020000) == "Ethernet controller"
