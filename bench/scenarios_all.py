@@ -72,7 +72,8 @@ def main() -> int:
     verdict = "met" if not over else f"missed by {', '.join(over)}"
     print(f"target under {TARGET_MS:.0f} ms per non-live scenario (in process, warm): {verdict}")
     print()
-    print(f"{'cold: vfiolab scenario run NAME':40s} {'median':>8s} {'min':>8s} {'max':>8s}  (a new process per run, ms)")
+    heading = f"{'cold: vfiolab scenario run NAME':40s} {'median':>8s} {'min':>8s} {'max':>8s}"
+    print(f"{heading}  (a new process per run, ms)")
     for name, (_, _, _, live) in first.items():
         if live:
             continue
@@ -86,8 +87,7 @@ def cold_run(name: str) -> float:
     began = time.perf_counter()
     subprocess.run(
         [sys.executable, "-m", "harness.cli", "scenario", "run", name],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        capture_output=True,
         check=False,
     )
     return (time.perf_counter() - began) * 1000
