@@ -188,6 +188,11 @@ def replace_by_symlink(path: Path, target: str) -> None:
     path.symlink_to(target)
 
 
+def replace_by_fifo(path: Path) -> None:
+    path.unlink()
+    os.mkfifo(path)
+
+
 REFUSALS: list[tuple[str, Callable[[Path, Path], object], str]] = [
     (
         "a file edited after the plan",
@@ -233,7 +238,7 @@ REFUSALS: list[tuple[str, Callable[[Path, Path], object], str]] = [
     ),
     (
         "the VM's configuration replaced by a FIFO (sed would wait on it forever)",
-        lambda root, plan: (root / VM_CONFIG).unlink() or os.mkfifo(root / VM_CONFIG),
+        lambda root, plan: replace_by_fifo(root / VM_CONFIG),
         "/etc/pve/qemu-server/100.conf is not a regular file; vfiolab reads only regular files",
     ),
     (
