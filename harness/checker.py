@@ -185,10 +185,12 @@ def check_root(root: str | Path = "/", options: CheckOptions | None = None) -> C
     try:
         fs = open_root(path)
     except (NotFound, NotADirectory):
-        raise CheckerError(f"{root}: no such directory (expected a root with sys/ and proc/ under it)") from None
+        raise CheckerError(
+            f"{root}: no such directory (expected a root with sys/ and proc/ under it, or a capture bundle)"
+        ) from None
     except RootError as error:
         raise CheckerError(f"{root}: not readable ({error.reason})") from None
-    if not os.access(path, os.R_OK | os.X_OK):
+    if path.is_dir() and not os.access(path, os.R_OK | os.X_OK):
         fs.close()
         raise CheckerError(f"{root}: not readable")
     view = read_host(path, fs)

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
@@ -310,12 +310,34 @@ def cmd_check(args: argparse.Namespace) -> int:
             raise CliError(str(error), error.exit_code) from None
         _rom_devices_on_host(args, report, root)
         title = f"scenario {args.scenario}" if args.scenario else None
-        if args.json:
+        if args.redact:
+            _write_redacted_report(args, report, title)
+        elif args.json:
             write_json(report, sys.stdout, title)
         else:
             colour = False if args.no_color else None
             write_human(report, sys.stdout, verbose=args.verbose, colour=colour, title=title)
     return report.exit_code
+
+
+def _write_redacted_report(args: argparse.Namespace, report: CheckReport, title: str | None) -> None:
+    """The report with serials, MACs, hostnames, UUIDs and IP addresses of the checked root
+    replaced by pseudonyms (harness.capture.redact)."""
+    import io
+    import json
+
+    from harness.capture.redact import Redactor
+    from harness.report import to_json, use_colour, write_human
+
+    redactor = Redactor()
+    redactor.learn(report.view.fs)
+    if args.json:
+        sys.stdout.write(json.dumps(redactor.json(to_json(report, title)), indent=2) + "\n")
+        return
+    text = io.StringIO()
+    colour = False if args.no_color else use_colour(sys.stdout)
+    write_human(report, text, verbose=args.verbose, colour=colour, title=title)
+    sys.stdout.write(redactor.text(text.getvalue()))
 
 
 def _guest_address(text: str) -> str:
@@ -390,32 +412,54 @@ def _generate_options(args: argparse.Namespace) -> GenerateOptions:
     return options
 
 
-def _print_refusal(refused: GenerateRefused) -> int:
+def _print_refusal(refused: GenerateRefused, redact: Callable[[str], str]) -> int:
     from harness import paste
 
     print("vfiolab generate: refused; the checker fails:", file=sys.stderr)
     for reason in refused.reasons:
-        print(f"  {paste.printable(reason)}", file=sys.stderr)
+        print(f"  {redact(paste.printable(reason))}", file=sys.stderr)
     print("(vfiolab check --device ... explains; --force generates anyway)", file=sys.stderr)
     if refused.alternative:
         print("# Instead, pass the disks (vfiolab generate proxmox-disks):")
-        print(refused.alternative, end="")
+        print(redact(refused.alternative), end="")
     return EXIT_REFUSED
 
 
+def _redaction(enabled: bool, root: Path) -> Callable[[str], str]:
+    """--redact: a function that replaces what identifies ``root`` (serials, MACs, hostnames,
+    UUIDs, IP addresses) by pseudonyms; without it, the identity."""
+    if not enabled:
+        return lambda text: text
+    from harness.capture.redact import Redactor
+    from harness.rootfs import RootError, open_root
+
+    redactor = Redactor()
+    try:
+        with open_root(root) as fs:
+            redactor.learn(fs)
+    except RootError:
+        pass  # generate itself reports the unreadable root
+    return redactor.text
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
+    import dataclasses
+
     from harness.generate import GenerateRefused, generate
 
     options = _generate_options(args)
     with _checked_root(args) as root:
+        redact = _redaction(args.redact, root)
         try:
             output = generate(args.target, root, args.device, options)
         except GenerateRefused as refused:
-            return _print_refusal(refused)
+            return _print_refusal(refused, redact)
         except VfiolabError as error:
             raise CliError(str(error), error.exit_code) from None
+        if args.redact:
+            output.files = [dataclasses.replace(item, content=redact(item.content)) for item in output.files]
         if args.out is None:
-            print(output.text(), end="")
+            print(redact(output.text()), end="")
             return EXIT_OK
         try:
             written = output.write(Path(args.out), overwrite=args.overwrite)
@@ -423,7 +467,30 @@ def cmd_generate(args: argparse.Namespace) -> int:
             raise CliError(str(error), error.exit_code) from None
     for path in written:
         print(f"wrote {path}", file=sys.stderr)
-    print(output.text(files=False), end="")
+    print(redact(output.text(files=False)), end="")
+    return EXIT_OK
+
+
+def cmd_capture(args: argparse.Namespace) -> int:
+    from harness.capture.bundle import capture
+
+    root = args.root or "/"
+    result = capture(root, Path(args.out), redact=not args.no_redact, overwrite=args.overwrite)
+    what = "redacted" if result.redacted else "NOT redacted (--no-redact): it identifies the host"
+    print(
+        f"vfiolab capture: wrote {args.out} ({result.compressed_bytes // 1024 + 1} KiB, {result.members} members, "
+        f"{what}) in {result.seconds:.2f} s; {result.skipped} paths skipped, {result.partial} kept in part or "
+        "by presence (vfiolab-capture.json lists them)",
+        file=sys.stderr,
+    )
+    if not result.privileged:
+        print(
+            "vfiolab capture: not run as root: config space beyond 64 bytes and root-only files were not readable "
+            "(sudo vfiolab capture ... captures them)",
+            file=sys.stderr,
+        )
+    if result.checker_error:
+        print(f"vfiolab capture: note: the checker failed on this root ({result.checker_error})", file=sys.stderr)
     return EXIT_OK
 
 
@@ -516,7 +583,9 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     where = check.add_mutually_exclusive_group()
-    where.add_argument("--root", metavar="DIR", help="root directory to check (default: /, this host)")
+    where.add_argument(
+        "--root", metavar="DIR", help="root directory or capture bundle (.tar.gz) to check (default: /, this host)"
+    )
     where.add_argument(
         "--scenario",
         metavar="NAME|PATH",
@@ -557,6 +626,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="print every finding code a check can emit, with its meaning, and exit (scenario expectations use them)",
     )
     check.add_argument("--no-color", action="store_true", help="no colour even on a terminal (NO_COLOR works too)")
+    check.add_argument(
+        "--redact",
+        action="store_true",
+        help="replace serial numbers, MACs, hostnames, UUIDs and IP addresses by pseudonyms (for a bug report)",
+    )
     check.set_defaults(handler=cmd_check)
 
     generate_targets = ", ".join(_target_names())
@@ -595,7 +669,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     generate.add_argument("target", metavar="TARGET", choices=_target_names(), help="what to generate (see above)")
     generate_where = generate.add_mutually_exclusive_group()
-    generate_where.add_argument("--root", metavar="DIR", help="root directory to read (default: /, this host)")
+    generate_where.add_argument(
+        "--root", metavar="DIR", help="root directory or capture bundle to read (default: /, this host)"
+    )
     generate_where.add_argument("--scenario", metavar="NAME|PATH", help="a scenario's host after its steps")
     generate.add_argument(
         "--device",
@@ -641,7 +717,52 @@ def build_parser() -> argparse.ArgumentParser:
         choices=_unsafe_workarounds(),
         help="also write a workaround that gives up a protection: acs-override or unsafe-interrupts",
     )
+    generate.add_argument(
+        "--redact",
+        action="store_true",
+        help="replace serial numbers, MACs, hostnames, UUIDs and IP addresses by pseudonyms in the output",
+    )
     generate.set_defaults(handler=cmd_generate)
+
+    capture = commands.add_parser(
+        "capture",
+        help="snapshot this host (or a root) into a bundle for a bug report, redacted",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=textwrap.dedent(
+            """\
+            Read-only snapshot of a host (default /, this machine) or any root into one file, a
+            gzip-compressed tar that vfiolab check --root FILE and vfiolab scenario import read:
+            what the checker reads (PCI functions with their config space, links, drivers and IOMMU
+            groups, the kernel command line, version and log, modprobe.d, initramfs and bootloader
+            configuration, block devices down to their controllers, mounts, swaps, ZFS pools,
+            network interfaces, VM configurations), DMI names, ACPI table headers and, on this
+            machine, the output of lspci -vvv -nn -k, lspci -xxxx and dmesg (or journalctl -k).
+            vfiolab-capture.json inside lists what was read, kept in part and skipped, and why.
+
+            Serial numbers, MACs, hostnames, UUIDs and IP addresses are replaced by pseudonyms of
+            the same shape (the same value gets the same pseudonym throughout); --no-redact keeps
+            them. Run as root for the full config space; as a user the capture says what it could
+            not read. At most 64 MiB of file content is captured."""
+        ),
+        epilog=textwrap.dedent(
+            """\
+            exit codes:
+              0  written
+              3  the root cannot be read
+             64  usage error
+             65  --root is a bundle that is malformed or hostile
+             73  --out exists (add --overwrite) or cannot be written
+
+            examples:
+              sudo vfiolab capture --out host.tar.gz
+              vfiolab check --root host.tar.gz"""
+        ),
+    )
+    capture.add_argument("--root", metavar="DIR", help="root directory to capture (default: /, this host)")
+    capture.add_argument("--out", metavar="FILE.tar.gz", required=True, help="the bundle to write")
+    capture.add_argument("--no-redact", action="store_true", help="keep serials, MACs, hostnames, UUIDs and IPs")
+    capture.add_argument("--overwrite", action="store_true", help="replace --out when it exists")
+    capture.set_defaults(handler=cmd_capture)
 
     scenario = commands.add_parser(
         "scenario", help="run, list and show scenarios", description="Scenarios as tests (harness.scenario)."
