@@ -23,10 +23,12 @@ A bundle comes from someone else, so it is read as hostile input, in one bounded
 A refused bundle raises :class:`BundleError` (an :class:`~harness.errors.InputError`, exit 65)
 with one line naming the member; nothing is written anywhere.
 
-Two pax extended-header keys of vfiolab's own carry what a capture could not copy whole (other
-tar readers ignore them): ``VFIOLAB.truncated`` (the file held more than the member's bytes) and
-``VFIOLAB.unread`` (why the content, or a directory's listing, could not be read on the host:
-reading the member raises :class:`~harness.rootfs.Unreadable` with that reason, as the host did).
+Two pax extended-header records carry what a capture could not copy whole, as extended
+attributes in the ``SCHILY.xattr`` namespace GNU tar and libarchive know (they restore them as
+``user.vfiolab.*`` attributes, or ignore them; neither warns): :data:`TRUNCATED_KEY` (the file
+held more than the member's bytes) and :data:`UNREAD_KEY` (why the content, or a directory's
+listing, could not be read on the host: reading the member raises
+:class:`~harness.rootfs.Unreadable` with that reason, as the host did).
 
 :class:`MemoryRoot` is the in-memory tree itself; the capture builds one from what it read, and
 :class:`BundleRoot` is one loaded from a bundle file.
@@ -38,11 +40,12 @@ import gzip
 import os
 import re
 import stat
+import struct
 import tarfile
 import zlib
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 from harness.errors import InputError
 from harness.rootfs import (
@@ -62,8 +65,8 @@ from harness.rootfs import (
 #: File content a bundle may hold in all (uncompressed); ``vfiolab capture`` stops adding files
 #: at this size and lists what it skipped.
 CONTENT_LIMIT = 64 * 1024 * 1024
-#: Members a bundle may hold (a 1,024-function host captures to about 60,000).
-MEMBER_LIMIT = 200_000
+#: Members a bundle may hold (a 1,024-function host captures to about 52,000).
+MEMBER_LIMIT = 100_000
 #: The largest file kept whole: the largest read the checker makes (a kernel log).
 MEMBER_SIZE_LIMIT = LOG_LIMIT
 #: One pax extended header or GNU long name.
@@ -71,9 +74,9 @@ PAX_LIMIT = 64 * 1024
 #: A member name or symlink target, in bytes (PATH_MAX), and one component of it (NAME_MAX).
 NAME_LIMIT = 4096
 COMPONENT_LIMIT = 255
-#: Decompressed bytes read from one bundle: the content, plus three 512-byte header blocks per
-#: member (a pax header, its data, the ustar header).
-STREAM_LIMIT = CONTENT_LIMIT + MEMBER_LIMIT * 3 * 512
+#: Decompressed bytes read from one bundle: the content, plus per member three 512-byte header
+#: blocks (a pax header, its data, the ustar header) and the padding of its data to a block.
+STREAM_LIMIT = CONTENT_LIMIT + MEMBER_LIMIT * 4 * 512
 #: The pax keys of vfiolab's own (see the module docstring).
 TRUNCATED_KEY = "SCHILY.xattr.user.vfiolab.truncated"
 UNREAD_KEY = "SCHILY.xattr.user.vfiolab.unread"
@@ -393,7 +396,7 @@ class BundleRoot(MemoryRoot):
             if headers > 4 * MEMBER_LIMIT:
                 raise BundleError(f"{name}: more than {MEMBER_LIMIT} members")
             try:
-                header = tarfile.TarInfo.frombuf(block, "utf-8", "strict")
+                header = _parse_header(block)
             except (tarfile.HeaderError, UnicodeDecodeError) as error:
                 raise BundleError(
                     f"{name}: after {previous}: not a tar header ({error}); a member longer than its header "
@@ -470,6 +473,51 @@ class BundleRoot(MemoryRoot):
             self.add(name, member if member.kind is not Kind.SYMLINK else replace(member, data=b""))
         except ValueError as error:
             raise BundleError(f"{bundle}: member {_shown(name)}: {error}") from None
+
+
+class _Header(NamedTuple):
+    name: str
+    mode: int
+    size: int
+    mtime: int
+    type: bytes
+    linkname: str
+
+
+_USTAR = struct.Struct("100s8s8s8s12s12s8sc100s6s2s32s32s8s8s155s")
+_POSIX_MAGIC = b"ustar\x0000"
+
+
+def _octal(field: bytes) -> int:
+    return int(field.split(b"\x00", 1)[0].strip() or b"0", 8)
+
+
+def _text(field: bytes) -> str:
+    return field.split(b"\x00", 1)[0].decode("utf-8")
+
+
+def _parse_header(block: bytes) -> _Header:
+    """A header block: POSIX ustar blocks (all that ``vfiolab capture`` writes) parsed directly,
+    every other form by ``tarfile`` (GNU's, base-256 numbers, old V7 headers). Both check the
+    checksum; both raise :class:`tarfile.HeaderError` or :class:`UnicodeDecodeError`."""
+    if block[257:265] == _POSIX_MAGIC:
+        fields = _USTAR.unpack_from(block)
+        try:
+            mode, size, mtime, checksum = (_octal(fields[index]) for index in (1, 4, 5, 6))
+        except ValueError:
+            pass  # base-256 or garbage: tarfile decides
+        else:
+            if checksum == sum(block) - sum(block[148:156]) + 8 * 32:
+                name, kind, linkname, prefix = _text(fields[0]), fields[7], _text(fields[8]), _text(fields[15])
+                if kind == tarfile.AREGTYPE and name.endswith("/"):
+                    kind = tarfile.DIRTYPE
+                if kind == tarfile.DIRTYPE:
+                    name = name.rstrip("/")
+                if prefix and kind not in tarfile.GNU_TYPES:
+                    name = prefix + "/" + name
+                return _Header(name, mode, size, mtime, kind, linkname)
+    info = tarfile.TarInfo.frombuf(block, "utf-8", "strict")
+    return _Header(info.name, info.mode, info.size, int(info.mtime), info.type, info.linkname)
 
 
 def _gnu_text(data: bytes, name: str) -> str:

@@ -20,9 +20,12 @@ A bundle (format 1) is a gzip-compressed tar. Its members are:
   ``etc/...``, ``dev/disk/by-id/...``, ``run/udev/data/...``, ``var/log/...``): directories as
   directory members, symlinks as symlink members with their original targets (relative or
   absolute), regular files as files; nothing else. Paths and contents are redacted unless the
-  manifest says ``"redacted": false``. Two pax keys of vfiolab's own mark files kept in part
-  (:data:`~harness.rootfs_bundle.TRUNCATED_KEY`) or by presence only, with the reason the
-  content is missing (:data:`~harness.rootfs_bundle.UNREAD_KEY`).
+  manifest says ``"redacted": false``. Two pax records (extended attributes
+  ``user.vfiolab.truncated`` and ``user.vfiolab.unread``) mark files kept in part or by
+  presence only, with the reason the content is missing
+  (:data:`~harness.rootfs_bundle.TRUNCATED_KEY`, :data:`~harness.rootfs_bundle.UNREAD_KEY`).
+  Members are ustar headers (long names split into prefix and name), with a pax header only
+  where that is not enough: a name beyond 255 bytes, a fractional mtime, the two records.
 
 ``check --root BUNDLE`` reads a bundle through :class:`harness.rootfs_bundle.BundleRoot`;
 :func:`read_manifest` gives an importer the manifest, validated.

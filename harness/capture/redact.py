@@ -54,7 +54,7 @@ from collections.abc import Callable
 from typing import Any
 
 from harness.pci import regs
-from harness.pci.config import ConfigSpace
+from harness.pci.config import CapabilityLoopError, ConfigSpace
 from harness.rootfs import ATTRIBUTE_LIMIT, TEXT_LIMIT, RootError, RootFS
 
 #: Learned values at least this long are replaced wherever they stand as a whole word.
@@ -367,10 +367,13 @@ class Redactor:
                 # An md array made on another host is named "<host>:<name>".
                 if ":" in value:
                     self.add_hostname(value.split(":", 1)[0])
+            elif key in ("ID_SERIAL", "ID_USB_SERIAL") and "_" in value:
+                # <model>_<serial> (udev's ata_id, scsi_id, usb_id): the model identifies nobody,
+                # and learning the whole value would give the by-id name another pseudonym for
+                # the serial than the one ID_SERIAL_SHORT gets.
+                self.add_value(_LUN_SUFFIX.sub("", value.rsplit("_", 1)[-1]))
             else:
                 self.add_value(value.replace("\\x20", " ").strip())
-                if key in ("ID_SERIAL", "ID_USB_SERIAL") and "_" in value:
-                    self.add_value(value.rsplit("_", 1)[-1])
 
     def add_text_names(self, text: str) -> None:
         """VM names, mapping nodes and ``UUID=`` values of a configuration file."""
@@ -510,18 +513,27 @@ class Redactor:
         return self.text(text, identity).encode("utf-8", "surrogateescape")
 
     def config_space(self, data: bytes) -> bytes:
-        """Config space with the PCIe Device Serial Number (extended capability 0x0003) replaced
-        by its pseudonym; the same one :meth:`text` gives lspci's ``Device Serial Number``."""
+        """Config space with each PCIe Device Serial Number (extended capability 0x0003; a
+        device may list more than one) replaced by its pseudonym; the same one :meth:`text`
+        gives lspci's ``Device Serial Number``."""
         if len(data) < 0x100 + regs.DSN_LENGTH:
             return data
-        capability = ConfigSpace(data).find(regs.EXT_DSN, extended=True)
-        if capability is None or capability.offset + regs.DSN_LENGTH > len(data):
-            return data
-        start = capability.offset + 4
-        value = int.from_bytes(data[start : start + 8], "little")
-        shown = "-".join(f"{byte:02x}" for byte in value.to_bytes(8, "big"))
-        fresh = int(self.eui64(shown).replace("-", ""), 16)
-        return data[:start] + fresh.to_bytes(8, "little") + data[start + 8 :]
+        space = ConfigSpace(data)
+        try:
+            found = [item for item in space.extended_capabilities() if item.cap_id == regs.EXT_DSN]
+        except CapabilityLoopError:
+            # A looping list: the kernel's walk (and lspci's) reaches the first one only.
+            first = space.find(regs.EXT_DSN, extended=True)
+            found = [first] if first is not None else []
+        fresh = bytearray(data)
+        for capability in found:
+            start = capability.offset + 4
+            if start + 8 > len(data):
+                continue
+            value = int.from_bytes(data[start : start + 8], "little")
+            shown = "-".join(f"{byte:02x}" for byte in value.to_bytes(8, "big"))
+            fresh[start : start + 8] = int(self.eui64(shown).replace("-", ""), 16).to_bytes(8, "little")
+        return bytes(fresh)
 
     def hexdump_text(self, text: str) -> str:
         """``lspci -x``/``-xxxx`` text with each device's Device Serial Number rewritten as in

@@ -112,7 +112,9 @@ class GeneratedOutput:
         """A copy with ``redact`` applied to every text it prints or writes (``--redact``)."""
         return replace(
             self,
-            files=[replace(item, content=redact(item.content), description=redact(item.description)) for item in self.files],
+            files=[
+                replace(item, content=redact(item.content), description=redact(item.description)) for item in self.files
+            ],
             commands=[(redact(comment), redact(command)) for comment, command in self.commands],
             after_reboot=[(redact(comment), redact(command)) for comment, command in self.after_reboot],
             notes=[redact(note) for note in self.notes],
