@@ -282,10 +282,7 @@ class _Stream:
 
     def read(self, size: int, what: str) -> bytes:
         if self.consumed + size > STREAM_LIMIT:
-            raise BundleError(
-                f"{self._name}: decompresses to more than {STREAM_LIMIT // (1024 * 1024)} MiB "
-                "(not a vfiolab capture, or a gzip bomb)"
-            )
+            raise self._too_large()
         chunks: list[bytes] = []
         wanted = size
         try:
@@ -302,6 +299,27 @@ class _Stream:
         if len(data) != size and data:
             raise BundleError(f"{self._name}: ends inside {what} (truncated bundle)")
         return data
+
+    def finish(self) -> None:
+        """Read what follows the end-of-archive marker (tar pads its last record with zeros) to
+        the end of the gzip stream, so that its checksum and length are verified: a bundle cut
+        short or damaged after its last member is refused too."""
+        while True:
+            try:
+                chunk = self._gzip.read(min(1024 * 1024, STREAM_LIMIT - self.consumed + 1))
+            except (OSError, EOFError, zlib.error) as error:
+                raise BundleError(f"{self._name}: not a readable gzip stream ({error})") from None
+            if not chunk:
+                return
+            self.consumed += len(chunk)
+            if self.consumed > STREAM_LIMIT:
+                raise self._too_large()
+
+    def _too_large(self) -> BundleError:
+        return BundleError(
+            f"{self._name}: decompresses to more than {STREAM_LIMIT // (1024 * 1024)} MiB "
+            "(not a vfiolab capture, or a gzip bomb)"
+        )
 
     def skip(self, size: int, what: str) -> None:
         while size:
@@ -388,9 +406,10 @@ class BundleRoot(MemoryRoot):
             block = stream.read(_BLOCK, "a tar header")
             if not block or block == bytes(_BLOCK):
                 # The end-of-archive marker (or the end of the stream at a block boundary, as GNU
-                # tar accepts); nothing after it is read.
+                # tar accepts); what follows is only decompressed, not parsed.
                 if pax or long_name or long_link:
                     raise BundleError(f"{name}: ends after an extended header with no member")
+                stream.finish()
                 return
             headers += 1
             if headers > 4 * MEMBER_LIMIT:

@@ -143,6 +143,17 @@ def corrupt_gzip() -> bytes:
     return good[:20] + bytes(byte ^ 0x5A for byte in good[20:60]) + good[60:]
 
 
+def truncated_gzip() -> bytes:
+    """A bundle cut in the middle of its compressed stream (an interrupted download)."""
+    good = bundle(member("etc/hostname", bytes(range(256)) * 64))
+    return good[: len(good) // 2]
+
+
+def gzip_without_trailer() -> bytes:
+    """Every member and the end-of-archive marker there, the gzip checksum and length cut off."""
+    return bundle()[:-8]
+
+
 def pax_path_climbs() -> bytes:
     """A harmless ustar name whose pax ``path`` record climbs out."""
     return bundle(pax({"path": "../../etc/shadow"}), member("proc/version", b"x"))
@@ -183,6 +194,8 @@ CASES: dict[str, tuple[Callable[[], bytes], str]] = {
     "huge-declared-size": (huge_declared_size, "its files hold more than 64 MiB"),
     "not-gzip": (not_gzip, "not a capture bundle"),
     "corrupt-gzip": (corrupt_gzip, "not a readable gzip stream"),
+    "truncated-gzip": (truncated_gzip, "not a readable gzip stream"),
+    "gzip-without-trailer": (gzip_without_trailer, "not a readable gzip stream"),
     "pax-path-climbs": (pax_path_climbs, "a '..' component"),
     "tar-bomb": (tar_bomb, f"more than {MEMBER_LIMIT} members"),
     "gzip-bomb": (gzip_bomb, "decompresses to more than"),

@@ -29,6 +29,7 @@ from harness.checker import check_root, run_checks
 from harness.report import to_json
 from harness.rootfs import Kind, NotFound, RootError, Unreadable
 from harness.rootfs_bundle import (
+    MEMBER_SIZE_LIMIT,
     TRUNCATED_KEY,
     UNREAD_KEY,
     BundleError,
@@ -176,6 +177,20 @@ def test_the_manifest_and_command_outputs_are_members_like_any_other(tmp_path: P
     path.write_bytes(data)
     fs = BundleRoot(path)
     assert fs.listdir("vfiolab-commands").names == ["dmesg.txt"]
+
+
+def test_a_huge_member_keeps_its_first_bytes_and_reads_as_truncated(tmp_path: Path) -> None:
+    """A real member beyond the largest read the checker makes (not only a header that says so):
+    its first MEMBER_SIZE_LIMIT bytes are kept, the rest is decompressed and dropped."""
+    size = MEMBER_SIZE_LIMIT + 4096
+    path = tmp_path / "big.tar.gz"
+    path.write_bytes(bundle(member("var/log", kind=b"5"), member("var/log/dmesg", b"[0] x\n" * (size // 6 + 1))))
+    fs = BundleRoot(path)
+    blob = fs.read("var/log/dmesg", 1 << 30)
+    assert len(blob.data) == MEMBER_SIZE_LIMIT and blob.truncated
+    assert fs.read("proc/cmdline", 100).data == b"quiet\n"
+    # The bundle loads: check gets as far as the root's content (which holds no PCI device).
+    run_cli("check", "--root", str(path)).assert_one_line_error(3, "no PCI devices could be read")
 
 
 # --- Property-based: damaged bundles, random trees -------------------------------------------------

@@ -473,6 +473,27 @@ def test_the_manifest_says_what_was_read_kept_in_part_and_skipped(planted_root: 
     assert result.skipped == len(manifest["skipped"])
 
 
+def test_the_content_cap_bounds_the_bundle_and_the_manifest_says_what_it_left_out(
+    scenario_root: RenderRoot, tmp_path: Path
+) -> None:
+    root = scenario_root("terramaster-f4-424-pro")
+    whole = capture(root, tmp_path / "whole.tar.gz", redact=False)
+    limit = whole.content_bytes // 4
+    capped = capture(root, tmp_path / "capped.tar.gz", redact=False, content_limit=limit)
+    fs = BundleRoot(tmp_path / "capped.tar.gz")
+    manifest = read_manifest(fs)
+    files = [member for name, member in fs.members() if name != MANIFEST]
+    assert sum(len(member.data) for member in files) <= limit
+    capped_reasons = [item for item in manifest["skipped"] if "size cap was reached" in item["reason"]]
+    assert capped_reasons and capped.skipped == len(manifest["skipped"])
+    # What did not fit is kept by presence only: reading it fails with the reason, as the checker
+    # would be told on the host for a file it could not read.
+    for item in capped_reasons:
+        left = fs.member(item["path"])
+        assert left is None or (left.data == b"" and left.unread == item["reason"]), item
+    assert capped.compressed_bytes < whole.compressed_bytes
+
+
 def test_output_rules(scenario_root: RenderRoot, tmp_path: Path) -> None:
     root = scenario_root("terramaster-f4-424-pro")
     out = tmp_path / "host.tar.gz"
