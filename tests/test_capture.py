@@ -29,14 +29,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from harness.capture.bundle import MANIFEST, capture, read_manifest
+from harness.capture.bundle import MANIFEST, _tar_info, _ustar_header, capture, read_manifest
 from harness.checker import check_root
 from harness.generate import TARGETS, GenerateRefused, generate
 from harness.pci import regs
 from harness.pci.config import ConfigSpace
 from harness.report import to_json
-from harness.rootfs_bundle import BundleRoot
+from harness.rootfs import Kind
+from harness.rootfs_bundle import BundleRoot, Member
 from tests.canary import run_cli
 from tests.conftest import RenderRoot
 
@@ -514,6 +517,64 @@ def test_output_rules(scenario_root: RenderRoot, tmp_path: Path) -> None:
         3, "cannot capture"
     )
     assert sorted(item.name for item in tmp_path.iterdir()) == ["host.tar.gz", "private.tar.gz"]
+
+
+_COMPONENT = st.text(alphabet="abc:.-_0é", min_size=1, max_size=60)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    parts=st.lists(_COMPONENT, min_size=1, max_size=6),
+    kind=st.sampled_from([Kind.FILE, Kind.DIRECTORY, Kind.SYMLINK]),
+    size=st.integers(min_value=0, max_value=2048),
+    mtime=st.one_of(st.integers(min_value=0, max_value=2**34).map(float), st.floats(min_value=0, max_value=2**33)),
+    climbs=st.integers(min_value=0, max_value=40),
+    mode=st.sampled_from([0o644, 0o755, 0o777, 0o200, 0o444]),
+)
+def test_the_header_writer_writes_what_tarfile_reads_back(
+    *, parts: list[str], kind: Kind, size: int, mtime: float, climbs: int, mode: int
+) -> None:
+    """The capture's own ustar header (tens of thousands per bundle) says what tarfile's would,
+    and falls back to a pax header exactly where one ustar block cannot hold the member."""
+    name = "/".join(parts)
+    target = "../" * climbs + "t" if kind is Kind.SYMLINK else None
+    member = Member(kind, b"x" * size if kind is Kind.FILE else b"", target, mtime, mode)
+    block = _ustar_header(name, member)
+    try:
+        expected = _tar_info(name, member).tobuf(tarfile.USTAR_FORMAT, "ascii", "strict")
+    except ValueError:
+        expected = None
+    if expected is None or mtime != int(mtime):
+        assert block is None
+        return
+    assert block is not None
+    ours, theirs = (tarfile.TarInfo.frombuf(item, "ascii", "strict") for item in (block, expected))
+    assert (ours.name, ours.mode, ours.size, ours.mtime, ours.type, ours.linkname) == (
+        theirs.name,
+        theirs.mode,
+        theirs.size,
+        theirs.mtime,
+        theirs.type,
+        theirs.linkname,
+    )
+    assert ours.name == name and ours.linkname == (target or "")
+
+
+def test_gnu_tar_reads_a_bundle_as_vfiolab_does(final_root: RenderRoot, tmp_path: Path) -> None:
+    tar = shutil.which("tar")
+    if tar is None:
+        pytest.skip("GNU tar is not installed")
+    bundle = tmp_path / "host.tar.gz"
+    capture(final_root("terramaster-f4-424-pro"), bundle)
+    listed = subprocess.run([tar, "-tzf", str(bundle)], capture_output=True, text=True, check=True)
+    assert listed.stderr == ""
+    names = [line.rstrip("/") for line in listed.stdout.splitlines()]
+    assert names[0] == MANIFEST
+    assert sorted(names) == sorted(name for name, _ in BundleRoot(bundle).members())
+    extracted = tmp_path / "x"
+    extracted.mkdir()
+    subprocess.run([tar, "-xzf", str(bundle), "-C", str(extracted)], capture_output=True, check=True)
+    assert signature(report(extracted)) == signature(report(bundle))
 
 
 def _umask() -> int:

@@ -38,6 +38,7 @@ import errno
 import gzip
 import json
 import os
+import struct
 import tarfile
 import tempfile
 import time
@@ -336,15 +337,67 @@ def _tar_info(name: str, member: Member) -> tarfile.TarInfo:
     return info
 
 
-def _header(info: tarfile.TarInfo) -> bytes:
+_USTAR = struct.Struct("100s8s8s8s12s12s8sc100s6s2s32s32s8s8s155s12x")
+_USTAR_TYPES = {Kind.DIRECTORY: tarfile.DIRTYPE, Kind.SYMLINK: tarfile.SYMTYPE, Kind.FILE: tarfile.REGTYPE}
+
+
+def _ustar_name(name: bytes) -> tuple[bytes, bytes] | None:
+    """(prefix, name) as POSIX ustar splits a long name (at a ``/``: prefix at most 155 bytes,
+    name at most 100), or None when it cannot."""
+    if len(name) <= 100:
+        return b"", name
+    # The shortest prefix whose rest fits in 100 bytes (as tarfile and GNU tar choose).
+    cut = name.find(b"/", len(name) - 101)
+    return (name[:cut], name[cut + 1 :]) if 0 < cut <= 155 else None
+
+
+def _ustar_header(name: str, member: Member) -> bytes | None:
+    """One POSIX ustar header block for ``member``, or None when one block cannot hold it (a
+    name or target that is not ASCII or too long, a fractional mtime, vfiolab's pax records).
+    What ``tarfile`` writes for the same member, without its per-member overhead (a capture
+    writes tens of thousands)."""
+    if member.truncated or member.unread or member.mtime != int(member.mtime) or not 0 <= member.mtime < 8**11:
+        return None
+    try:
+        raw_name = (name + "/" if member.kind is Kind.DIRECTORY else name).encode("ascii")
+        target = (member.target or "").encode("ascii") if member.kind is Kind.SYMLINK else b""
+    except UnicodeEncodeError:
+        return None
+    split = _ustar_name(raw_name)
+    size = len(member.data) if member.kind is Kind.FILE else 0
+    if split is None or len(target) > 100 or size >= 8**11:
+        return None
+    prefix, short = split
+    fields = [
+        short,
+        b"%07o\0" % (member.mode & 0o7777),
+        b"0000000\0",
+        b"0000000\0",
+        b"%011o\0" % size,
+        b"%011o\0" % int(member.mtime),
+        b" " * 8,
+        _USTAR_TYPES[member.kind],
+        target,
+        b"ustar\0",
+        b"00",
+        b"",
+        b"",
+        b"",
+        b"",
+        prefix,
+    ]
+    block = bytearray(_USTAR.pack(*fields))
+    block[148:155] = b"%06o\0" % sum(block)
+    return bytes(block)
+
+
+def _header(name: str, member: Member) -> bytes:
     """A member's header: one ustar block (a long name split into ustar's prefix and name, as
     POSIX allows) when that holds everything, else a pax extended header before it."""
-    if not info.pax_headers and isinstance(info.mtime, int):
-        try:
-            return info.tobuf(tarfile.USTAR_FORMAT, "ascii", "strict")
-        except (ValueError, UnicodeEncodeError):
-            pass
-    return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+    block = _ustar_header(name, member)
+    if block is not None:
+        return block
+    return _tar_info(name, member).tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
 
 
 def write_bundle(out: Path, entries: list[tuple[str, Member]], overwrite: bool = False, private: bool = False) -> int:
@@ -361,7 +414,7 @@ def write_bundle(out: Path, entries: list[tuple[str, Member]], overwrite: bool =
         with os.fdopen(handle, "wb") as raw:
             with gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=COMPRESSION, mtime=0) as compressed:
                 for name, member in entries:
-                    compressed.write(_header(_tar_info(name, member)))
+                    compressed.write(_header(name, member))
                     if member.kind is Kind.FILE and member.data:
                         compressed.write(member.data)
                         compressed.write(bytes(-len(member.data) % tarfile.BLOCKSIZE))

@@ -179,6 +179,11 @@ class Redactor:
         self._hostnames: dict[str, str] = {}
         #: The compiled expression per mode (built on first use after learning).
         self._patterns: dict[str, re.Pattern[str]] = {}
+        #: (path component, identity) -> redacted component; a capture's tens of thousands of
+        #: member names share a few thousand components.
+        self._components: dict[tuple[str, bool], str] = {}
+        #: A learned value holds a "/" (then paths are redacted whole, not by component).
+        self._slashed = False
 
     # --- Pseudonyms --------------------------------------------------------------------------
 
@@ -309,6 +314,7 @@ class Redactor:
             self._hex_literals[value.upper()] = self._shaped(kind, value.upper(), keep)
         else:
             self._literals[value] = self._shaped(kind, value, keep)
+            self._slashed = self._slashed or "/" in value
         self._patterns.clear()
 
     def add_mac_digits(self, digits: str) -> None:
@@ -459,6 +465,7 @@ class Redactor:
         key = "identity" if identity else "broad"
         pattern = self._patterns.get(key)
         if pattern is None:
+            self._components.clear()
             parts = []
             literals = _alternatives(
                 self._literals, self._hex_literals, (lambda value: True) if identity else _global_value
@@ -504,8 +511,21 @@ class Redactor:
     def path(self, path: str) -> str:
         """A member name or symlink target: names under ``/dev/disk`` are identity records
         (short serials replaced too); other names are redacted as text (a hostname, a UUID, a
-        MAC in them). ``/`` separates words, so a component is replaced only whole."""
-        return self.text(path, identity="disk/" in path or path.startswith("disk"))
+        MAC in them). ``/`` separates words, so a component is replaced only whole; no pattern
+        spans a ``/``, so unless a learned value holds one, each component is redacted on its
+        own, once."""
+        identity = "disk/" in path or path.startswith("disk")
+        if self._slashed:
+            return self.text(path, identity)
+        pattern = self._master(identity)
+        out = []
+        for part in path.split("/"):
+            fresh = self._components.get((part, identity))
+            if fresh is None:
+                fresh = pattern.sub(self._replace, part) if part else part
+                self._components[(part, identity)] = fresh
+            out.append(fresh)
+        return "/".join(out)
 
     def bytes_text(self, data: bytes, identity: bool = False) -> bytes:
         """A file's bytes redacted as text (bytes that are not UTF-8 are kept as they are)."""
