@@ -223,19 +223,20 @@ class Redactor:
 
     def mac(self, text: str) -> str:
         """A MAC address (any separator, or none) with its OUI kept."""
-        digits = re.sub(r"[^0-9A-Fa-f]", "", text)
-        if len(digits) != 12 or digits.strip("0") == "" or digits.upper() == "F" * 12:
-            return text
-        fresh = iter(self._shaped("mac", digits.upper(), keep=6))
-        return "".join(
-            _case_like(next(fresh), character) if character in _HEX_DIGITS else character for character in text
-        )
+        return self._keep_vendor("mac", text, 12)
 
     def eui64(self, text: str) -> str:
+        """An EUI-64 (a Device Serial Number, an NVMe EUI) with its OUI kept."""
+        return self._keep_vendor("eui64", text, 16)
+
+    def _keep_vendor(self, kind: str, text: str, length: int) -> str:
+        """``text`` holding ``length`` hex digits (any separators): the digits after the first
+        six (the vendor's OUI) replaced, case and separators kept; all-zero and all-ones values
+        (no address) kept."""
         digits = re.sub(r"[^0-9A-Fa-f]", "", text)
-        if len(digits) != 16 or digits.strip("0") == "" or digits.upper() == "F" * 16:
+        if len(digits) != length or digits.strip("0") == "" or digits.upper() == "F" * length:
             return text
-        fresh = iter(self._shaped("eui64", digits.upper(), keep=6))
+        fresh = iter(self._shaped(kind, digits.upper(), keep=6))
         return "".join(
             _case_like(next(fresh), character) if character in _HEX_DIGITS else character for character in text
         )
