@@ -451,6 +451,24 @@ def test_check_and_generate_redact_their_output(planted_root: Path) -> None:
     assert HOSTNAME not in mapped.stdout + mapped.stderr and "node=host-" in mapped.stderr
 
 
+def test_generate_redacts_the_files_it_writes_and_its_refusal(planted_root: Path, tmp_path: Path) -> None:
+    written = {}
+    for name, extra in (("plain", []), ("redacted", ["--redact"])):
+        arguments = ["generate", "all", "--root", str(planted_root), "--device", "0000:03:00.0", *extra]
+        refused = run_cli(*arguments)
+        assert refused.code == 2 and refused.stdout == "", refused.stderr
+        out = tmp_path / name
+        outcome = run_cli(*arguments, "--force", "--out", str(out))
+        assert outcome.code == 0, outcome.stderr
+        files = sorted(path for path in out.rglob("*") if path.is_file())
+        assert files
+        written[name] = "".join(path.read_text() for path in files) + outcome.stderr + refused.stderr
+    found = [value for value in PLANTED if value.lower() in written["plain"].lower()]
+    assert SERIAL in found, found
+    for value in found:
+        assert value.lower() not in written["redacted"].lower(), value
+
+
 # --- The manifest and the output ----------------------------------------------------------------------
 
 
