@@ -146,6 +146,8 @@ def _run_capture(out: Path, user: str | None, strace: str | None = None, log: Pa
             strace,
             "-f",
             "-qq",
+            # Stop only at the traced calls (not at every system call): a loaded machine stays usable.
+            "--seccomp-bpf",
             "-o",
             str(log),
             "-e",
@@ -157,7 +159,7 @@ def _run_capture(out: Path, user: str | None, strace: str | None = None, log: Pa
     else:
         demote = _demote(user)
     completed = subprocess.run(
-        command, env=_ENV, cwd=out.parent, capture_output=True, text=True, timeout=120, preexec_fn=demote, check=False
+        command, env=_ENV, cwd=out.parent, capture_output=True, text=True, timeout=600, preexec_fn=demote, check=False
     )
     assert completed.returncode == 0, completed.stderr
     assert "Traceback" not in completed.stderr
