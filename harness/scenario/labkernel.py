@@ -41,24 +41,35 @@ def operations_file(root: Path) -> Path:
 class SimulatedKernel(HostKernel):
     """A scenario's host rendered at ``root``, whose simulated kernel answers the lab."""
 
-    def __init__(self, scenario: Scenario, root: Path | str, *, fresh: bool = True) -> None:
+    def __init__(
+        self,
+        scenario: Scenario,
+        root: Path | str,
+        *,
+        fresh: bool = True,
+        render: bool = True,
+        operations: Path | None = None,
+    ) -> None:
+        """``fresh``: a newly booted host (else the operations file is replayed, see
+        :meth:`attach`); ``render``: render the root now (else it must already hold a render
+        of this scenario: writes never change it, so one render can serve many runs);
+        ``operations``: where the operations are kept (default beside the root)."""
         self.machine = Machine(scenario.host)
         root = Path(os.path.abspath(root))
         super().__init__(root)
-        self._seen = len(self.machine.kernel.log.records)
-        self._operations = operations_file(root)
+        self._operations = operations or operations_file(root)
         if fresh:
             self._operations.unlink(missing_ok=True)
-            render_into(root, lambda path: render_machine(self.machine, path), replace=True)
+            if render:
+                render_into(root, lambda path: render_machine(self.machine, path), replace=True)
         else:
             self._replay()
-            rerender(self.machine, root)
         self._seen = len(self.machine.kernel.log.records)
 
     @classmethod
-    def attach(cls, scenario: Scenario, root: Path | str) -> SimulatedKernel:
-        """The simulated host a earlier process left at ``root`` (its operations replayed)."""
-        return cls(scenario, root, fresh=False)
+    def attach(cls, scenario: Scenario, root: Path | str, operations: Path | None = None) -> SimulatedKernel:
+        """The simulated host an earlier process left at ``root`` (its operations replayed)."""
+        return cls(scenario, root, fresh=False, operations=operations)
 
     def _replay(self) -> None:
         try:
