@@ -9,3 +9,5 @@ prediction and refusals), :mod:`~harness.lab.journal` (the restore journal),
 :mod:`~harness.lab.reports` (classification, JSON, JUnit, diff), :mod:`~harness.lab.cli`.
 The simulated kernel that tests use is :mod:`harness.scenario.labkernel`.
 """
+
+from __future__ import annotations
