@@ -18,7 +18,8 @@ def check_output_path(path: Path, option: str) -> None:
         raise OutputError(f"{option} {path}: is a directory; name the file to write")
 
 
-def write_atomically(path: Path, data: bytes, option: str) -> None:
+def write_atomically(path: Path, data: bytes, option: str, durable: bool = False) -> None:
+    """``durable``: fsync the data before the rename (a journal that must survive a crash)."""
     check_output_path(path, option)
     temporary: str | None = None
     try:
@@ -26,6 +27,9 @@ def write_atomically(path: Path, data: bytes, option: str) -> None:
         handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
         with os.fdopen(handle, "wb") as stream:
             stream.write(data)
+            if durable:
+                stream.flush()
+                os.fsync(stream.fileno())
         os.replace(temporary, path)
     except OSError as error:
         if temporary is not None:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from harness import exitcodes
-from harness.errors import BusyError
+from harness.errors import BusyError, CannotRunError
 from harness.lab.journal import Change, RestoreJournal
 from harness.lab.plan import load_plan
 from harness.lab.runner import LabRunner
@@ -153,6 +153,19 @@ def test_what_cannot_be_restored_is_said_exactly_and_stays_in_the_journal(
     )
     assert cli.returncode == exitcodes.CANNOT_RUN
     assert "NOT restored: 0000:02:00.0 is bound to r8169, was nvme" in cli.stdout
+
+
+def test_a_run_does_not_start_over_an_earlier_runs_journal(tmp_path: Path, scenario_root: RenderRoot) -> None:
+    journal = RestoreJournal(tmp_path / "journal.json")
+    with journal.locked():
+        journal.record(Change("0000:03:00.0", "ahci", None))
+    kernel = SimulatedKernel(
+        load_scenario(str(LAB_HOST)), scenario_root(str(LAB_HOST)), render=False, operations=tmp_path / "ops"
+    )
+    runner = LabRunner(load_plan(_plan(tmp_path)), kernel, journal, act=True, emit=lambda _: None)
+    with pytest.raises(CannotRunError, match=r"earlier run left \(0000:03:00.0\): run vfiolab lab restore first"):
+        runner.run()
+    assert kernel.driver("0000:00:17.0") == "ahci"
 
 
 def test_a_second_lab_process_on_the_journal_is_busy(tmp_path: Path) -> None:

@@ -15,13 +15,13 @@ import errno
 import fcntl
 import json
 import os
-import tempfile
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from harness.errors import BusyError, InputError, OutputError
 from harness.lab.kernel import LabKernel, device_file, driver_file, driver_name
+from harness.outputs import write_atomically
 from harness.pci.address import Bdf
 
 FORMAT = "vfiolab-lab-restore"
@@ -103,19 +103,7 @@ class RestoreJournal:
         text = json.dumps(
             {"format": FORMAT, "version": VERSION, "changes": [asdict(change) for change in self.changes]}, indent=1
         )
-        temporary: str | None = None
-        try:
-            handle, temporary = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
-            with os.fdopen(handle, "w", encoding="utf-8") as stream:
-                stream.write(text + "\n")
-                stream.flush()
-                os.fsync(stream.fileno())
-            os.replace(temporary, self.path)
-        except OSError as error:
-            if temporary is not None:
-                with contextlib.suppress(OSError):
-                    os.unlink(temporary)
-            raise OutputError(f"restore journal {self.path}: cannot write: {error.strerror or error}") from None
+        write_atomically(self.path, (text + "\n").encode(), "restore journal", durable=True)
 
     def record(self, change: Change) -> None:
         """Add ``change`` (once per device: the first record holds the original state)."""

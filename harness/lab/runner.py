@@ -21,7 +21,7 @@ from pathlib import Path
 from types import FrameType
 
 from harness.checker import CheckReport, check_root
-from harness.errors import RefusedError
+from harness.errors import CannotRunError, RefusedError
 from harness.lab.journal import Change, RestoreJournal
 from harness.lab.kernel import LabKernel, device_file, driver_file
 from harness.lab.plan import Plan, PlannedDevice
@@ -114,6 +114,12 @@ class LabRunner:
                 run.steps += self._device(report, device)
             return run
         with self._signals(), self.journal.locked():
+            if self.journal.changes:
+                left = ", ".join(change.address for change in self.journal.changes)
+                raise CannotRunError(
+                    f"the restore journal {self.journal.path} holds changes an earlier run left ({left}): "
+                    "run vfiolab lab restore first"
+                )
             try:
                 for device in self.plan.devices:
                     run.steps += self._device(report, device)
