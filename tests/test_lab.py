@@ -19,7 +19,7 @@ from fakesys.sysfs.render import render
 from harness import exitcodes
 from harness.errors import InputError, NoInputError, RefusedError
 from harness.lab.journal import RestoreJournal
-from harness.lab.kernel import HostKernel
+from harness.lab.kernel import HostKernel, driver_file
 from harness.lab.plan import load_plan
 from harness.lab.reports import diff, junit_tree
 from harness.lab.results import FAIL, INFRA_ERROR, PASS, PLANNED, LabRun, read_run
@@ -250,8 +250,12 @@ def test_predictions_and_the_simulated_kernel_agree(tmp_path: Path, simulated: C
         ("0000:02:00.0", "function-reset"): (PASS, True, False),
         ("0000:02:00.0", "vm-start"): (PASS, True, False),
         ("0000:03:00.0", "vm-start"): (PASS, True, True),
+        ("0000:00:17.0", "restore"): (PASS, None, False),
+        ("0000:02:00.0", "restore"): (PASS, None, False),
+        ("0000:03:00.0", "restore"): (PASS, None, False),
     }
-    asm = run.steps[-1]
+    asm = run.steps[-2]
+    assert run.steps[-1].outcome == "0000:03:00.0 bound to ahci again"
     assert "does not survive" in asm.prediction and "dead: config space reads all-ones" in asm.outcome
     assert any("ff ff ff ff" in line for line in asm.outcome_evidence)
     # The original drivers are back, the journal is gone.
@@ -276,7 +280,8 @@ def test_a_wrong_prediction_is_a_failure_with_both_sides_evidence(
         """,
     )
     run = _run(simulated(), tmp_path, plan)
-    wrong, after_death, healthy = run.steps
+    wrong, after_death, asm_restored, healthy, healthy_restored = run.steps
+    assert asm_restored.step == healthy_restored.step == "restore"
     assert (wrong.classification, wrong.agree) == (FAIL, False)
     assert "[prediction set by the plan]" in wrong.prediction
     assert wrong.prediction_evidence and wrong.outcome_evidence
@@ -293,9 +298,10 @@ def test_vfio_pci_missing_is_an_infra_error_and_the_binding_comes_back(
     kernel = simulated("terramaster-f4-424-pro")
     plan = load_plan(_plan(tmp_path, 'devices:\n  - {address: "0000:02:00.0", ids: "10ec:8125"}\n'))
     run = LabRunner(plan, kernel, RestoreJournal(tmp_path / "j.json"), act=True, emit=lambda _: None).run()
-    (step,) = run.steps
+    step, restored = run.steps
     assert step.classification == INFRA_ERROR
     assert "vfio-pci" in step.reason
+    assert (restored.step, restored.classification) == ("restore", PASS)
     assert kernel.driver("0000:02:00.0") == "r8169"
 
 
@@ -309,7 +315,7 @@ def test_junit_has_one_case_per_device_and_step_with_properties(
     suite = junit_tree(run).getroot()[0]
     cases = suite.findall("testcase")
     assert [case.get("name") for case in cases] == [f"{step.address} {step.step}" for step in run.steps]
-    properties = {item.get("name"): item.get("value") for item in cases[-1].iter("property")}
+    properties = {item.get("name"): item.get("value") for item in cases[-2].iter("property")}
     assert properties["kernel"] == "6.8.12-4-pve"
     assert properties["ids"] == "1b21:0612"
     assert "does not survive" in str(properties["prediction"])
@@ -351,7 +357,38 @@ def test_the_command_line_acts_on_a_simulated_host(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.returncode == exitcodes.OK, result.stderr
     assert result.stdout.splitlines()[0].split()[:2] == ["device", "step"]
-    assert len(result.stdout.splitlines()) == 6
+    assert len(result.stdout.splitlines()) == 1 + 5 + 3  # the heading, five steps, three restores
     assert read_run(keep / "lab-run.json") == read_run(tmp_path / "lab.json")
     # The kept root shows the final state: the ASM1062 is back on ahci.
     assert os.readlink(keep / "root/sys/bus/pci/devices/0000:03:00.0/driver").endswith("/ahci")
+
+
+# The kernel interface on a real root (a rendered tree stands in for /)
+
+
+def test_host_kernel_writes_only_sysfs_paths_below_its_root(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    render(FakeKernel(load_scenario(str(LAB_HOST)).host), str(root))
+    kernel = HostKernel(root)
+    assert kernel.driver("0000:03:00.0") == "ahci"
+    assert kernel.read("sys/bus/pci/devices/0000:03:00.0/config")[:4] == bytes.fromhex("211b1206")  # type: ignore[index]
+    assert kernel.new_log_lines() == []  # no /dev/kmsg under a rendered root
+    kernel.write("sys/bus/pci/devices/0000:03:00.0/driver_override", "vfio-pci")
+    assert (root / "sys/bus/pci/devices/0000:03:00.0/driver_override").read_text() == "vfio-pci"
+    for bad in ("sys/../etc/passwd", "etc/passwd", "/sys/bus/pci/drivers_probe", "sys//x"):
+        with pytest.raises(ValueError, match="not a sysfs path"):
+            kernel.write(bad, "x")
+    with pytest.raises(FileNotFoundError):  # never creates a file: sysfs has them all
+        kernel.write("sys/bus/pci/devices/0000:03:00.0/no_such_attribute", "1")
+    with pytest.raises(ValueError, match="not a driver name"):
+        driver_file("../../x", "bind")
+
+
+def test_command_line_usage_and_refusals(tmp_path: Path) -> None:
+    result = vfiolab("lab", "run", str(PLAN), "--scenario", str(LAB_HOST), "--root", str(tmp_path))
+    assert result.returncode == exitcodes.USAGE and "use --keep DIR" in result.stderr
+    result = vfiolab("lab", "restore", "--scenario", str(LAB_HOST))
+    assert result.returncode == exitcodes.USAGE
+    if os.geteuid() != 0:
+        result = vfiolab("lab", "run", str(PLAN), "--yes", "--journal", str(tmp_path / "j.json"))
+        assert result.returncode == exitcodes.FAIL and "run it as root" in result.stderr

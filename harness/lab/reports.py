@@ -16,19 +16,24 @@ from harness.outputs import write_atomically
 SUITE_NAME = "vfiolab.lab"
 
 
+def _survival(value: bool | None) -> str:
+    return "-" if value is None else ("survives" if value else "dies")
+
+
 def table(run: LabRun) -> str:
-    """device | step | prediction | outcome | agree | classification."""
-    rows = [("device", "step", "prediction", "outcome", "agree", "result")]
+    """The agreement table: device, step, predicted, observed, agree, result, and the reason of
+    an infra-error (the full texts are in the JSON and JUnit reports)."""
+    rows = [("device", "step", "predicted", "observed", "agree", "result")]
     for step in run.steps:
         agree = "-" if step.agree is None else ("yes" if step.agree else "no")
         rows.append(
             (
                 f"{step.address} ({step.ids})",
                 step.step,
-                step.prediction,
-                step.outcome or step.reason,
+                _survival(step.predicted_survives),
+                _survival(step.observed_survives),
                 agree,
-                step.classification,
+                step.classification + (f": {step.reason}" if step.classification == INFRA_ERROR else ""),
             )
         )
     widths = [max(len(row[index]) for row in rows) for index in range(len(rows[0]) - 1)]

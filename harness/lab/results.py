@@ -39,6 +39,9 @@ class StepResult:
     #: config space read back).
     prediction_evidence: list[str] = field(default_factory=list)
     outcome_evidence: list[str] = field(default_factory=list)
+    #: The two sides in short: the device survives (None: no prediction, or nothing observed).
+    predicted_survives: bool | None = None
+    observed_survives: bool | None = None
     #: The host uses the device (or a group peer): not touched.
     refused: bool = False
     #: The device's config space read back all-ones: it needs a power cycle.

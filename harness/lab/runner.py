@@ -109,9 +109,8 @@ class LabRunner:
         self.emit(f"lab: plan {self.plan.name} on {self.kernel.root} (kernel {run.kernel_release})")
         if not self.act:
             self.emit("lab: dry run: nothing is written; --yes acts")
-        if not self.act:
             for device in self.plan.devices:
-                run.steps += self._device(report, device)
+                self._device(report, device, run.steps)
             return run
         with self._signals(), self.journal.locked():
             if self.journal.changes:
@@ -122,7 +121,7 @@ class LabRunner:
                 )
             try:
                 for device in self.plan.devices:
-                    run.steps += self._device(report, device)
+                    self._device(report, device, run.steps)
             except LabInterrupted as interrupted:
                 run.interrupted = True
                 self.emit(f"lab: interrupted by {interrupted}; restoring every binding the run changed")
@@ -133,7 +132,9 @@ class LabRunner:
                         run.not_restored.append(result.detail)
         return run
 
-    def _device(self, report: CheckReport, device: PlannedDevice) -> list[StepResult]:
+    def _device(self, report: CheckReport, device: PlannedDevice, out: list[StepResult]) -> None:
+        """Append the device's results to ``out`` as they come (so an interrupted run reports
+        the steps that ran)."""
         address = device.address
         self.emit(f"lab: {address} ({device.name}, expected {device.ids})")
 
@@ -148,6 +149,7 @@ class LabRunner:
                     prediction.describe(step) if prediction else "",
                     reason=reason,
                     prediction_evidence=prediction.evidence if prediction else [],
+                    predicted_survives=prediction.survives(step) if prediction else None,
                 )
                 for step in device.steps
             ]
@@ -155,7 +157,8 @@ class LabRunner:
         mismatch = _host_mismatch(report, device)
         if mismatch is not None:
             self.emit(f"lab: {address}: infra-error: {mismatch}")
-            return results(INFRA_ERROR, mismatch)
+            out += results(INFRA_ERROR, mismatch)
+            return
         prediction = predict(report, address, device.survives_override)
         for step in device.steps:
             self.emit(f"lab: {address}: predicted {prediction.describe(step)}")
@@ -165,7 +168,8 @@ class LabRunner:
             items = results(INFRA_ERROR, f"refused: {refused}", prediction)
             for item in items:
                 item.refused = True
-            return items
+            out += items
+            return
         driver = self.kernel.driver(address)
         self.emit(
             f"lab: {address}: would write {VFIO_DRIVER} to driver_override, unbind it from {driver or 'no driver'}, "
@@ -174,12 +178,25 @@ class LabRunner:
             else f"lab: {address}: binding to {VFIO_DRIVER} (was {driver or 'no driver'})"
         )
         if not self.act:
-            return results(PLANNED, "dry run", prediction)
+            out += results(PLANNED, "dry run", prediction)
+            return
         try:
-            return self._exercise(device, prediction, driver)
+            self._exercise(device, prediction, driver, out)
         finally:
-            for result in self.journal.restore(self.kernel, only=address):
-                self.emit(f"lab: {address}: restore: {result.detail}")
+            for restored in self.journal.restore(self.kernel, only=address):
+                self.emit(f"lab: {address}: restore: {restored.detail}")
+                out.append(
+                    StepResult(
+                        address,
+                        device.name,
+                        device.ids,
+                        "restore",
+                        PASS if restored.restored else INFRA_ERROR,
+                        f"bound to {driver or 'no driver'} again",
+                        restored.detail,
+                        reason="" if restored.restored else f"not restored: {restored.detail}",
+                    )
+                )
 
     def _bind(self, device: PlannedDevice, driver: str | None) -> str | None:
         """Bind to vfio-pci as a VM start does; the reason it did not work, or None."""
@@ -198,13 +215,15 @@ class LabRunner:
             return f"{VFIO_DRIVER} did not bind it (is the vfio-pci module loaded? modprobe vfio-pci)"
         return None
 
-    def _exercise(self, device: PlannedDevice, prediction: Prediction, driver: str | None) -> list[StepResult]:
+    def _exercise(
+        self, device: PlannedDevice, prediction: Prediction, driver: str | None, out: list[StepResult]
+    ) -> None:
         address = device.address
         self._phase(address, "bind")
         self.kernel.new_log_lines()
         problem = self._bind(device, driver)
-        out: list[StepResult] = []
         dead = False
+        start = len(out)
         for step in device.steps:
             result = StepResult(
                 address,
@@ -214,6 +233,7 @@ class LabRunner:
                 INFRA_ERROR,
                 prediction.describe(step),
                 prediction_evidence=prediction.evidence,
+                predicted_survives=prediction.survives(step),
             )
             out.append(result)
             if problem is not None:
@@ -230,6 +250,7 @@ class LabRunner:
                 continue
             self._phase(address, "observe")
             result.outcome = observation.outcome
+            result.observed_survives = observation.survives
             result.outcome_evidence = observation.evidence
             result.agree = observation.survives == prediction.survives(step) and _same_reset(
                 step, prediction, observation
@@ -241,11 +262,10 @@ class LabRunner:
             self.emit(f"lab: {address} {step}: {observation.outcome}; {verdict} -> {result.classification}")
             if dead:
                 self.emit(f"lab: {address}: config space reads all-ones: the device needs a power cycle")
-        for result in out:
+        for result in out[start:]:
             if result.classification == INFRA_ERROR:
                 self.emit(f"lab: {address} {result.step}: infra-error: {result.reason}")
         self._phase(address, "restore")
-        return out
 
     def _step(self, address: str, step: str) -> Observation:
         evidence: list[str] = []
