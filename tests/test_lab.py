@@ -305,6 +305,17 @@ def test_vfio_pci_missing_is_an_infra_error_and_the_binding_comes_back(
     assert kernel.driver("0000:02:00.0") == "r8169"
 
 
+def test_a_group_vfio_cannot_open_is_an_infra_error(tmp_path: Path, simulated: Callable[..., SimulatedKernel]) -> None:
+    # The audio function shares group 9 with the SMBus and SPI controllers, which keep their
+    # host drivers: the group is not viable, so VFIO cannot open the device.
+    kernel = simulated()
+    plan = _plan(tmp_path, 'devices:\n  - {address: "0000:00:1f.3", ids: "8086:54c8"}\n')
+    step, restored = _run(kernel, tmp_path, plan).steps
+    assert step.classification == INFRA_ERROR and step.agree is None
+    assert step.reason == "VFIO could not open the device: vfio 0000:00:1f.3: group 9 is not viable"
+    assert (restored.classification, kernel.driver("0000:00:1f.3")) == (PASS, "snd_hda_intel")
+
+
 # Reports
 
 
@@ -382,6 +393,11 @@ def test_host_kernel_writes_only_sysfs_paths_below_its_root(tmp_path: Path) -> N
         kernel.write("sys/bus/pci/devices/0000:03:00.0/no_such_attribute", "1")
     with pytest.raises(ValueError, match="not a driver name"):
         driver_file("../../x", "bind")
+    # No /dev/vfio under the root: the VFIO client's open fails, which the runner reports as an
+    # infra-error (VFIO could not be opened), not as an outcome.
+    cycle = kernel.vfio_cycle("0000:03:00.0")
+    assert (cycle.opened, cycle.reset_worked) == (False, None)
+    assert f"open container {root}/dev/vfio/vfio: ENOENT" in str(cycle.error)
 
 
 def test_command_line_usage_and_refusals(tmp_path: Path) -> None:
