@@ -36,7 +36,7 @@ TABLE: tuple[ExitCode, ...] = (
         "warn",
         "the command ran and found a problem: the worst verdict is warn (check), a scenario or live "
         "run failed an expectation (scenario run, live run), a ROM has problems (rom), a prediction "
-        "disagrees with the outcome (lab run)",
+        "disagrees with the outcome (lab run), two lab runs differ (lab diff)",
     ),
     ExitCode(
         FAIL,

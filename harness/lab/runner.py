@@ -320,10 +320,3 @@ def _host_mismatch(report: CheckReport, device: PlannedDevice) -> str | None:
         ids = f"{function.vendor or 0:04x}:{function.device or 0:04x}"
         return f"{device.address} is {ids}, the plan expects {device.ids}: a different card is in this slot"
     return None
-
-
-def classification_counts(run: LabRun) -> dict[str, int]:
-    counts = dict.fromkeys((PASS, FAIL, INFRA_ERROR, PLANNED), 0)
-    for step in run.steps:
-        counts[step.classification] += 1
-    return counts
