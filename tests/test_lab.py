@@ -370,6 +370,11 @@ def test_the_command_line_acts_on_a_simulated_host(tmp_path: Path) -> None:
     assert result.stdout.splitlines()[0].split()[:2] == ["device", "step"]
     assert len(result.stdout.splitlines()) == 1 + 5 + 3  # the heading, five steps, three restores
     assert read_run(keep / "lab-run.json") == read_run(tmp_path / "lab.json")
+    # The checker's report the predictions came from: the ASM1062 fails on its bus reset.
+    check = json.loads((keep / "check.json").read_text(encoding="utf-8"))
+    asm = next(device for device in check["devices"] if device["bdf"] == "0000:03:00.0")
+    assert asm["verdict"] == "fail"
+    assert "reset.bus-reset-breaks-device" in {finding["code"] for finding in asm["findings"]}
     # The kept root shows the final state: the ASM1062 is back on ahci.
     assert os.readlink(keep / "root/sys/bus/pci/devices/0000:03:00.0/driver").endswith("/ahci")
 

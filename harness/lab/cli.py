@@ -54,7 +54,8 @@ def add_lab_commands(commands: argparse._SubParsersAction[Any]) -> None:
     run.add_argument(
         "--keep",
         metavar="DIR",
-        help="keep the run's artefacts in DIR (the run's JSON; with --scenario, the simulated host's root)",
+        help="keep the run's artefacts in DIR: the run's JSON (lab-run.json), the checker's report of the host "
+        "the prediction came from (check.json); with --scenario, the simulated host's root (root/)",
     )
     _add_host_options(run)
     run.set_defaults(handler=cmd_lab_run)
@@ -124,6 +125,7 @@ def _kernel(args: argparse.Namespace, root: Path, fresh: bool) -> HostKernel:
 
 
 def cmd_lab_run(args: argparse.Namespace) -> int:
+    import json
     import tempfile
     from pathlib import Path
 
@@ -168,6 +170,12 @@ def cmd_lab_run(args: argparse.Namespace) -> int:
         write_json(Path(args.json), run)
     if keep is not None:
         write_json(keep / "lab-run.json", run)
+        if runner.report is not None:
+            from harness.outputs import write_atomically
+            from harness.report import to_json
+
+            check = json.dumps(to_json(runner.report, f"lab plan {plan.name}"), indent=1) + "\n"
+            write_atomically(keep / "check.json", check.encode(), "--keep")
     for line in run.not_restored:
         print(f"vfiolab: not restored: {line}", file=sys.stderr)
     return run.exit_code

@@ -78,6 +78,8 @@ class LabRunner:
         self.emit = emit
         self.on_phase = on_phase
         self._signal: int | None = None
+        #: The checker's report of the host the prediction came from (set by :meth:`run`).
+        self.report: CheckReport | None = None
 
     def _note_signal(self, signum: int, frame: FrameType | None) -> None:
         self._signal = signum
@@ -104,7 +106,7 @@ class LabRunner:
 
     def run(self) -> LabRun:
         refuse_real_root(self.kernel.root, self.act)
-        report = check_root(self.kernel.root)
+        report = self.report = check_root(self.kernel.root)
         run = LabRun(self.plan.name, str(self.kernel.root), report.view.kernel_release or "unknown", self.act)
         self.emit(f"lab: plan {self.plan.name} on {self.kernel.root} (kernel {run.kernel_release})")
         if not self.act:
