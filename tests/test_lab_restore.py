@@ -70,9 +70,30 @@ def test_sigterm_at_each_phase_restores_the_bindings(tmp_path: Path, scenario_ro
     assert kernel.read(f"sys/bus/pci/devices/{PHASES[stop][0]}/driver_override") == b"(null)\n"
     assert not run.not_restored
     assert not journal.path.exists()
+    # A step cut off before its outcome was read says so; none is left without a reason.
+    assert all(step.reason for step in run.steps if step.classification == "infra-error")
     # Nothing after the signal ran: the second device was not touched when the first was stopped.
     if PHASES[stop][0] == "0000:00:17.0":
         assert all(step.address == "0000:00:17.0" for step in run.steps)
+
+
+def test_sigint_is_handled_like_sigterm(tmp_path: Path, scenario_root: RenderRoot) -> None:
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signal handlers can only be installed in the main thread")
+    kernel = SimulatedKernel(
+        load_scenario(str(LAB_HOST)), scenario_root(str(LAB_HOST)), render=False, operations=tmp_path / "ops"
+    )
+
+    def at_phase(address: str, phase: str) -> None:
+        if phase == "vm-start":
+            os.kill(os.getpid(), signal.SIGINT)
+
+    journal = RestoreJournal(tmp_path / "journal.json")
+    run = LabRunner(load_plan(_plan(tmp_path)), kernel, journal, act=True, emit=lambda _: None, on_phase=at_phase).run()
+    assert run.interrupted and run.exit_code == exitcodes.INTERRUPTED
+    assert [(step.step, step.classification) for step in run.steps] == [("restore", "pass")]
+    assert {address: kernel.driver(address) for address in ORIGINAL} == ORIGINAL
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the caller's handler is back
 
 
 _KILLED_RUN = """\

@@ -237,20 +237,21 @@ class LabRunner:
                 prediction_evidence=prediction.evidence,
                 predicted_survives=prediction.survives(step),
             )
-            out.append(result)
-            if problem is not None:
-                result.reason = problem
+            if problem is not None or dead:
+                result.reason = problem or "an earlier step left the device dead: it needs a power cycle"
+                out.append(result)
                 continue
-            if dead:
-                result.reason = "an earlier step left the device dead: it needs a power cycle"
-                continue
+            # A step interrupted before it runs is not reported (the run says it was interrupted).
             self._phase(address, step)
+            out.append(result)
             observation = self._step(address, step)
             if not observation.opened:
                 result.reason = observation.outcome
                 result.outcome_evidence = observation.evidence
                 continue
+            result.reason = "interrupted before the outcome was read"
             self._phase(address, "observe")
+            result.reason = ""
             result.outcome = observation.outcome
             result.observed_survives = observation.survives
             result.outcome_evidence = observation.evidence
