@@ -2,9 +2,12 @@
 starts or reboots the VM, and whether that reset is known to break it.
 
 Prediction is :mod:`harness.resets`; devices known to lose their link after a bus reset come
-from :mod:`harness.known_devices`. The rules:
+from :mod:`harness.known_devices`, and whether the judged kernel (the running one, or the one
+``--assume-kernel`` names) carries the quirk that refuses their bus reset from the quirk tables'
+version knowledge (:mod:`harness.quirks`, :mod:`harness.kernels`). The rules:
 
-* a device known to break on a bus reset that will get one: **fail**;
+* a device known to break on a bus reset that will get one: **fail**; when whether the kernel
+  carries the quirk could not be judged, **warn** saying so (never pass);
 * an unknown device with no FLR but a PM reset, where QEMU can bus-reset it first: **warn**
   naming QEMU's bus reset (the kernel's ``reset_method`` says ``pm`` and hides it);
 * a device with FLR: **info**;
@@ -16,13 +19,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from harness.checks.base import CheckContext, device_label, scsi_disk_options, vm_for_fix
 from harness.findings import ALTERNATIVES, Evidence, Finding, Severity
 from harness.kernellog import describe_group, group_similar
-from harness.known_devices import LINK_DEAD_AFTER_BUS_RESET, FixStatus, KnownDevice, Problem, lookup
+from harness.known_devices import LINK_DEAD_AFTER_BUS_RESET, KnownDevice, Problem, lookup
 from harness.resets import ResetPlan, analyse
-from harness.sysfs import HostView, PciFunction, version_text
+from harness.resets import plan as replan
+from harness.sysfs import HostView, PciFunction, device_file
+
+if TYPE_CHECKING:
+    from harness.kernels import Answer, Kernel
+    from harness.quirks import QuirkEntry
 
 _QEMU_SOURCE = "QEMU hw/vfio/pci.c vfio_pci_reset (8.1-9.2, Proxmox VE 8)"
 _RESET_LOG = re.compile(
@@ -43,19 +53,86 @@ FUNCTION_RESET_CODES = {
 }
 
 
+@dataclass(frozen=True)
+class KernelFix:
+    """Whether the judged kernel carries the quirks that refuse a known device's bus reset."""
+
+    quirks: list[QuirkEntry]
+    kernel: Kernel | None
+    answer: Answer
+    #: The kernel is assumed (``--assume-kernel``), not the one whose sysfs files were read.
+    assumed: bool
+
+    @property
+    def quirk(self) -> str:
+        return self.quirks[0].function.name
+
+    @property
+    def kernel_text(self) -> str:
+        described = self.kernel.describe() if self.kernel is not None else "unknown"
+        return f"assumed kernel {described}" if self.assumed else f"kernel {described}"
+
+
+def _kernel_fix(view: HostView, function: PciFunction, problem: Problem) -> KernelFix | None:
+    """The judged kernel's answer for the problem's quirks (None: no kernel has one). Of several
+    entries, one present is enough; none present and one not judged leaves it not judged. The
+    running kernel's own reset_method outranks version knowledge: listing ``bus`` shows the
+    quirk's PCI_DEV_FLAGS_NO_BUS_RESET is not set (drivers/pci/pci.c pci_parent_bus_reset)."""
+    quirks = problem.quirks()
+    if not quirks:
+        return None
+    from harness.kernels import Answer, Presence, same_build
+
+    kernel = view.judged_kernel
+    assumed = view.assumed_kernel is not None and not same_build(view.assumed_kernel, view.kernel)
+    if not assumed and "bus" in (function.reset_method or []):
+        observed = Answer(
+            Presence.ABSENT,
+            f"the running kernel's reset_method lists bus, which {quirks[0].function.name}'s "
+            "PCI_DEV_FLAGS_NO_BUS_RESET would remove",
+        )
+        return KernelFix(quirks, kernel, observed, assumed)
+    answers = [entry.carried_by(kernel) for entry in quirks]
+    answer = next((item for item in answers if item.presence is Presence.PRESENT), None)
+    answer = answer or next((item for item in answers if item.presence is Presence.COULD_NOT_JUDGE), answers[0])
+    return KernelFix(quirks, kernel, answer, assumed)
+
+
+def _plan_for_assumed_kernel(plan: ResetPlan, fix: KernelFix, method_path: str) -> ResetPlan:
+    """reset_method was written by the running kernel; the assumed kernel offers ``bus`` exactly
+    when it lacks the quirk (pci_parent_bus_reset refuses PCI_DEV_FLAGS_NO_BUS_RESET)."""
+    facts = plan.facts
+    if facts.methods_source != "file" or facts.methods is None or fix.answer.unknown:
+        return plan
+    methods = [name for name in facts.methods if name != "bus"]
+    if fix.answer.absent and facts.bus_reset_topology:
+        methods.append("bus")
+    if methods == facts.methods:
+        return plan
+    facts.evidence.append(
+        Evidence(
+            method_path,
+            f"written by the running kernel; under the {fix.kernel_text}: {' '.join(methods) or '(none)'}",
+        )
+    )
+    facts.methods = methods
+    return replan(facts, bus_reset_blocked=fix.answer.present)
+
+
 def check(ctx: CheckContext) -> Iterator[Finding]:
     version = ctx.view.kernel_version
     for function in ctx.selected():
         known = lookup(function.vendor, function.device)
         problem = known.problem(LINK_DEAD_AFTER_BUS_RESET) if known else None
-        fix_status = FixStatus.ABSENT
-        if known is not None and known.kernel_fix is not None:
-            fix_status = known.kernel_fix.status(version)
-        plan = analyse(ctx.view, function, version, bus_reset_blocked=fix_status is FixStatus.PRESENT)
+        fix = _kernel_fix(ctx.view, function, problem) if problem is not None else None
+        blocked = fix is not None and fix.answer.present
+        plan = analyse(ctx.view, function, version, bus_reset_blocked=blocked)
+        if fix is not None and fix.assumed:
+            plan = _plan_for_assumed_kernel(plan, fix, ctx.view.show(device_file(function.name, "reset_method")))
         if plan.facts.methods is None:
             yield _unknown(ctx, function, plan)
         elif known is not None and problem is not None:
-            yield _known_bad(ctx, function, plan, known, problem, fix_status=fix_status, version=version)
+            yield _known_bad(ctx, function, plan, known, problem, fix=fix)
         else:
             yield _generic(ctx, function, plan)
 
@@ -129,21 +206,18 @@ def _known_bad(
     known: KnownDevice,
     problem: Problem,
     *,
-    fix_status: FixStatus,
-    version: tuple[int, ...] | None,
+    fix: KernelFix | None,
 ) -> Finding:
     facts = plan.facts
     evidence = _evidence(ctx, function, plan) + _log_evidence(ctx.view, function)
-    kernel = version_text(version) or "unknown"
-    quirk = known.kernel_fix
     sources = "; ".join(problem.sources)
-    if fix_status is FixStatus.PRESENT and quirk is not None:
+    if fix is not None and fix.answer.present:
         return Finding(
             "reset.kernel-quirk-protects",
             Severity.INFO,
-            f"known to lose its link after a bus reset, but kernel {kernel} carries {quirk.quirk} for it",
-            f"{known.name} [{known.id_text}]: {problem.detail}. The kernel's {quirk.quirk} refuses every bus reset "
-            f"of it (read in {quirk.versions_text}), so QEMU's hot reset is refused and it falls back to "
+            f"known to lose its link after a bus reset, but {fix.kernel_text} carries {fix.quirk} for it",
+            f"{known.name} [{known.id_text}]: {problem.detail}. The kernel's {fix.quirk} refuses every bus reset "
+            f"of it ({fix.answer.reason}), so QEMU's hot reset is refused and it falls back to "
             f"{plan.function_reset or 'no reset'}. Sources: {sources}.",
             "",
             evidence,
@@ -173,37 +247,55 @@ def _known_bad(
     place = f"alone on bus {function.bdf.bus:02x} behind {function.parent.short}" if function.parent else "on its bus"
     if facts.alone_on_bus and function.parent is not None:
         who.append(f"it is {place}, so the bus reset is possible")
-    bus_hidden = facts.methods_source == "file" and "bus" not in (facts.methods or []) and facts.bus_reset_topology
+    observed = fix is None or not fix.assumed
+    bus_hidden = (
+        observed and facts.methods_source == "file" and "bus" not in (facts.methods or []) and facts.bus_reset_topology
+    )
     severity = Severity.FAIL
+    could_not_judge = False
     hedge = ""
     if bus_hidden:
-        if fix_status is FixStatus.UNKNOWN:
-            severity = Severity.WARN
         hedge = (
             " reset_method does not list bus: either this kernel carries a no-bus-reset quirk for it (then QEMU's "
             "hot reset is refused too) or someone wrote reset_method, which QEMU's hot reset ignores."
         )
-    if quirk is None:
+    if fix is None:
         kernel_text = f"No kernel has a no-bus-reset quirk for {known.id_text}."
-    else:
+    elif fix.answer.unknown:
+        severity = Severity.WARN
+        could_not_judge = True
         kernel_text = (
-            f"Kernel {kernel} is not known to carry {quirk.quirk} for {known.id_text} (read in {quirk.versions_text})."
+            f"Whether the {fix.kernel_text} carries {fix.quirk} for {known.id_text} could not be judged "
+            f"({fix.answer.reason}): vfiolab does not guess between the versions it knows."
         )
+    else:
+        kernel_text = f"The {fix.kernel_text} does not carry {fix.quirk} for {known.id_text} ({fix.answer.reason})."
+    if fix is not None and fix.answer.unknown and bus_hidden:
+        severity = Severity.WARN
     fix_parts = [_disk_fix(ctx, function) + ALTERNATIVES]
-    if quirk is not None:
-        fix_parts.append(f"or boot a kernel with {quirk.quirk} for {known.id_text} ({quirk.versions_text} or later)")
+    if fix is not None:
+        fix_parts.append(
+            f"or boot a kernel that carries {fix.quirk} for {known.id_text} ({fix.quirks[0].carriers_text()})"
+        )
     else:
         fix_parts.append(f"or a kernel with a no-bus-reset quirk for {known.id_text} (none exists upstream yet)")
-    fix = "; ".join(fix_parts) + ". Once the link is dead only a host power cycle brings it back."
+    fix_text = "; ".join(fix_parts) + ". Once the link is dead only a host power cycle brings it back."
+    message = f"will be bus-reset, and {known.id_text} does not bring its link back after a bus reset"
+    if could_not_judge:
+        message = (
+            f"could not judge whether {fix.kernel_text if fix else 'this kernel'} refuses its bus reset; "
+            f"without the quirk it is bus-reset and {known.id_text} does not bring its link back"
+        )
     return Finding(
         "reset.bus-reset-breaks-device",
         severity,
-        f"will be bus-reset, and {known.id_text} does not bring its link back after a bus reset",
+        message,
         f"{'; '.join(who)}. {known.name}: {problem.detail}. {kernel_text}{hedge} Sources: {sources}.",
-        fix[0].upper() + fix[1:],
+        fix_text[0].upper() + fix_text[1:],
         evidence,
         device=function.name,
         alternatives=_other_controllers(ctx, function),
+        could_not_judge=could_not_judge,
     )
 
 
