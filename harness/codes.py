@@ -84,6 +84,8 @@ CODES: dict[str, str] = {
     "reset.bus-reset-breaks-device": "it will be bus-reset and is known not to survive that",
     "reset.known-device-no-bus-reset": "known not to survive a bus reset, but will not get one here",
     "reset.kernel-quirk-protects": "known not to survive a bus reset; this kernel's quirk prevents it",
+    "reset.flr-breaks-device": "it will be reset with FLR, which the kernel's quirk_no_flr says it does not survive",
+    "reset.kernel-quirk-avoids-flr": "its advertised FLR breaks it; this kernel's quirk_no_flr uses another reset",
     # power-link: config space, link and power state.
     "power-link.not-answering": "config space reads all-ones: the device does not answer",
     "power-link.link-down": "the link above it is down",

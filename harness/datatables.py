@@ -209,7 +209,8 @@ def _compile_problem(
     private = [text for text in sources if PUBLIC_SOURCE.search(text) is None]
     if private:
         raise TableError(f"{where}: {kind}: a source must be a URL, a kernel file or a commit: {private[0]!r}")
-    compiled: dict[str, Any] = {"kind": kind, "detail": " ".join(detail.split()), "sources": sources}
+    # Findings write "<detail>. <more>": the detail carries no final full stop of its own.
+    compiled: dict[str, Any] = {"kind": kind, "detail": " ".join(detail.split()).rstrip("."), "sources": sources}
     if entries:
         compiled["quirks"] = [entry.id for entry in entries]
     return compiled

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 LINK_DEAD_AFTER_BUS_RESET = "link_dead_after_bus_reset"
 D3COLD_WAKE_FAILURE = "d3cold_wake_failure"
+FLR_BREAKS_DEVICE = "flr_breaks_device"
 #: Problem kinds, each with the kinds of kernel quirk that address it (harness/quirks.py KINDS).
 PROBLEM_KINDS: dict[str, tuple[str, ...]] = {
     # after a secondary bus reset the link does not come back (config space reads all-ones)
@@ -28,7 +29,7 @@ PROBLEM_KINDS: dict[str, tuple[str, ...]] = {
     # the device does not come back from D3cold (the power check reports it)
     D3COLD_WAKE_FAILURE: ("d3cold",),
     # FLR hangs or kills the device although it advertises it
-    "flr_breaks_device": ("no_flr",),
+    FLR_BREAKS_DEVICE: ("no_flr",),
     # the device needs time after FLR before it answers
     "not_ready_after_flr": ("flr_delay",),
     # only a device-specific reset works

@@ -18,6 +18,7 @@ version knowledge (:mod:`harness.quirks`, :mod:`harness.kernels`). The rules:
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -25,7 +26,7 @@ from typing import TYPE_CHECKING
 from harness.checks.base import CheckContext, device_label, scsi_disk_options, vm_for_fix
 from harness.findings import ALTERNATIVES, Evidence, Finding, Severity
 from harness.kernellog import describe_group, group_similar
-from harness.known_devices import LINK_DEAD_AFTER_BUS_RESET, KnownDevice, Problem, lookup
+from harness.known_devices import FLR_BREAKS_DEVICE, LINK_DEAD_AFTER_BUS_RESET, KnownDevice, Problem, lookup
 from harness.resets import ResetPlan, analyse
 from harness.resets import plan as replan
 from harness.sysfs import HostView, PciFunction, device_file
@@ -53,9 +54,17 @@ FUNCTION_RESET_CODES = {
 }
 
 
+#: The reset methods a quirk kind takes away (drivers/pci/pci.c, 6.12: pci_parent_bus_reset and
+#: pci_reset_hotplug_slot refuse PCI_DEV_FLAGS_NO_BUS_RESET; pcie_reset_flr and pci_af_flr refuse
+#: PCI_DEV_FLAGS_NO_FLR_RESET), and the flag the quirk sets.
+_REFUSED = {"bus": (("bus",), "PCI_DEV_FLAGS_NO_BUS_RESET"), "flr": (("flr", "af_flr"), "PCI_DEV_FLAGS_NO_FLR_RESET")}
+#: The kernel's order of reset methods (drivers/pci/pci.c pci_reset_fn_methods, 6.12).
+_METHOD_ORDER = ("device_specific", "acpi", "flr", "af_flr", "pm", "bus", "cxl_bus")
+
+
 @dataclass(frozen=True)
 class KernelFix:
-    """Whether the judged kernel carries the quirks that refuse a known device's bus reset."""
+    """Whether the judged kernel carries the quirks that refuse a known device's bus reset or FLR."""
 
     quirks: list[QuirkEntry]
     kernel: Kernel | None
@@ -73,11 +82,11 @@ class KernelFix:
         return f"assumed kernel {described}" if self.assumed else f"kernel {described}"
 
 
-def _kernel_fix(view: HostView, function: PciFunction, problem: Problem) -> KernelFix | None:
-    """The judged kernel's answer for the problem's quirks (None: no kernel has one). Of several
-    entries, one present is enough; none present and one not judged leaves it not judged. The
-    running kernel's own reset_method outranks version knowledge: listing ``bus`` shows the
-    quirk's PCI_DEV_FLAGS_NO_BUS_RESET is not set (drivers/pci/pci.c pci_parent_bus_reset)."""
+def _kernel_fix(view: HostView, function: PciFunction, problem: Problem, method: str) -> KernelFix | None:
+    """The judged kernel's answer for the problem's quirks, which refuse ``method`` (``bus`` or
+    ``flr``; None: no kernel has such a quirk). Of several entries, one present is enough; none
+    present and one not judged leaves it not judged. The running kernel's own reset_method
+    outranks version knowledge: listing the method shows the quirk's flag is not set."""
     quirks = problem.quirks()
     if not quirks:
         return None
@@ -85,11 +94,22 @@ def _kernel_fix(view: HostView, function: PciFunction, problem: Problem) -> Kern
 
     kernel = view.judged_kernel
     assumed = view.assumed_kernel is not None and not same_build(view.assumed_kernel, view.kernel)
-    if not assumed and "bus" in (function.reset_method or []):
+    refused, flag = _REFUSED[method]
+    listed = [name for name in function.reset_method or [] if name in refused]
+    if not assumed and listed:
         observed = Answer(
             Presence.ABSENT,
-            f"the running kernel's reset_method lists bus, which {quirks[0].function.name}'s "
-            "PCI_DEV_FLAGS_NO_BUS_RESET would remove",
+            f"the running kernel's reset_method lists {listed[0]}, which {quirks[0].function.name}'s {flag} "
+            "would remove",
+        )
+        return KernelFix(quirks, kernel, observed, assumed)
+    if not assumed and method == "flr" and function.reset_method is not None:
+        # Only reached for a device that advertises FLR (the caller's condition): the kernel
+        # probed it and left it out, which is the quirk's flag or a written reset_method.
+        observed = Answer(
+            Presence.PRESENT,
+            f"the running kernel's reset_method does not list flr although the device advertises it: {flag} "
+            "is set, or reset_method was written",
         )
         return KernelFix(quirks, kernel, observed, assumed)
     answers = [entry.carried_by(kernel) for entry in quirks]
@@ -98,41 +118,55 @@ def _kernel_fix(view: HostView, function: PciFunction, problem: Problem) -> Kern
     return KernelFix(quirks, kernel, answer, assumed)
 
 
-def _plan_for_assumed_kernel(plan: ResetPlan, fix: KernelFix, method_path: str) -> ResetPlan:
-    """reset_method was written by the running kernel; the assumed kernel offers ``bus`` exactly
-    when it lacks the quirk (pci_parent_bus_reset refuses PCI_DEV_FLAGS_NO_BUS_RESET)."""
+def _plan_under_kernel(plan: ResetPlan, fix: KernelFix, method: str, method_path: str) -> ResetPlan:
+    """The methods the judged kernel offers when they were not read from it: reset_method written
+    by another (running) kernel, or rebuilt from config space on a kernel before 5.15. The kernel
+    offers ``method`` exactly when it lacks the quirk and the device and topology allow it."""
     facts = plan.facts
-    if facts.methods_source != "file" or facts.methods is None or fix.answer.unknown:
+    read_from_it = facts.methods_source == "file" and not fix.assumed
+    if read_from_it or facts.methods_source == "absent" or facts.methods is None or fix.answer.unknown:
         return plan
-    methods = [name for name in facts.methods if name != "bus"]
-    if fix.answer.absent and facts.bus_reset_topology:
-        methods.append("bus")
+    refused, _ = _REFUSED[method]
+    methods = [name for name in facts.methods if name not in refused]
+    possible = facts.bus_reset_topology if method == "bus" else bool(facts.has_flr)
+    if fix.answer.absent and possible and method not in methods:
+        methods.append(method)
+        methods.sort(key=lambda name: _METHOD_ORDER.index(name) if name in _METHOD_ORDER else len(_METHOD_ORDER))
     if methods == facts.methods:
         return plan
+    whose = "written by the running kernel" if facts.methods_source == "file" else "derived from config space"
     facts.evidence.append(
-        Evidence(
-            method_path,
-            f"written by the running kernel; under the {fix.kernel_text}: {' '.join(methods) or '(none)'}",
-        )
+        Evidence(method_path, f"{whose}; under the {fix.kernel_text}: {' '.join(methods) or '(none)'}")
     )
     facts.methods = methods
-    return replan(facts, bus_reset_blocked=fix.answer.present)
+    return replan(facts, bus_reset_blocked=method == "bus" and fix.answer.present)
 
 
 def check(ctx: CheckContext) -> Iterator[Finding]:
     version = ctx.view.kernel_version
     for function in ctx.selected():
         known = lookup(function.vendor, function.device)
+        method_path = ctx.view.show(device_file(function.name, "reset_method"))
         problem = known.problem(LINK_DEAD_AFTER_BUS_RESET) if known else None
-        fix = _kernel_fix(ctx.view, function, problem) if problem is not None else None
+        fix = _kernel_fix(ctx.view, function, problem, "bus") if problem is not None else None
         blocked = fix is not None and fix.answer.present
         plan = analyse(ctx.view, function, version, bus_reset_blocked=blocked)
-        if fix is not None and fix.assumed:
-            plan = _plan_for_assumed_kernel(plan, fix, ctx.view.show(device_file(function.name, "reset_method")))
+        if fix is not None:
+            plan = _plan_under_kernel(plan, fix, "bus", method_path)
+        flr_problem = known.problem(FLR_BREAKS_DEVICE) if known else None
+        if flr_problem is not None and all(entry.function.condition for entry in flr_problem.quirks()):
+            # The quirk acts only under a condition vfiolab does not evaluate (a revision, a DMI
+            # match): the generic reset finding, from what the kernel offers, stands.
+            flr_problem = None
+        flr_fix = _kernel_fix(ctx.view, function, flr_problem, "flr") if flr_problem is not None else None
+        if flr_fix is not None:
+            plan = _plan_under_kernel(plan, flr_fix, "flr", method_path)
         if plan.facts.methods is None:
             yield _unknown(ctx, function, plan)
         elif known is not None and problem is not None:
             yield _known_bad(ctx, function, plan, known, problem, fix=fix)
+        elif known is not None and flr_problem is not None and flr_fix is not None and plan.facts.has_flr:
+            yield from _flr_breaks(ctx, function, plan, known, flr_problem, fix=flr_fix)
         else:
             yield _generic(ctx, function, plan)
 
@@ -348,7 +382,8 @@ def _generic(ctx: CheckContext, function: PciFunction, plan: ResetPlan) -> Findi
             FUNCTION_RESET_CODES.get(plan.function_reset, "reset.other-method"),
             Severity.INFO,
             f"resets with {how} ({plan.describe()})",
-            "No FLR; the kernel's next method is used by vfio-pci and by QEMU's VFIO_DEVICE_RESET.",
+            ("FLR is not among the kernel's methods" if facts.has_flr else "No FLR")
+            + "; the kernel's next method is used by vfio-pci and by QEMU's VFIO_DEVICE_RESET.",
             "",
             evidence,
             device=function.name,
@@ -376,4 +411,73 @@ def _generic(ctx: CheckContext, function: PciFunction, plan: ResetPlan) -> Findi
         "Pass every device on the bus to the same VM (then the bus reset becomes possible), or use another slot.",
         evidence,
         device=function.name,
+    )
+
+
+def _flr_breaks(
+    ctx: CheckContext, function: PciFunction, plan: ResetPlan, known: KnownDevice, problem: Problem, *, fix: KernelFix
+) -> Iterator[Finding]:
+    """A device that advertises FLR (DevCap FLReset+ or AF FLR) which it does not survive, named
+    by the kernel's quirk_no_flr (drivers/pci/quirks.c). QEMU reads FLR from config space and so
+    calls VFIO_DEVICE_RESET (hw/vfio/pci.c vfio_pci_reset), i.e. the kernel's first method: FLR
+    unless the quirk's PCI_DEV_FLAGS_NO_FLR_RESET removed it (drivers/pci/pci.c pcie_reset_flr,
+    pci_af_flr). What the kernel logs when the device does not come back is pci_dev_wait's
+    "not ready %dms after FLR; giving up" (drivers/pci/pci.c, 6.12)."""
+    evidence = _evidence(ctx, function, plan) + _log_evidence(ctx.view, function)
+    sources = "; ".join(problem.sources)
+    methods = plan.facts.methods or []
+    uses_flr = plan.function_reset in _REFUSED["flr"][0]
+    label = f"{known.name} [{known.id_text}]"
+    if not uses_flr and not fix.answer.unknown:
+        if fix.answer.present:
+            how = f"The {fix.kernel_text} carries {fix.quirk} for it ({fix.answer.reason}), so"
+        else:
+            how = f"FLR is not the kernel's first method here ({fix.answer.reason}), so"
+        yield Finding(
+            "reset.kernel-quirk-avoids-flr",
+            Severity.INFO,
+            f"advertises FLR, which it does not survive; the {fix.kernel_text} does not use it "
+            f"(reset methods: {' '.join(methods) or 'none'})",
+            f"{label}: {problem.detail}. {how} the kernel and QEMU's VFIO_DEVICE_RESET use "
+            f"{plan.function_reset or 'no reset'} instead. Sources: {sources}.",
+            "",
+            evidence,
+            device=function.name,
+        )
+        yield _generic(ctx, function, plan)
+        return
+    could_not_judge = fix.answer.unknown
+    if could_not_judge:
+        message = (
+            f"could not judge whether the {fix.kernel_text} avoids its FLR; without {fix.quirk} it is reset with "
+            f"FLR, which {known.id_text} does not survive"
+        )
+        kernel_text = (
+            f"Whether the {fix.kernel_text} carries {fix.quirk} for {known.id_text} could not be judged "
+            f"({fix.answer.reason}): vfiolab does not guess between the versions it knows."
+        )
+    else:
+        message = f"will be reset with FLR at VM start and guest reboot, and {known.id_text} does not survive FLR"
+        kernel_text = f"The {fix.kernel_text} does not carry {fix.quirk} for {known.id_text} ({fix.answer.reason})."
+    remaining = [name for name in methods if name not in _REFUSED["flr"][0]]
+    fix_parts = [f"boot a kernel that carries {fix.quirk} for {known.id_text} ({fix.quirks[0].carriers_text()})"]
+    if remaining and plan.facts.methods_source == "file" and not fix.assumed:
+        path = f"/sys/bus/pci/devices/{function.name}/reset_method"
+        fix_parts.append(
+            "or, until then, take FLR out of its reset methods before the VM starts (as root, until the next "
+            f"boot): `echo {shlex.quote(' '.join(remaining))} > {shlex.quote(path)}`"
+        )
+    fix_text = "; ".join(fix_parts) + "."
+    yield Finding(
+        "reset.flr-breaks-device",
+        Severity.WARN if could_not_judge else Severity.FAIL,
+        message,
+        f"{label}: {problem.detail}. It advertises FLR in config space, so QEMU ({_QEMU_SOURCE}) calls "
+        f"VFIO_DEVICE_RESET, whose first kernel method {'is FLR' if uses_flr else 'may be FLR'}; a device that "
+        "does not come back makes the kernel log 'not ready 65535ms after FLR; giving up' and leaves its config "
+        f"space reading all-ones. {kernel_text} Sources: {sources}.",
+        fix_text[0].upper() + fix_text[1:],
+        evidence,
+        device=function.name,
+        could_not_judge=could_not_judge,
     )
