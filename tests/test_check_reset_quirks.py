@@ -92,7 +92,7 @@ def test_an_flr_device_no_quirk_names_is_not_judged_by_the_rule(tmp_path: Path) 
 @pytest.mark.parametrize(
     ("assume", "code", "severity", "said"),
     [
-        ("6.12.117-1~deb12u1", "reset.kernel-quirk-avoids-flr", Severity.INFO, "in the 6.12 stable branch since 6.12.16"),
+        ("6.12.117-1~deb12u1", "reset.kernel-quirk-avoids-flr", Severity.INFO, "6.12 stable branch since 6.12.16"),
         ("6.14.1", "reset.kernel-quirk-avoids-flr", Severity.INFO, "in mainline since 6.14"),
         ("6.12.10", "reset.flr-breaks-device", Severity.FAIL, "reached the 6.12 stable branch only in 6.12.16"),
         ("6.13.2", "reset.flr-breaks-device", Severity.WARN, "could not be judged (no 6.13 tree was read"),
