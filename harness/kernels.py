@@ -63,6 +63,8 @@ class KernelNameError(ValueError):
 
 @dataclass(frozen=True)
 class Kernel:
+    """A kernel build: its upstream version, who built it, and what else is known of it."""
+
     version: Version
     flavour: Flavour
     #: The distribution's package version (``6.12.117-1~deb12u1``, Proxmox ``6.8.12-4``).
@@ -194,6 +196,8 @@ def assumed_kernel(named: Kernel, running: Kernel | None) -> Kernel:
 
 
 class Presence(Enum):
+    """Whether a kernel carries a change, or that it could not be judged."""
+
     PRESENT = "present"
     ABSENT = "absent"
     COULD_NOT_JUDGE = "could not judge"
@@ -201,6 +205,8 @@ class Presence(Enum):
 
 @dataclass(frozen=True)
 class Answer:
+    """Whether a kernel carries a change, and why vfiolab says so."""
+
     presence: Presence
     #: Why, citing what was read ("in the 6.12 stable branch since 6.12.75 (...)").
     reason: str

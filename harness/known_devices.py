@@ -51,6 +51,8 @@ DATA_FILE = "data/known-devices.json"
 
 @dataclass(frozen=True)
 class Problem:
+    """One way a known device breaks, and the kernel quirks that address it."""
+
     kind: str
     detail: str
     sources: tuple[str, ...]
@@ -69,6 +71,8 @@ class Problem:
 
 @dataclass(frozen=True)
 class KnownDevice:
+    """A device the table knows, with its problems."""
+
     vendor: int
     device: int
     name: str

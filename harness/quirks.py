@@ -53,6 +53,8 @@ def _version(text: str) -> tuple[int, int, int]:
 
 @dataclass(frozen=True)
 class Function:
+    """A quirk function of drivers/pci/quirks.c and what it does to a device."""
+
     name: str
     kind: str
     #: What it does to the device, in passthrough terms.
