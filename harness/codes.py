@@ -86,6 +86,8 @@ CODES: dict[str, str] = {
     "reset.kernel-quirk-protects": "known not to survive a bus reset; this kernel's quirk prevents it",
     "reset.flr-breaks-device": "it will be reset with FLR, which the kernel's quirk_no_flr says it does not survive",
     "reset.kernel-quirk-avoids-flr": "its advertised FLR breaks it; this kernel's quirk_no_flr uses another reset",
+    "reset.flr-without-delay": "it needs time after FLR, which this kernel does not give it (delay_250ms_after_flr)",
+    "reset.kernel-quirk-delays-flr": "it needs time after FLR; this kernel's device-specific reset waits 250 ms",
     # power-link: config space, link and power state.
     "power-link.not-answering": "config space reads all-ones: the device does not answer",
     "power-link.link-down": "the link above it is down",

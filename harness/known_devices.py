@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 LINK_DEAD_AFTER_BUS_RESET = "link_dead_after_bus_reset"
 D3COLD_WAKE_FAILURE = "d3cold_wake_failure"
 FLR_BREAKS_DEVICE = "flr_breaks_device"
+NOT_READY_AFTER_FLR = "not_ready_after_flr"
 #: Problem kinds, each with the kinds of kernel quirk that address it (harness/quirks.py KINDS).
 PROBLEM_KINDS: dict[str, tuple[str, ...]] = {
     # after a secondary bus reset the link does not come back (config space reads all-ones)
@@ -31,7 +32,7 @@ PROBLEM_KINDS: dict[str, tuple[str, ...]] = {
     # FLR hangs or kills the device although it advertises it
     FLR_BREAKS_DEVICE: ("no_flr",),
     # the device needs time after FLR before it answers
-    "not_ready_after_flr": ("flr_delay",),
+    NOT_READY_AFTER_FLR: ("flr_delay",),
     # only a device-specific reset works
     "needs_device_specific_reset": ("device_specific_reset",),
     # the PM reset (D3hot and back) does not reset it

@@ -171,3 +171,47 @@ def test_an_unreadable_kernel_name_is_a_usage_error(tmp_path: Path) -> None:
     render_final_root(load_scenario(str(write_scenario(tmp_path, "variant", flr_host(None)))), root)
     with pytest.raises(UsageError, match="not a kernel name vfiolab knows"):
         check_root(root, CheckOptions(assume_kernel="linux-next"))
+
+
+#: A Solidigm P44 Pro (025e:f1ac): delay_250ms_after_flr reached mainline in 6.5 and the 6.1
+#: stable branch in 6.1.88; every fakesys profile lists its device-specific reset.
+P44_PRO = {"header": {"vendor": 0x025E, "device": 0xF1AC}}
+
+
+def test_flr_delay_the_running_kernel_gives_passes(tmp_path: Path) -> None:
+    device = checked(tmp_path, flr_host(None, override=P44_PRO))
+    findings = reset_findings(device)
+    delayed = findings["reset.kernel-quirk-delays-flr"]
+    assert delayed.severity is Severity.INFO
+    assert "reset_method lists device_specific" in delayed.why
+    assert set(findings) == {"reset.kernel-quirk-delays-flr"}
+
+
+@pytest.mark.parametrize(
+    ("assume", "code", "severity", "methods"),
+    [
+        ("6.1.88", "reset.kernel-quirk-delays-flr", Severity.INFO, None),
+        ("6.5.1", "reset.kernel-quirk-delays-flr", Severity.INFO, None),
+        ("6.1.80", "reset.flr-without-delay", Severity.FAIL, "under the assumed kernel upstream 6.1.80: flr bus"),
+        ("6.4.3", "reset.flr-without-delay", Severity.WARN, None),
+    ],
+)
+def test_flr_delay_under_an_assumed_kernel(
+    tmp_path: Path, assume: str, code: str, severity: Severity, methods: str | None
+) -> None:
+    device = checked(tmp_path, flr_host(None, override=P44_PRO), assume)
+    finding = reset_findings(device)[code]
+    assert finding.severity is severity
+    assert finding.could_not_judge is (severity is Severity.WARN)
+    if methods is not None:
+        assert methods in evidence(finding)
+    if severity is Severity.FAIL:
+        assert "mainline 6.5 and later; stable 6.1.88+" in finding.fix
+
+
+def test_flr_delay_on_a_kernel_before_reset_method(tmp_path: Path) -> None:
+    """Debian 5.10.218-1 was read without the Solidigm entry: a bare FLR."""
+    device = checked(tmp_path, flr_host(DEBIAN_510, override=P44_PRO))
+    failing = reset_findings(device)["reset.flr-without-delay"]
+    assert failing.severity is Severity.FAIL
+    assert "not in Debian linux-source-5.10 5.10.218-1 (read)" in failing.why

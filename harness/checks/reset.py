@@ -26,7 +26,14 @@ from typing import TYPE_CHECKING
 from harness.checks.base import CheckContext, device_label, scsi_disk_options, vm_for_fix
 from harness.findings import ALTERNATIVES, Evidence, Finding, Severity
 from harness.kernellog import describe_group, group_similar
-from harness.known_devices import FLR_BREAKS_DEVICE, LINK_DEAD_AFTER_BUS_RESET, KnownDevice, Problem, lookup
+from harness.known_devices import (
+    FLR_BREAKS_DEVICE,
+    LINK_DEAD_AFTER_BUS_RESET,
+    NOT_READY_AFTER_FLR,
+    KnownDevice,
+    Problem,
+    lookup,
+)
 from harness.resets import ResetPlan, analyse
 from harness.resets import plan as replan
 from harness.sysfs import HostView, PciFunction, device_file
@@ -58,6 +65,12 @@ FUNCTION_RESET_CODES = {
 #: pci_reset_hotplug_slot refuse PCI_DEV_FLAGS_NO_BUS_RESET; pcie_reset_flr and pci_af_flr refuse
 #: PCI_DEV_FLAGS_NO_FLR_RESET), and the flag the quirk sets.
 _REFUSED = {"bus": (("bus",), "PCI_DEV_FLAGS_NO_BUS_RESET"), "flr": (("flr", "af_flr"), "PCI_DEV_FLAGS_NO_FLR_RESET")}
+#: The post-FLR delay quirk: a device-specific reset that waits after FLR (drivers/pci/quirks.c
+#: delay_250ms_after_flr, 6.12: "Intel DC P3700 NVMe controller will timeout waiting for ready
+#: status to change after NVMe enable if the driver starts interacting with the device too soon
+#: after FLR").
+_DELAY = "flr_delay"
+_DELAY_FUNCTIONS = ("delay_250ms_after_flr",)
 #: The kernel's order of reset methods (drivers/pci/pci.c pci_reset_fn_methods, 6.12).
 _METHOD_ORDER = ("device_specific", "acpi", "flr", "af_flr", "pm", "bus", "cxl_bus")
 
@@ -94,6 +107,11 @@ def _kernel_fix(view: HostView, function: PciFunction, problem: Problem, method:
 
     kernel = view.judged_kernel
     assumed = view.assumed_kernel is not None and not same_build(view.assumed_kernel, view.kernel)
+    if method == _DELAY:
+        observed_delay = None if assumed else _observed_delay(function.reset_method, quirks[0])
+        if observed_delay is not None:
+            return KernelFix(quirks, kernel, observed_delay, assumed)
+        return KernelFix(quirks, kernel, _judged(quirks, kernel), assumed)
     refused, flag = _REFUSED[method]
     listed = [name for name in function.reset_method or [] if name in refused]
     if not assumed and listed:
@@ -112,10 +130,36 @@ def _kernel_fix(view: HostView, function: PciFunction, problem: Problem, method:
             "is set, or reset_method was written",
         )
         return KernelFix(quirks, kernel, observed, assumed)
+    return KernelFix(quirks, kernel, _judged(quirks, kernel), assumed)
+
+
+def _judged(quirks: list[QuirkEntry], kernel: Kernel | None) -> Answer:
+    """Version knowledge: one entry present is enough; else one not judged leaves it not judged."""
+    from harness.kernels import Presence
+
     answers = [entry.carried_by(kernel) for entry in quirks]
     answer = next((item for item in answers if item.presence is Presence.PRESENT), None)
-    answer = answer or next((item for item in answers if item.presence is Presence.COULD_NOT_JUDGE), answers[0])
-    return KernelFix(quirks, kernel, answer, assumed)
+    return answer or next((item for item in answers if item.presence is Presence.COULD_NOT_JUDGE), answers[0])
+
+
+def _observed_delay(methods: list[str] | None, quirk: QuirkEntry) -> Answer | None:
+    """The running kernel's reset_method shows the post-FLR delay quirk: it is a device-specific
+    method (drivers/pci/quirks.c pci_dev_reset_methods), listed first when the kernel has it."""
+    from harness.kernels import Answer, Presence
+
+    if methods is None:
+        return None
+    if "device_specific" in methods:
+        return Answer(
+            Presence.PRESENT,
+            f"the running kernel's reset_method lists device_specific, {quirk.function.name}'s FLR and wait",
+        )
+    if "flr" in methods:
+        return Answer(
+            Presence.ABSENT,
+            f"the running kernel's reset_method lists flr and no device_specific method ({quirk.function.name})",
+        )
+    return None
 
 
 def _plan_under_kernel(plan: ResetPlan, fix: KernelFix, method: str, method_path: str) -> ResetPlan:
@@ -126,12 +170,18 @@ def _plan_under_kernel(plan: ResetPlan, fix: KernelFix, method: str, method_path
     read_from_it = facts.methods_source == "file" and not fix.assumed
     if read_from_it or facts.methods_source == "absent" or facts.methods is None or fix.answer.unknown:
         return plan
-    refused, _ = _REFUSED[method]
-    methods = [name for name in facts.methods if name not in refused]
-    possible = facts.bus_reset_topology if method == "bus" else bool(facts.has_flr)
-    if fix.answer.absent and possible and method not in methods:
-        methods.append(method)
-        methods.sort(key=lambda name: _METHOD_ORDER.index(name) if name in _METHOD_ORDER else len(_METHOD_ORDER))
+    if method == _DELAY:
+        # The device-specific method is the FLR with its wait; it probes FLR (pcie_reset_flr).
+        methods = [name for name in facts.methods if name != "device_specific"]
+        if fix.answer.present and facts.has_flr:
+            methods.insert(0, "device_specific")
+    else:
+        refused, _ = _REFUSED[method]
+        methods = [name for name in facts.methods if name not in refused]
+        possible = facts.bus_reset_topology if method == "bus" else bool(facts.has_flr)
+        if fix.answer.absent and possible and method not in methods:
+            methods.append(method)
+    methods.sort(key=lambda name: _METHOD_ORDER.index(name) if name in _METHOD_ORDER else len(_METHOD_ORDER))
     if methods == facts.methods:
         return plan
     whose = "written by the running kernel" if facts.methods_source == "file" else "derived from config space"
@@ -161,12 +211,22 @@ def check(ctx: CheckContext) -> Iterator[Finding]:
         flr_fix = _kernel_fix(ctx.view, function, flr_problem, "flr") if flr_problem is not None else None
         if flr_fix is not None:
             plan = _plan_under_kernel(plan, flr_fix, "flr", method_path)
+        delay_problem = known.problem(NOT_READY_AFTER_FLR) if known else None
+        if delay_problem is not None and not any(
+            entry.function.name in _DELAY_FUNCTIONS for entry in delay_problem.quirks()
+        ):
+            delay_problem = None  # other post-FLR quirks (Immediate Readiness) leave the methods alone
+        delay_fix = _kernel_fix(ctx.view, function, delay_problem, _DELAY) if delay_problem is not None else None
+        if delay_fix is not None:
+            plan = _plan_under_kernel(plan, delay_fix, _DELAY, method_path)
         if plan.facts.methods is None:
             yield _unknown(ctx, function, plan)
         elif known is not None and problem is not None:
             yield _known_bad(ctx, function, plan, known, problem, fix=fix)
         elif known is not None and flr_problem is not None and flr_fix is not None and plan.facts.has_flr:
             yield from _flr_breaks(ctx, function, plan, known, flr_problem, fix=flr_fix)
+        elif known is not None and delay_problem is not None and delay_fix is not None and plan.facts.has_flr:
+            yield from _flr_delay(ctx, function, plan, known, delay_problem, fix=delay_fix)
         else:
             yield _generic(ctx, function, plan)
 
@@ -477,6 +537,60 @@ def _flr_breaks(
         "does not come back makes the kernel log 'not ready 65535ms after FLR; giving up' and leaves its config "
         f"space reading all-ones. {kernel_text} Sources: {sources}.",
         fix_text[0].upper() + fix_text[1:],
+        evidence,
+        device=function.name,
+        could_not_judge=could_not_judge,
+    )
+
+
+def _flr_delay(
+    ctx: CheckContext, function: PciFunction, plan: ResetPlan, known: KnownDevice, problem: Problem, *, fix: KernelFix
+) -> Iterator[Finding]:
+    """A device that needs time after FLR before its driver touches it, named by the kernel's
+    delay_250ms_after_flr (drivers/pci/quirks.c pci_dev_reset_methods): with the quirk, the
+    kernel's first method is device_specific (FLR, then 250 ms); without it, a bare FLR, after
+    which the guest's NVMe driver can time out enabling the controller."""
+    evidence = _evidence(ctx, function, plan) + _log_evidence(ctx.view, function)
+    sources = "; ".join(problem.sources)
+    label = f"{known.name} [{known.id_text}]"
+    methods = " ".join(plan.facts.methods or []) or "none"
+    if fix.answer.present and plan.function_reset == "device_specific":
+        yield Finding(
+            "reset.kernel-quirk-delays-flr",
+            Severity.INFO,
+            f"needs time after FLR; the {fix.kernel_text} waits 250 ms after it (reset methods: {methods})",
+            f"{label}: {problem.detail}. The {fix.kernel_text} carries {fix.quirk} for it ({fix.answer.reason}): "
+            "vfio-pci and QEMU's VFIO_DEVICE_RESET reset it with FLR and then wait. "
+            f"Sources: {sources}.",
+            "",
+            evidence,
+            device=function.name,
+        )
+        return
+    if fix.answer.present or plan.function_reset not in ("flr", "af_flr", "device_specific"):
+        yield _generic(ctx, function, plan)
+        return
+    could_not_judge = fix.answer.unknown
+    if could_not_judge:
+        message = (
+            f"could not judge whether the {fix.kernel_text} waits after its FLR; without {fix.quirk} the guest's "
+            "driver can time out after every VM start and reboot"
+        )
+        kernel_text = (
+            f"Whether the {fix.kernel_text} carries {fix.quirk} for {known.id_text} could not be judged "
+            f"({fix.answer.reason}): vfiolab does not guess between the versions it knows."
+        )
+    else:
+        message = f"reset with a bare FLR, after which {known.id_text} needs time the kernel does not give it"
+        kernel_text = f"The {fix.kernel_text} does not carry {fix.quirk} for {known.id_text} ({fix.answer.reason})."
+    yield Finding(
+        "reset.flr-without-delay",
+        Severity.WARN if could_not_judge else Severity.FAIL,
+        message,
+        f"{label}: {problem.detail}. QEMU ({_QEMU_SOURCE}) calls VFIO_DEVICE_RESET at VM start and at every guest "
+        "reboot; the kernel resets it with FLR and hands it back at once, and the guest's driver, enabling the "
+        f"controller too soon, times out. {kernel_text} Sources: {sources}.",
+        f"Boot a kernel that carries {fix.quirk} for {known.id_text} ({fix.quirks[0].carriers_text()}).",
         evidence,
         device=function.name,
         could_not_judge=could_not_judge,
