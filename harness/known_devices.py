@@ -23,6 +23,7 @@ LINK_DEAD_AFTER_BUS_RESET = "link_dead_after_bus_reset"
 D3COLD_WAKE_FAILURE = "d3cold_wake_failure"
 FLR_BREAKS_DEVICE = "flr_breaks_device"
 NOT_READY_AFTER_FLR = "not_ready_after_flr"
+DMA_ALIAS = "dma_alias"
 #: Problem kinds, each with the kinds of kernel quirk that address it (harness/quirks.py KINDS).
 PROBLEM_KINDS: dict[str, tuple[str, ...]] = {
     # after a secondary bus reset the link does not come back (config space reads all-ones)
@@ -41,7 +42,7 @@ PROBLEM_KINDS: dict[str, tuple[str, ...]] = {
     "d3_breaks_device": ("d3cold",),
     # its DMA carries another requester ID (phantom functions, bridges, NTB), which the IOMMU
     # must be told about and which joins IOMMU groups
-    "dma_alias": ("dma_alias",),
+    DMA_ALIAS: ("dma_alias",),
     # no usable ACS capability: the kernel counts it as isolating only through a quirk, so IOMMU
     # groups below it depend on the kernel version
     "acs_by_quirk": ("acs",),

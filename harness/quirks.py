@@ -324,6 +324,15 @@ def _change(name: str, item: Mapping[str, Any]) -> Change:
     )
 
 
+def judge(entries: Iterable[QuirkEntry], kernel: Kernel | None) -> Answer:
+    """Whether ``kernel`` carries the fix that several entries make together (one device named by
+    more than one quirk line): one present is enough; else one not judged leaves it not judged;
+    else the first entry's absence."""
+    answers = [entry.carried_by(kernel) for entry in entries]
+    present = next((item for item in answers if item.present), None)
+    return present or next((item for item in answers if item.unknown), answers[0])
+
+
 def load_document() -> dict[str, Any]:
     """The compiled tables as shipped (``harness/data/quirks.json``)."""
     text = resources.files("harness").joinpath(DATA_FILE).read_text(encoding="utf-8")

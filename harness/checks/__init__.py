@@ -9,6 +9,7 @@ from __future__ import annotations
 from harness.checks import (
     binding,
     cmdline,
+    dma_alias,
     host_use,
     integrity,
     isolation,
@@ -25,6 +26,7 @@ CHECKS: tuple[tuple[str, Check], ...] = (
     ("platform", platform.check),
     ("cmdline", cmdline.check),
     ("isolation", isolation.check),
+    ("dma-alias", dma_alias.check),
     ("host-use", host_use.check),
     ("reset", reset.check),
     ("power-link", power_link.check),

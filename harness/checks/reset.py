@@ -104,6 +104,7 @@ def _kernel_fix(view: HostView, function: PciFunction, problem: Problem, method:
     if not quirks:
         return None
     from harness.kernels import Answer, Presence, same_build
+    from harness.quirks import judge
 
     kernel = view.judged_kernel
     assumed = view.assumed_kernel is not None and not same_build(view.assumed_kernel, view.kernel)
@@ -111,7 +112,7 @@ def _kernel_fix(view: HostView, function: PciFunction, problem: Problem, method:
         observed_delay = None if assumed else _observed_delay(function.reset_method, quirks[0])
         if observed_delay is not None:
             return KernelFix(quirks, kernel, observed_delay, assumed)
-        return KernelFix(quirks, kernel, _judged(quirks, kernel), assumed)
+        return KernelFix(quirks, kernel, judge(quirks, kernel), assumed)
     refused, flag = _REFUSED[method]
     listed = [name for name in function.reset_method or [] if name in refused]
     if not assumed and listed:
@@ -130,16 +131,7 @@ def _kernel_fix(view: HostView, function: PciFunction, problem: Problem, method:
             "is set, or reset_method was written",
         )
         return KernelFix(quirks, kernel, observed, assumed)
-    return KernelFix(quirks, kernel, _judged(quirks, kernel), assumed)
-
-
-def _judged(quirks: list[QuirkEntry], kernel: Kernel | None) -> Answer:
-    """Version knowledge: one entry present is enough; else one not judged leaves it not judged."""
-    from harness.kernels import Presence
-
-    answers = [entry.carried_by(kernel) for entry in quirks]
-    answer = next((item for item in answers if item.presence is Presence.PRESENT), None)
-    return answer or next((item for item in answers if item.presence is Presence.COULD_NOT_JUDGE), answers[0])
+    return KernelFix(quirks, kernel, judge(quirks, kernel), assumed)
 
 
 def _observed_delay(methods: list[str] | None, quirk: QuirkEntry) -> Answer | None:
