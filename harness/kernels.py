@@ -357,6 +357,18 @@ def _unknown(history: History, kernel: Kernel) -> Answer:
     return Answer(Presence.COULD_NOT_JUDGE, "; ".join(missing))
 
 
+def answer_sentence(answer: Answer, kernel_text: str, change: str) -> str:
+    """The sentence a finding says about it: ``The kernel Debian 6.12.117-1 does not carry
+    quirk_no_flr for 14c3:0616 (why).``, or that it could not be judged and why."""
+    if answer.unknown:
+        return (
+            f"Whether the {kernel_text} carries {change} could not be judged ({answer.reason}): vfiolab does not "
+            "guess between the versions it knows."
+        )
+    carried = "carries" if answer.present else "does not carry"
+    return f"The {kernel_text} {carried} {change} ({answer.reason})."
+
+
 def carries(history: History, kernel: Kernel | None) -> Answer:
     """Whether ``kernel`` carries the change ``history`` describes (rules: module docstring)."""
     if kernel is None:

@@ -69,6 +69,7 @@ def _finding(
     sources: tuple[str, ...],
 ) -> Finding:
     # Imported here: only a device the table names needs the quirk tables.
+    from harness.kernels import answer_sentence
     from harness.quirks import judge
 
     view = ctx.view
@@ -107,13 +108,9 @@ def _finding(
             f"could not judge whether the {kernel_text} maps its DMA alias {alias.short}; without "
             f"{quirk.function.name} the IOMMU blocks that DMA"
         )
-        kernel_part = (
-            f"Whether the {kernel_text} carries {quirk.function.name} for it could not be judged ({answer.reason}): "
-            "vfiolab does not guess between the versions it knows."
-        )
     else:
         message = f"issues DMA as {alias.short}, which the {kernel_text} does not map: its DMA is blocked"
-        kernel_part = f"The {kernel_text} does not carry {quirk.function.name} for it ({answer.reason})."
+    kernel_part = answer_sentence(answer, kernel_text, f"{quirk.function.name} for it")
     return Finding(
         "isolation.dma-alias-missing",
         Severity.WARN if could_not_judge else Severity.FAIL,

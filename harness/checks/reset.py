@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 from harness.checks.base import CheckContext, device_label, scsi_disk_options, vm_for_fix
 from harness.findings import ALTERNATIVES, Evidence, Finding, Severity
 from harness.kernellog import describe_group, group_similar
+from harness.kernels import answer_sentence
 from harness.known_devices import (
     FLR_BREAKS_DEVICE,
     LINK_DEAD_AFTER_BUS_RESET,
@@ -347,15 +348,11 @@ def _known_bad(
         )
     if fix is None:
         kernel_text = f"No kernel has a no-bus-reset quirk for {known.id_text}."
-    elif fix.answer.unknown:
+    else:
+        kernel_text = answer_sentence(fix.answer, fix.kernel_text, f"{fix.quirk} for {known.id_text}")
+    if fix is not None and fix.answer.unknown:
         severity = Severity.WARN
         could_not_judge = True
-        kernel_text = (
-            f"Whether the {fix.kernel_text} carries {fix.quirk} for {known.id_text} could not be judged "
-            f"({fix.answer.reason}): vfiolab does not guess between the versions it knows."
-        )
-    else:
-        kernel_text = f"The {fix.kernel_text} does not carry {fix.quirk} for {known.id_text} ({fix.answer.reason})."
     if fix is not None and fix.answer.unknown and bus_hidden:
         severity = Severity.WARN
     fix_parts = [_disk_fix(ctx, function) + ALTERNATIVES]
@@ -504,13 +501,9 @@ def _flr_breaks(
             f"could not judge whether the {fix.kernel_text} avoids its FLR; without {fix.quirk} it is reset with "
             f"FLR, which {known.id_text} does not survive"
         )
-        kernel_text = (
-            f"Whether the {fix.kernel_text} carries {fix.quirk} for {known.id_text} could not be judged "
-            f"({fix.answer.reason}): vfiolab does not guess between the versions it knows."
-        )
     else:
         message = f"will be reset with FLR at VM start and guest reboot, and {known.id_text} does not survive FLR"
-        kernel_text = f"The {fix.kernel_text} does not carry {fix.quirk} for {known.id_text} ({fix.answer.reason})."
+    kernel_text = answer_sentence(fix.answer, fix.kernel_text, f"{fix.quirk} for {known.id_text}")
     remaining = [name for name in methods if name not in _REFUSED["flr"][0]]
     fix_parts = [f"boot a kernel that carries {fix.quirk} for {known.id_text} ({fix.quirks[0].carriers_text()})"]
     if remaining and plan.facts.methods_source == "file" and not fix.assumed:
@@ -568,13 +561,9 @@ def _flr_delay(
             f"could not judge whether the {fix.kernel_text} waits after its FLR; without {fix.quirk} the guest's "
             "driver can time out after every VM start and reboot"
         )
-        kernel_text = (
-            f"Whether the {fix.kernel_text} carries {fix.quirk} for {known.id_text} could not be judged "
-            f"({fix.answer.reason}): vfiolab does not guess between the versions it knows."
-        )
     else:
         message = f"reset with a bare FLR, after which {known.id_text} needs time the kernel does not give it"
-        kernel_text = f"The {fix.kernel_text} does not carry {fix.quirk} for {known.id_text} ({fix.answer.reason})."
+    kernel_text = answer_sentence(fix.answer, fix.kernel_text, f"{fix.quirk} for {known.id_text}")
     yield Finding(
         "reset.flr-without-delay",
         Severity.WARN if could_not_judge else Severity.FAIL,
