@@ -10,9 +10,11 @@ the fakesys 6.12 profile carries it, the 6.8 profile (Proxmox VE 8) does not.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 
 from harness.checker import DeviceReport, check_root
@@ -20,6 +22,7 @@ from harness.checks import CheckOptions
 from harness.cli import main
 from harness.errors import UsageError
 from harness.findings import Finding, Severity, Verdict
+from harness.report import load_schema
 from harness.scenario import load_scenario
 from harness.scenario.runner import render_final_root
 from tests.test_checker import DEBIAN_612, asm1164_host, terramaster, write_scenario
@@ -159,7 +162,11 @@ def test_assume_kernel_on_the_command_line(tmp_path: Path, capsys: pytest.Captur
     out = capsys.readouterr().out
     assert "kernel quirks judged as under Debian 6.12.117-1~deb12u1, --assume-kernel" in out
     assert main([*args, "--assume-kernel", "6.13.2", "--json"]) == 1
-    assert '"assumed_kernel": "upstream 6.13.2"' in capsys.readouterr().out
+    document = json.loads(capsys.readouterr().out)
+    jsonschema.validate(document, load_schema())
+    assert document["host"]["assumed_kernel"] == "upstream 6.13.2"
+    [flr] = [item for item in document["devices"][0]["findings"] if item["code"] == "reset.flr-breaks-device"]
+    assert flr["severity"] == "warn" and flr["could_not_judge"] is True
     assert main(args) == 2
     capsys.readouterr()
     assert main([*args, "--assume-kernel", "6.1.0-26-amd64"]) == 64

@@ -7,6 +7,8 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from harness.kernels import (
     BranchEvent,
@@ -151,3 +153,35 @@ def test_the_shipped_asm1164_entry_by_version() -> None:
     assert entry.carried_by(parse_kernel("6.1.165")).presence is Presence.PRESENT
     assert entry.carried_by(parse_kernel("6.19.3")).presence is Presence.COULD_NOT_JUDGE
     assert entry.carried_by(Kernel((6, 8, 12), Flavour.PROXMOX, "6.8.12-4", date(2024, 11, 6))).absent
+
+
+SERIES = st.tuples(st.integers(4, 8), st.integers(0, 20))
+VERSIONS = st.tuples(st.integers(4, 8), st.integers(0, 20), st.integers(0, 300))
+
+
+@st.composite
+def histories(draw: st.DrawFn) -> History:
+    branches = draw(st.lists(SERIES, max_size=3, unique=True))
+    backports = {series: (BranchEvent((*series, draw(st.integers(1, 300))), True, "ChangeLog"),) for series in branches}
+    first = draw(st.none() | SERIES)
+    posted = draw(st.none() | st.dates(date(2015, 1, 1), date(2026, 12, 31)))
+    return History(first_release=first, backports=backports, not_before=posted)
+
+
+@settings(max_examples=200, deadline=None)
+@given(histories(), VERSIONS, st.none() | st.dates(date(2015, 1, 1), date(2026, 12, 31)))
+def test_no_interpolation_property(history: History, version: tuple[int, int, int], built: date | None) -> None:
+    """An upstream kernel gets PRESENT or ABSENT only from a fact about its own series (a stable
+    event, mainline at or after the first release) or its build date; otherwise it is not judged."""
+    kernel = Kernel(version, Flavour.UPSTREAM, None, built, ".".join(map(str, version)))
+    result = carries(history, kernel).presence
+    series = version[:2]
+    own_branch = series in history.backports
+    mainline = history.first_release is not None and series >= history.first_release
+    built_before = built is not None and history.not_before is not None and built < history.not_before
+    if not (own_branch or mainline or built_before):
+        assert result is Presence.COULD_NOT_JUDGE
+    if built_before:
+        assert result is Presence.ABSENT
+    elif mainline and not own_branch:
+        assert result is Presence.PRESENT
