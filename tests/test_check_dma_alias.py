@@ -10,12 +10,11 @@ from typing import Any
 
 import pytest
 
-from harness.checker import DeviceReport, check_root
-from harness.checks import CheckOptions
+from harness.checker import DeviceReport
 from harness.findings import Finding, Severity, Verdict
-from harness.scenario import load_scenario
-from harness.scenario.runner import render_final_root
-from tests.test_checker import terramaster, write_scenario
+from tests.test_check_reset_quirks import checked as check_slot
+from tests.test_check_reset_quirks import findings_with
+from tests.test_checker import terramaster
 
 SLOT = "0000:03:00.0"
 MARVELL_9235 = {"header": {"vendor": 0x1B4B, "device": 0x9235}}
@@ -35,15 +34,11 @@ def checked(tmp_path: Path, override: dict[str, Any] | None = MARVELL_9235, assu
     slot: dict[str, Any] = {"bdf": "03:00.0", "device": "asmedia-asm1062", "behaviours": []}
     if override is not None:
         slot["override"] = override
-    host = terramaster(pci=[slot], kernel=PROXMOX_68)
-    root = tmp_path / "root"
-    render_final_root(load_scenario(str(write_scenario(tmp_path, "variant", host))), root)
-    report = check_root(root, CheckOptions(devices=[SLOT], assume_kernel=assume))
-    return next(item for item in report.devices if item.function.name == SLOT)
+    return check_slot(tmp_path, terramaster(pci=[slot], kernel=PROXMOX_68), assume)
 
 
 def alias_findings(device: DeviceReport) -> dict[str, Finding]:
-    return {item.code: item for item in device.findings if item.code.startswith("isolation.dma-alias")}
+    return findings_with(device, "isolation.dma-alias")
 
 
 def test_the_running_kernel_has_the_alias_quirk(tmp_path: Path) -> None:

@@ -55,8 +55,12 @@ def checked(tmp_path: Path, host: dict[str, Any], assume: str | None = None) -> 
     return next(item for item in report.devices if item.function.name == SLOT)
 
 
+def findings_with(device: DeviceReport, prefix: str) -> dict[str, Finding]:
+    return {item.code: item for item in device.findings if item.code.startswith(prefix)}
+
+
 def reset_findings(device: DeviceReport) -> dict[str, Finding]:
-    return {item.code: item for item in device.findings if item.code.startswith("reset.")}
+    return findings_with(device, "reset.")
 
 
 def evidence(finding: Finding) -> str:
