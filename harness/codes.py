@@ -59,6 +59,8 @@ CODES: dict[str, str] = {
     "isolation.switch-without-acs": "behind a PCIe switch port without ACS",
     "isolation.acs-unseen": "ACS of a port above could not be read",
     "isolation.rmrr": "an RMRR (reserved region, direct) covers the device",
+    "isolation.acs-quirk": "under the assumed kernel, a port above counts as isolating through its ACS quirk",
+    "isolation.acs-quirk-absent": "under the assumed kernel, a port above lacks its ACS quirk: groups would merge",
     "isolation.dma-alias": "its DMA carries another function's requester ID; this kernel's quirk maps it",
     "isolation.dma-alias-missing": "its DMA carries another function's requester ID, which this kernel does not map",
     # host-use: what the host uses behind the device.
