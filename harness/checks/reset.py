@@ -1,10 +1,10 @@
 """Reset analysis: which reset the device will get when vfio-pci opens and closes it and when QEMU
 starts or reboots the VM, and whether that reset is known to break it.
 
-Prediction is :mod:`harness.resets`; devices known to lose their link after a bus reset come
-from :mod:`harness.known_devices`, and whether the judged kernel (the running one, or the one
-``--assume-kernel`` names) carries the quirk that refuses their bus reset from the quirk tables'
-version knowledge (:mod:`harness.quirks`, :mod:`harness.kernels`). The rules:
+Prediction is :mod:`harness.resets`; devices known to break on a reset come from
+:mod:`harness.known_devices`, and whether the judged kernel (the running one, or the one
+``--assume-kernel`` names) carries the quirks that change their reset methods from
+:mod:`harness.reset_quirks` (the quirk tables' version knowledge). The rules:
 
 * a device known to break on a bus reset that will get one: **fail**; when whether the kernel
   carries the quirk could not be judged, **warn** saying so (never pass);
@@ -12,7 +12,13 @@ version knowledge (:mod:`harness.quirks`, :mod:`harness.kernels`). The rules:
   naming QEMU's bus reset (the kernel's ``reset_method`` says ``pm`` and hides it);
 * a device with FLR: **info**;
 * no reset method at all: **info** on the root bus (QEMU says it cannot reset it; state may
-  carry over between VM boots), **warn** elsewhere.
+  carry over between VM boots), **warn** elsewhere;
+* a device that advertises FLR the kernel's ``quirk_no_flr`` says it does not survive: **fail**
+  where the judged kernel lacks the quirk and FLR is its first method, **info** (with the reset
+  that remains) where it has it, **warn** marked could-not-judge where that is unknown;
+* a device that needs time after FLR (``delay_250ms_after_flr``): **fail** on a bare FLR where
+  the judged kernel lacks the quirk, **info** where its device-specific FLR-and-wait comes first,
+  **warn** marked could-not-judge where that is unknown.
 """
 
 from __future__ import annotations
@@ -20,8 +26,6 @@ from __future__ import annotations
 import re
 import shlex
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from harness.checks.base import CheckContext, device_label, scsi_disk_options, vm_for_fix
 from harness.findings import ALTERNATIVES, Evidence, Finding, Severity
@@ -35,13 +39,9 @@ from harness.known_devices import (
     Problem,
     lookup,
 )
+from harness.reset_quirks import DELAY, DELAY_FUNCTIONS, REFUSED, KernelFix, kernel_fix, plan_under_kernel
 from harness.resets import ResetPlan, analyse
-from harness.resets import plan as replan
 from harness.sysfs import HostView, PciFunction, device_file
-
-if TYPE_CHECKING:
-    from harness.kernels import Answer, Kernel
-    from harness.quirks import QuirkEntry
 
 _QEMU_SOURCE = "QEMU hw/vfio/pci.c vfio_pci_reset (8.1-9.2, Proxmox VE 8)"
 _RESET_LOG = re.compile(
@@ -62,156 +62,33 @@ FUNCTION_RESET_CODES = {
 }
 
 
-#: The reset methods a quirk kind takes away (drivers/pci/pci.c, 6.12: pci_parent_bus_reset and
-#: pci_reset_hotplug_slot refuse PCI_DEV_FLAGS_NO_BUS_RESET; pcie_reset_flr and pci_af_flr refuse
-#: PCI_DEV_FLAGS_NO_FLR_RESET), and the flag the quirk sets.
-_REFUSED = {"bus": (("bus",), "PCI_DEV_FLAGS_NO_BUS_RESET"), "flr": (("flr", "af_flr"), "PCI_DEV_FLAGS_NO_FLR_RESET")}
-#: The post-FLR delay quirk: a device-specific reset that waits after FLR (drivers/pci/quirks.c
-#: delay_250ms_after_flr, 6.12: "Intel DC P3700 NVMe controller will timeout waiting for ready
-#: status to change after NVMe enable if the driver starts interacting with the device too soon
-#: after FLR").
-_DELAY = "flr_delay"
-_DELAY_FUNCTIONS = ("delay_250ms_after_flr",)
-#: The kernel's order of reset methods (drivers/pci/pci.c pci_reset_fn_methods, 6.12).
-_METHOD_ORDER = ("device_specific", "acpi", "flr", "af_flr", "pm", "bus", "cxl_bus")
-
-
-@dataclass(frozen=True)
-class KernelFix:
-    """Whether the judged kernel carries the quirks that refuse a known device's bus reset or FLR."""
-
-    quirks: list[QuirkEntry]
-    kernel: Kernel | None
-    answer: Answer
-    #: The kernel is assumed (``--assume-kernel``), not the one whose sysfs files were read.
-    assumed: bool
-
-    @property
-    def quirk(self) -> str:
-        return self.quirks[0].function.name
-
-    @property
-    def kernel_text(self) -> str:
-        described = self.kernel.describe() if self.kernel is not None else "unknown"
-        return f"assumed kernel {described}" if self.assumed else f"kernel {described}"
-
-
-def _kernel_fix(view: HostView, function: PciFunction, problem: Problem, method: str) -> KernelFix | None:
-    """The judged kernel's answer for the problem's quirks, which refuse ``method`` (``bus`` or
-    ``flr``; None: no kernel has such a quirk). Of several entries, one present is enough; none
-    present and one not judged leaves it not judged. The running kernel's own reset_method
-    outranks version knowledge: listing the method shows the quirk's flag is not set."""
-    quirks = problem.quirks()
-    if not quirks:
-        return None
-    from harness.kernels import Answer, Presence, same_build
-    from harness.quirks import judge
-
-    kernel = view.judged_kernel
-    assumed = view.assumed_kernel is not None and not same_build(view.assumed_kernel, view.kernel)
-    if method == _DELAY:
-        observed_delay = None if assumed else _observed_delay(function.reset_method, quirks[0])
-        if observed_delay is not None:
-            return KernelFix(quirks, kernel, observed_delay, assumed)
-        return KernelFix(quirks, kernel, judge(quirks, kernel), assumed)
-    refused, flag = _REFUSED[method]
-    listed = [name for name in function.reset_method or [] if name in refused]
-    if not assumed and listed:
-        observed = Answer(
-            Presence.ABSENT,
-            f"the running kernel's reset_method lists {listed[0]}, which {quirks[0].function.name}'s {flag} "
-            "would remove",
-        )
-        return KernelFix(quirks, kernel, observed, assumed)
-    if not assumed and method == "flr" and function.reset_method is not None:
-        # Only reached for a device that advertises FLR (the caller's condition): the kernel
-        # probed it and left it out, which is the quirk's flag or a written reset_method.
-        observed = Answer(
-            Presence.PRESENT,
-            f"the running kernel's reset_method does not list flr although the device advertises it: {flag} "
-            "is set, or reset_method was written",
-        )
-        return KernelFix(quirks, kernel, observed, assumed)
-    return KernelFix(quirks, kernel, judge(quirks, kernel), assumed)
-
-
-def _observed_delay(methods: list[str] | None, quirk: QuirkEntry) -> Answer | None:
-    """The running kernel's reset_method shows the post-FLR delay quirk: it is a device-specific
-    method (drivers/pci/quirks.c pci_dev_reset_methods), listed first when the kernel has it."""
-    from harness.kernels import Answer, Presence
-
-    if methods is None:
-        return None
-    if "device_specific" in methods:
-        return Answer(
-            Presence.PRESENT,
-            f"the running kernel's reset_method lists device_specific, {quirk.function.name}'s FLR and wait",
-        )
-    if "flr" in methods:
-        return Answer(
-            Presence.ABSENT,
-            f"the running kernel's reset_method lists flr and no device_specific method ({quirk.function.name})",
-        )
-    return None
-
-
-def _plan_under_kernel(plan: ResetPlan, fix: KernelFix, method: str, method_path: str) -> ResetPlan:
-    """The methods the judged kernel offers when they were not read from it: reset_method written
-    by another (running) kernel, or rebuilt from config space on a kernel before 5.15. The kernel
-    offers ``method`` exactly when it lacks the quirk and the device and topology allow it."""
-    facts = plan.facts
-    read_from_it = facts.methods_source == "file" and not fix.assumed
-    if read_from_it or facts.methods_source == "absent" or facts.methods is None or fix.answer.unknown:
-        return plan
-    if method == _DELAY:
-        # The device-specific method is the FLR with its wait; it probes FLR (pcie_reset_flr).
-        methods = [name for name in facts.methods if name != "device_specific"]
-        if fix.answer.present and facts.has_flr:
-            methods.insert(0, "device_specific")
-    else:
-        refused, _ = _REFUSED[method]
-        methods = [name for name in facts.methods if name not in refused]
-        possible = facts.bus_reset_topology if method == "bus" else bool(facts.has_flr)
-        if fix.answer.absent and possible and method not in methods:
-            methods.append(method)
-    methods.sort(key=lambda name: _METHOD_ORDER.index(name) if name in _METHOD_ORDER else len(_METHOD_ORDER))
-    if methods == facts.methods:
-        return plan
-    whose = "written by the running kernel" if facts.methods_source == "file" else "derived from config space"
-    facts.evidence.append(
-        Evidence(method_path, f"{whose}; under the {fix.kernel_text}: {' '.join(methods) or '(none)'}")
-    )
-    facts.methods = methods
-    return replan(facts, bus_reset_blocked=method == "bus" and fix.answer.present)
-
-
 def check(ctx: CheckContext) -> Iterator[Finding]:
     version = ctx.view.kernel_version
     for function in ctx.selected():
         known = lookup(function.vendor, function.device)
         method_path = ctx.view.show(device_file(function.name, "reset_method"))
         problem = known.problem(LINK_DEAD_AFTER_BUS_RESET) if known else None
-        fix = _kernel_fix(ctx.view, function, problem, "bus") if problem is not None else None
+        fix = kernel_fix(ctx.view, function, problem, "bus") if problem is not None else None
         blocked = fix is not None and fix.answer.present
         plan = analyse(ctx.view, function, version, bus_reset_blocked=blocked)
         if fix is not None:
-            plan = _plan_under_kernel(plan, fix, "bus", method_path)
+            plan = plan_under_kernel(plan, fix, "bus", method_path)
         flr_problem = known.problem(FLR_BREAKS_DEVICE) if known else None
         if flr_problem is not None and all(entry.function.condition for entry in flr_problem.quirks()):
             # The quirk acts only under a condition vfiolab does not evaluate (a revision, a DMI
             # match): the generic reset finding, from what the kernel offers, stands.
             flr_problem = None
-        flr_fix = _kernel_fix(ctx.view, function, flr_problem, "flr") if flr_problem is not None else None
+        flr_fix = kernel_fix(ctx.view, function, flr_problem, "flr") if flr_problem is not None else None
         if flr_fix is not None:
-            plan = _plan_under_kernel(plan, flr_fix, "flr", method_path)
+            plan = plan_under_kernel(plan, flr_fix, "flr", method_path)
         delay_problem = known.problem(NOT_READY_AFTER_FLR) if known else None
         if delay_problem is not None and not any(
-            entry.function.name in _DELAY_FUNCTIONS for entry in delay_problem.quirks()
+            entry.function.name in DELAY_FUNCTIONS for entry in delay_problem.quirks()
         ):
             delay_problem = None  # other post-FLR quirks (Immediate Readiness) leave the methods alone
-        delay_fix = _kernel_fix(ctx.view, function, delay_problem, _DELAY) if delay_problem is not None else None
+        delay_fix = kernel_fix(ctx.view, function, delay_problem, DELAY) if delay_problem is not None else None
         if delay_fix is not None:
-            plan = _plan_under_kernel(plan, delay_fix, _DELAY, method_path)
+            plan = plan_under_kernel(plan, delay_fix, DELAY, method_path)
         if plan.facts.methods is None:
             yield _unknown(ctx, function, plan)
         elif known is not None and problem is not None:
@@ -475,7 +352,7 @@ def _flr_breaks(
     evidence = _evidence(ctx, function, plan) + _log_evidence(ctx.view, function)
     sources = "; ".join(problem.sources)
     methods = plan.facts.methods or []
-    uses_flr = plan.function_reset in _REFUSED["flr"][0]
+    uses_flr = plan.function_reset in REFUSED["flr"][0]
     label = f"{known.name} [{known.id_text}]"
     if not uses_flr and not fix.answer.unknown:
         if fix.answer.present:
@@ -504,7 +381,7 @@ def _flr_breaks(
     else:
         message = f"will be reset with FLR at VM start and guest reboot, and {known.id_text} does not survive FLR"
     kernel_text = answer_sentence(fix.answer, fix.kernel_text, f"{fix.quirk} for {known.id_text}")
-    remaining = [name for name in methods if name not in _REFUSED["flr"][0]]
+    remaining = [name for name in methods if name not in REFUSED["flr"][0]]
     fix_parts = [f"boot a kernel that carries {fix.quirk} for {known.id_text} ({fix.quirks[0].carriers_text()})"]
     if remaining and plan.facts.methods_source == "file" and not fix.assumed:
         path = f"/sys/bus/pci/devices/{function.name}/reset_method"
