@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 from harness.checks.base import CheckContext, device_label
 from harness.findings import Evidence, Finding, Severity
 from harness.pci import regs
+from harness.pci.address import Bdf
 from harness.sysfs import PciFunction, device_file
 
 if TYPE_CHECKING:
@@ -109,17 +110,22 @@ def _isolates(port: PciFunction, answer: Answer | None) -> bool:
     return answer is not None and answer.present
 
 
-def _below(ctx: CheckContext, port: PciFunction) -> list[PciFunction]:
-    """The endpoints whose path up passes through ``port``."""
-    found = []
-    for endpoint in ctx.view.endpoints():
+def _below(ctx: CheckContext) -> dict[Bdf, list[PciFunction]]:
+    """For every bridge, the endpoints whose path up passes through it (one walk per endpoint,
+    kept for the run: a large host asks for many ports)."""
+    view = ctx.view
+    known = view.derived.get("endpoints_below")
+    if isinstance(known, dict):
+        return known
+    below: dict[Bdf, list[PciFunction]] = {}
+    for endpoint in view.endpoints():
         parent = endpoint.parent
-        while parent is not None and parent != port.bdf:
-            above = ctx.view.function(parent)
+        while parent is not None:
+            below.setdefault(parent, []).append(endpoint)
+            above = view.function(parent)
             parent = above.parent if above is not None else None
-        if parent == port.bdf:
-            found.append(endpoint)
-    return found
+    view.derived["endpoints_below"] = below
+    return below
 
 
 def _finding(ctx: CheckContext, function: PciFunction, port: PciFunction, quirks: list[QuirkEntry]) -> Finding:
@@ -153,8 +159,9 @@ def _finding(ctx: CheckContext, function: PciFunction, port: PciFunction, quirks
             sibling_answer = judge(_port_quirks(sibling), kernel) if _port_quirks(sibling) else None
             if not _isolates(sibling, sibling_answer):
                 joined.append(sibling)
+    below = _below(ctx)
     others = sorted(
-        {endpoint.bdf: endpoint for item in joined for endpoint in _below(ctx, item)}.values(),
+        {endpoint.bdf: endpoint for item in joined for endpoint in below.get(item.bdf, [])}.values(),
         key=lambda item: item.bdf,
     )
     others = [item for item in others if item.bdf != function.bdf]
