@@ -104,26 +104,38 @@ def _device(entry: dict[str, Any]) -> KnownDevice:
     return KnownDevice(int(vendor, 16), int(device, 16), entry["name"], problems)
 
 
+#: How each device line of the shipped JSON starts (harness.datatables.render writes one entry of
+#: ``devices`` per line): ``{"id":"1b21:0612",``.
+_LINE_START = '{"id":"'
+_ID_END = len(_LINE_START) + len("vvvv:dddd")
+
+
 @cache
-def _raw_table() -> dict[tuple[int, int], dict[str, Any]]:
-    """The shipped entries by (vendor, device), not yet built (a check looks up a handful)."""
+def _raw_table() -> dict[tuple[int, int], str]:
+    """Each shipped entry's JSON text by (vendor, device). A check looks up every device of the
+    host and finds few: only the entries found are parsed, not the whole table."""
     text = resources.files("harness").joinpath(DATA_FILE).read_text(encoding="utf-8")
+    lines: dict[tuple[int, int], str] = {}
     try:
-        entries = json.loads(text)["devices"]
-        return {(int(entry["id"][:4], 16), int(entry["id"][5:], 16)): entry for entry in entries}
-    except (KeyError, TypeError, ValueError) as error:
+        for line in text.splitlines():
+            if line.startswith(_LINE_START) and line[_ID_END : _ID_END + 2] == '",':
+                lines[int(line[7:11], 16), int(line[12:16], 16)] = line.rstrip(",")
+    except ValueError as error:
         raise KnownDevicesError(f"{DATA_FILE}: malformed ({error}); rebuild it: python -m harness.datatables") from None
+    if not lines:
+        raise KnownDevicesError(f"{DATA_FILE}: no device lines; rebuild it: python -m harness.datatables")
+    return lines
 
 
 @cache
 def _built(key: tuple[int, int]) -> KnownDevice | None:
-    entry = _raw_table().get(key)
-    if entry is None:
+    line = _raw_table().get(key)
+    if line is None:
         return None
     try:
-        return _device(entry)
+        return _device(json.loads(line))
     except (KeyError, TypeError, ValueError) as error:
-        raise KnownDevicesError(f"{DATA_FILE}: {entry.get('id')}: malformed ({error})") from None
+        raise KnownDevicesError(f"{DATA_FILE}: {line[:40]}: malformed ({error})") from None
 
 
 def known_devices() -> dict[tuple[int, int], KnownDevice]:

@@ -177,3 +177,8 @@ def test_a_problem_without_a_public_source_is_refused() -> None:
     problem = {"kind": "link_dead_after_bus_reset", "detail": "dies", "sources": ["a forum post I remember"]}
     with pytest.raises(datatables.TableError, match="a source must be"):
         datatables._compile_problem("known-devices.yaml: 1b21:0612", 0x1B21, 0x0612, problem, quirks)
+
+
+def test_lookup_indexes_every_device_line_of_the_shipped_json() -> None:
+    """known_devices parses only the lines it is asked for: the line layout must hold every entry."""
+    assert sorted(known.id_text for known in known_devices().values()) == sorted(device_ids())
