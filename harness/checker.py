@@ -204,4 +204,18 @@ def check_root(root: str | Path = "/", options: CheckOptions | None = None) -> C
         missing = [text for text in options.devices if view.function(text) is None]
         if missing:
             raise UsageError(f"no such PCI device under {root}: {', '.join(missing)}")
+    if options.assume_kernel is not None:
+        _assume_kernel(view, options.assume_kernel)
     return run_checks(view, options)
+
+
+def _assume_kernel(view: HostView, name: str) -> None:
+    """Judge kernel quirks under the kernel ``name``; a name vfiolab cannot read is a usage error."""
+    # Imported here: only --assume-kernel needs the version model before a check asks for it.
+    from harness.kernels import KernelNameError, assumed_kernel, parse_kernel
+
+    try:
+        named = parse_kernel(name)
+    except KernelNameError as error:
+        raise UsageError(f"--assume-kernel: {error}") from None
+    view.assume_kernel(assumed_kernel(named, view.kernel))

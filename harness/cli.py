@@ -218,6 +218,7 @@ def _check_options(args: argparse.Namespace) -> CheckOptions:
         vm_firmware=args.vm_firmware,
         rom_files=dict(args.rom or []),
         read_rom=args.read_rom,
+        assume_kernel=args.assume_kernel,
     )
 
 
@@ -599,7 +600,8 @@ def build_parser() -> argparse.ArgumentParser:
             examples:
               vfiolab check                                  this host (run as root to see everything)
               vfiolab check --scenario terramaster-f4-424-pro --device 03:00.0
-              vfiolab check --root /path/to/captured-root --json"""
+              vfiolab check --root /path/to/captured-root --json
+              vfiolab check --scenario terramaster-f4-424-pro --assume-kernel 6.12.117-1~deb12u1"""
         ),
     )
     where = check.add_mutually_exclusive_group()
@@ -638,6 +640,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--read-rom",
         action="store_true",
         help="as root on this host: enable each device's ROM (echo 1 > rom), read it, disable it again",
+    )
+    check.add_argument(
+        "--assume-kernel",
+        metavar="VERSION",
+        help="judge kernel quirks as if this kernel ran (upgrade planning): 6.12.117 (upstream), 6.8.12-4-pve "
+        "(Proxmox VE) or 6.12.117-1~deb12u1 (Debian), optionally @YYYY-MM-DD (its build date); where vfiolab "
+        "has no knowledge of that kernel the finding says it could not judge",
     )
     check.add_argument("--verbose", "-v", action="store_true", help="show why, evidence and fix for information too")
     check.add_argument(
