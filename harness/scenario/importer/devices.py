@@ -129,21 +129,31 @@ def from_paste(device: ImportedDevice, sources: list[str]) -> tuple[dict[str, An
     """The description of a pasted device, the bytes it must encode to (None: text only) and
     the low-power state the paste shows it in (see :func:`at_rest`).
 
-    A whole dump (256 or 4096 bytes) is described exactly, with the BAR sizes and ROM the text
-    shows; a 64-byte dump with decoded text is the text's description with the dump laid over it;
-    a 64-byte dump alone is described as its header; text alone is the decoded description."""
+    A dump that holds everything the text shows (4096 bytes, or 256 for a device without extended
+    capabilities) is described exactly, with the BAR sizes and ROM the text shows; a shorter dump
+    with decoded text is the text's description with the dump laid over it (a 64-byte ``-x`` dump
+    gives the header, a 256-byte one the standard capabilities, the text the rest); a dump alone
+    is described as far as it goes; text alone is the decoded description."""
     config = device.config
     state = None
     if config is not None:
         config, state = at_rest(config)
-    if config is not None and len(config) > regs.UNPRIVILEGED_CONFIG_SIZE:
+    extended = bool(device.description.get("extended_capabilities"))
+    whole = config is not None and (
+        len(config) == regs.EXTENDED_CONFIG_SIZE or (len(config) == regs.CONVENTIONAL_CONFIG_SIZE and not extended)
+    )
+    if config is not None and (whole or not device.decoded):
         model = model_from_bytes(config, bars_from_text(device.description), rom_from_text(device.description))
         return from_model(model, sources, []), config, state
-    if config is not None and not device.decoded:
-        model = model_from_bytes(config, bars_from_text(device.description))
-        return from_model(model, sources, []), config, state
-    description = compact_description(combined_description(device) if config is not None else device.description)
-    state = state or _wake(description)
+    if config is not None:
+        description = compact_description(combined_description(device))
+        rows: dict[int, str] = description.setdefault("raw", {})
+        for row in [offset for offset in rows if isinstance(offset, int) and offset % 16 == 0 and offset < len(config)]:
+            rows[row] = config[row : row + 16].hex(" ")
+        _wake(description)
+    else:
+        description = compact_description(device.description)
+        state = _wake(description)
     description["sources"] = list(sources)
     if device.capabilities_unknown:
         description["notes"] = (
@@ -187,6 +197,13 @@ def add_device(files: list[DeviceFile], candidate: DeviceFile) -> str:
 
 
 def file_text(device: DeviceFile) -> str:
+    """The text of ``devices/NAME.yaml`` (made once per device)."""
+    if device.text is None:
+        device.text = _file_text(device)
+    return device.text
+
+
+def _file_text(device: DeviceFile) -> str:
     description = dict(device.description)
     description["name"] = device.name
     description = {"name": device.name, **{k: v for k, v in description.items() if k != "name"}}

@@ -64,6 +64,8 @@ class DeviceFile:
     #: What decoded text showed, as (path, value, reader of config bytes): checked on the written
     #: file when there are no bytes to compare.
     facts: list[tuple[str, object, Callable[[bytes], object]]] = field(default_factory=list)
+    #: The file's text once written (it does not change while the scenario is staged).
+    text: str | None = None
 
 
 @dataclass

@@ -22,6 +22,7 @@ an :class:`~harness.scenario.importer.model.Assumption`:
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -136,6 +137,8 @@ class PasteImporter:
                 "the paste has a 64-byte lspci -x dump only",
                 where,
             )
+        if expected is not None and not device.decoded:
+            self.dump_only(bdf, description, expected, where)
         if not device.decoded and device.hexdump is None:
             draft.assume(
                 bdf,
@@ -180,6 +183,28 @@ class PasteImporter:
             self.parents[bdf] = device.parent
         if device.iommu_group is not None and 0 <= device.iommu_group <= 65535:
             draft.captured_groups.setdefault(device.iommu_group, []).append(bdf)
+
+    def dump_only(self, bdf: str, description: dict[str, Any], config: bytes, where: str) -> None:
+        """What a hex dump without decoded text cannot say: BAR sizes, the ROM's."""
+        for bar in devices.bars_from_text(description):
+            if bar.size is None:
+                self.draft.assume(
+                    bdf,
+                    f"BAR {bar.index} size",
+                    f"{bar.effective_size:#x} (the largest its address alignment allows, at most 1 MiB)",
+                    "a hex dump has no BAR sizes (sizing a BAR needs writes)",
+                    where,
+                )
+        layout = config[0x0E] & 0x7F if len(config) > 0x0E else 0
+        offset = regs.ROM_BAR_TYPE1 if layout == regs.HEADER_LAYOUT_BRIDGE else regs.ROM_BAR_TYPE0
+        if len(config) >= offset + 4 and regs.read_register(config, offset, 4) & regs.ROM_ADDRESS_MASK:
+            self.draft.assume(
+                bdf,
+                "expansion ROM",
+                "none (the ROM BAR register is kept as dumped)",
+                "a hex dump has neither the ROM's size nor its contents",
+                where,
+            )
 
     def is_bridge(self, bdf: str) -> bool:
         config = self.models.get(bdf)
@@ -228,26 +253,39 @@ class Topology:
                 numbers["subordinate"] = subordinate
             importer.entries[bdf]["bus"] = numbers
 
+    def container(self, domain: int, bus: int) -> str | None:
+        """The innermost shown bridge whose range holds ``bus`` below its secondary bus."""
+        holding = [
+            bdf
+            for bdf, (secondary, subordinate) in self.ranges.items()
+            if Bdf.parse(bdf).domain == domain and subordinate is not None and secondary < bus <= subordinate
+        ]
+        return max(holding, key=lambda bdf: self.ranges[bdf][0], default=None)
+
     def place(self, domain: int, bus: int) -> None:
+        """Give ``bus`` a bridge: the one the tree or a -P path names, else a shown bridge without a
+        range on the bus the parent must sit on (the secondary bus of the bridge whose range holds
+        ``bus``, else bus 00), else an assumed port there."""
         importer = self.importer
         on_bus = sorted(bdf for bdf in importer.entries if (Bdf.parse(bdf).domain, Bdf.parse(bdf).bus) == (domain, bus))
         shown = {importer.parents[bdf] for bdf in on_bus if bdf in importer.parents}
         for parent in sorted(shown):
             if importer.is_bridge(parent) and parent not in self.ranges:
-                self.ranges[parent] = (bus, None)
+                self.ranges[parent] = (bus, self.end_below(domain, bus, set()))
                 self.draft.assume(parent, "secondary bus", f"{bus:02x}", f"{on_bus[0]} sits behind it in the paste")
                 return
+        container = self.container(domain, bus)
+        home = self.ranges[container][0] if container is not None else 0
         candidates = [
             bdf
             for bdf in sorted(importer.entries)
             if importer.is_bridge(bdf)
             and bdf not in self.ranges
-            and Bdf.parse(bdf).domain == domain
-            and Bdf.parse(bdf).bus < bus
+            and (Bdf.parse(bdf).domain, Bdf.parse(bdf).bus) == (domain, home)
         ]
         if candidates:
             chosen = candidates[0]
-            self.ranges[chosen] = (bus, None)
+            self.ranges[chosen] = (bus, self.end_below(domain, bus, set()))
             self.draft.assume(
                 chosen,
                 "secondary bus",
@@ -255,35 +293,44 @@ class Topology:
                 f"no shown bridge forwards bus {bus:02x} ({', '.join(on_bus)}); this one shows no bus range",
             )
             return
-        self.add_root_port(domain, bus, on_bus)
+        self.add_port(domain, home, bus, on_bus, container)
 
-    def add_root_port(self, domain: int, bus: int, on_bus: list[str]) -> None:
+    def add_port(self, domain: int, home: int, bus: int, on_bus: list[str], container: str | None) -> None:
+        """A port no source shows, on bus ``home``, forwarding ``bus``: a root port on bus 00, a
+        switch downstream port below a shown bridge."""
         importer = self.importer
         used = {
             Bdf.parse(bdf).device
             for bdf in importer.entries
-            if (Bdf.parse(bdf).domain, Bdf.parse(bdf).bus) == (domain, 0)
+            if (Bdf.parse(bdf).domain, Bdf.parse(bdf).bus) == (domain, home)
         }
         slot = next((number for number in _FREE_SLOTS if number not in used), None)
         if slot is None:
-            raise ValueError(f"bus {bus:02x} ({on_bus[0]}) needs a root port and bus 00 has no free slot")
-        bdf = f"{domain:04x}:00:{slot:02x}.0"
-        vendor = self.platform_vendor()
-        alone = self.alone_in_group(on_bus)
-        description = root_port_description(vendor, acs=alone)
+            raise ValueError(f"bus {bus:02x} ({on_bus[0]}) needs a bridge and bus {home:02x} has no free slot")
+        bdf = f"{domain:04x}:{home:02x}:{slot:02x}.0"
+        vendor = self.platform_vendor() if container is None else regs.read_register(importer.models[container], 0, 2)
+        shown_alone = self.alone_in_group(on_bus)
+        alone = shown_alone is not False
+        kind = "root_port" if container is None else "downstream_port"
+        description = port_description(vendor, kind, acs=alone)
         name = devices.device_file_name(self.importer.scenario, bdf)
         candidate = DeviceFile(name, description, [bdf], None, {}, "assumed")
         name = devices.add_device(self.draft.devices, candidate)
         importer.entries[bdf] = {"bdf": short_bdf(bdf), "device": name, "driver": "pcieport"}
         importer.models[bdf] = bytes(devices.encoded(description, f"devices/{name}.yaml").config)
-        self.ranges[bdf] = (bus, None)
+        self.ranges[bdf] = (bus, self.end_below(domain, bus, set()))
+        where = f"below {container}" if container is not None else "on the root bus"
         self.draft.assume(
             bdf,
             "the parent bridge",
-            f"a PCI Express root port [{vendor:04x}:0000] {'with' if alone else 'without'} ACS, "
-            f"secondary bus {bus:02x}",
-            f"the sources show {', '.join(on_bus)} on bus {bus:02x} but no bridge above "
-            + ("(the group listing shows them apart from other devices)" if alone else "(no group listing says more)"),
+            f"a PCI Express {kind.replace('_', ' ')} [{vendor:04x}:0000] {where}, "
+            f"{'with' if alone else 'without'} ACS, secondary bus {bus:02x}",
+            f"the sources show {', '.join(on_bus)} on bus {bus:02x} but no bridge that forwards it; "
+            + {
+                True: "ACS as the group listing shows them apart from other devices",
+                False: "no ACS as the group listing shows them with other devices",
+                None: "ACS as on most current platforms (no group listing shows them)",
+            }[shown_alone],
         )
 
     def platform_vendor(self) -> int:
@@ -293,12 +340,25 @@ class Topology:
                 return vendor
         return 0x8086
 
-    def alone_in_group(self, on_bus: list[str]) -> bool:
+    def alone_in_group(self, on_bus: list[str]) -> bool | None:
+        """Whether the group listing shows the bus's devices in a group of their own (None: it
+        does not show them)."""
         groups = self.draft.captured_groups
         for members in groups.values():
             if on_bus[0] in members:
                 return all(member in on_bus or Bdf.parse(member).bus != 0 for member in members)
-        return True
+        return None
+
+    def end_below(self, domain: int, bus: int, seen: set[int]) -> int:
+        """The highest bus below ``bus``: its bridges' ranges, followed down."""
+        highest = bus
+        seen.add(bus)
+        for bdf, (secondary, subordinate) in list(self.ranges.items()):
+            address = Bdf.parse(bdf)
+            if address.domain != domain or address.bus != bus or secondary in seen:
+                continue
+            highest = max(highest, subordinate if subordinate is not None else self.end_below(domain, secondary, seen))
+        return highest
 
     def subordinates(self) -> None:
         """A range whose subordinate the source did not show ends at the highest bus below it."""
@@ -320,10 +380,11 @@ class Topology:
                 self.ranges[bdf] = (secondary, below(bdf, {bdf}))
 
 
-def root_port_description(vendor: int, acs: bool) -> dict[str, Any]:
-    """A PCI Express root port no source showed (see :class:`Topology`)."""
+def port_description(vendor: int, kind: str, acs: bool) -> dict[str, Any]:
+    """A PCI Express port (``root_port`` or ``downstream_port``) no source showed (see
+    :class:`Topology`)."""
     description: dict[str, Any] = {
-        "title": "PCI bridge: assumed PCI Express root port (not in the sources)",
+        "title": f"PCI bridge: assumed PCI Express {kind.replace('_', ' ')} (not in the sources)",
         "sources": ["assumed by vfiolab scenario import: the sources show a bus behind no shown bridge"],
         "layout": "bridge",
         "header": {
@@ -336,7 +397,7 @@ def root_port_description(vendor: int, acs: bool) -> dict[str, Any]:
             {
                 "id": "express",
                 "at": 0x40,
-                "flags": {"version": 2, "type": "root_port"},
+                "flags": {"version": 2, "type": kind},
                 "lnkcap": {"max_speed": "8GT/s", "max_width": 4, "dll_active_reporting": True},
                 "lnksta": {"speed": "8GT/s", "width": 4, "dll_active": True},
             }
@@ -417,10 +478,26 @@ def import_pastes(sources: list[TextSource], scenario: str, draft: HostDraft) ->
     Topology(importer).resolve()
     draft.host["pci"] = [importer.entries[bdf] for bdf in sorted(importer.entries)]
     _host_level(importer, sources)
-    draft.sources.extend(
-        f"{source.path}: " + (", ".join(source.kinds + (["lspci output"] if source.lspci else [])) or "nothing")
-        for source in sources
-    )
+    for source in sources:
+        kinds = list(source.kinds)
+        if paste is not None and source.lspci:
+            kinds.insert(0, _lspci_kind(paste, mapping, source.path))
+        draft.sources.append(f"{source.path}: {', '.join(kinds)}")
+
+
+def _lspci_kind(paste: ImportedPaste, mapping: LineMap, path: str) -> str:
+    """``lspci output: 12 functions (12 decoded -vv, 12 hex of 64 bytes), a -t tree of 14``."""
+    mine = [device for device in paste.devices if mapping.where(device.line).rpartition(":")[0] == path]
+    decoded = Counter(f"-{'v' * max(device.verbosity, 1)}" for device in mine if device.decoded)
+    dumps = Counter(len(device.hexdump.data) for device in mine if device.hexdump is not None)
+    parts = [f"{count} decoded {form}" for form, count in sorted(decoded.items())]
+    parts += [f"{count} hex of {size} bytes" for size, count in sorted(dumps.items())]
+    titles = len(mine) - sum(1 for device in mine if device.decoded or device.hexdump is not None)
+    if titles:
+        parts.append(f"{titles} title only")
+    tree = sum(1 for node in paste.tree if mapping.where(node.line).rpartition(":")[0] == path)
+    text = f"lspci output: {len(mine)} functions ({', '.join(parts)})" if mine else "lspci output"
+    return text + (f", a -t tree of {tree}" if tree else "")
 
 
 def _report_unparsed(paste: ImportedPaste, mapping: LineMap, draft: HostDraft) -> None:
