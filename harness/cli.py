@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 import textwrap
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -20,11 +17,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from harness import __version__, exitcodes
-from harness.checks.base import CheckOptions
 from harness.errors import VfiolabError
 
 if TYPE_CHECKING:
     from harness.checker import CheckReport
+    from harness.checks.base import CheckOptions
     from harness.generate import GenerateOptions, GenerateRefused
 
 EXIT_OK = exitcodes.OK
@@ -100,6 +97,10 @@ def cmd_fakesys_render(args: argparse.Namespace) -> int:
 
 
 def cmd_fakesys_lspci(args: argparse.Namespace) -> int:
+    import shutil
+    import subprocess
+    import tempfile
+
     lspci = shutil.which("lspci") or next(
         (p for p in ("/usr/bin/lspci", "/usr/sbin/lspci", "/sbin/lspci") if os.path.exists(p)), None
     )
@@ -220,6 +221,8 @@ def _rom_argument(text: str) -> tuple[str, Path]:
 
 
 def _check_options(args: argparse.Namespace) -> CheckOptions:
+    from harness.checks.base import CheckOptions
+
     return CheckOptions(
         devices=args.device or None,
         vm_firmware=args.vm_firmware,
@@ -252,6 +255,12 @@ def _target_names() -> list[str]:
     from harness.generate import TARGETS
 
     return list(TARGETS)
+
+
+def _qemu_formats() -> tuple[str, ...]:
+    from harness.generate import QEMU_FORMATS
+
+    return QEMU_FORMATS
 
 
 def _unsafe_workarounds() -> tuple[str, ...]:
@@ -378,8 +387,8 @@ def _node(text: str) -> str:
 
 def _generate_options(args: argparse.Namespace) -> GenerateOptions:
     """The options, after the rules no argument type can check alone: an option the target does
-    not use, --overwrite without --out."""
-    from harness.generate import GenerateOptions, check_target_options, options_given
+    not use, --overwrite without --out; then the --domain file, read once the target takes it."""
+    from harness.generate import GenerateOptions, check_target_options, options_given, read_domain_file
 
     options = GenerateOptions(
         vmid=args.vmid if args.vmid is not None else GenerateOptions.vmid,
@@ -389,18 +398,25 @@ def _generate_options(args: argparse.Namespace) -> GenerateOptions:
         guest_address=args.guest_address,
         id_overrides=dict(args.override or []),
         node=args.node,
+        qemu_format=args.format,
     )
     if args.overwrite and args.out is None:
         raise CliError("--overwrite only applies with --out DIR", EXIT_USAGE)
-    given = options_given(options) | ({"--vmid"} if args.vmid is not None else set())
+    given = options_given(options) | {
+        name for name, value in (("--vmid", args.vmid), ("--domain", args.domain)) if value is not None
+    }
     try:
         check_target_options(args.target, given)
+        if args.domain is not None:
+            options.domain = read_domain_file(args.domain)
     except VfiolabError as error:
         raise CliError(str(error), error.exit_code) from None
     return options
 
 
 def _print_refusal(refused: GenerateRefused) -> int:
+    """A refusal: nothing on stdout (a pipe into a configuration file gets nothing), the reasons
+    and the alternative on stderr."""
     from harness import paste
 
     print("vfiolab generate: refused; the checker fails:", file=sys.stderr)
@@ -408,32 +424,37 @@ def _print_refusal(refused: GenerateRefused) -> int:
         print(f"  {paste.printable(reason)}", file=sys.stderr)
     print("(vfiolab check --device ... explains; --force generates anyway)", file=sys.stderr)
     if refused.alternative:
-        print("# Instead, pass the disks (vfiolab generate proxmox-disks):")
-        print(refused.alternative, end="")
+        print("# Instead, pass the disks (vfiolab generate proxmox-disks prints these on stdout):", file=sys.stderr)
+        print(refused.alternative, end="", file=sys.stderr)
     return EXIT_REFUSED
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
+    """Without --out, stdout is one document (the target's file, arguments or commands) and
+    stderr says what it is and what to do next; with --out, the files are written and stderr
+    lists them and the next steps."""
     from harness.generate import GenerateRefused, generate
 
     options = _generate_options(args)
     with _checked_root(args) as root:
         try:
             output = generate(args.target, root, args.device, options)
+            document = output.stdout_text() if args.out is None else None
+            written = output.write(Path(args.out), overwrite=args.overwrite) if args.out is not None else []
         except GenerateRefused as refused:
             return _print_refusal(refused)
         except VfiolabError as error:
             raise CliError(str(error), error.exit_code) from None
-        if args.out is None:
-            print(output.text(), end="")
-            return EXIT_OK
-        try:
-            written = output.write(Path(args.out), overwrite=args.overwrite)
-        except VfiolabError as error:
-            raise CliError(str(error), error.exit_code) from None
+    if document is not None:
+        sys.stdout.write(document)
+        sys.stdout.flush()
+        sys.stderr.write(output.guidance())
+        return EXIT_OK
     for path in written:
         print(f"wrote {path}", file=sys.stderr)
-    print(output.text(files=False), end="")
+    if not written:
+        print(f"nothing to write under {args.out}", file=sys.stderr)
+    sys.stderr.write(output.guidance(written=True))
     return EXIT_OK
 
 
@@ -606,8 +627,16 @@ def build_parser() -> argparse.ArgumentParser:
         description=textwrap.dedent(
             f"""\
             Generate configuration for passing --device(s) through, from the same root the checker
-            reads (default /, this host; --root DIR; --scenario NAME). Output goes to stdout, or with
-            --out DIR into files mirroring the host's paths (DIR/etc/modprobe.d/vfio.conf ...).
+            reads (default /, this host; --root DIR; --scenario NAME). stdout is one document, usable
+            as it comes: the target's one file (vfio.conf, a <hostdev>, a domain, hostpciN lines), the
+            QEMU or kernel arguments, or the commands of proxmox-disks and driverctl; what it is, the
+            notes and the next steps go to stderr. Targets that write several files (all, the
+            initramfs ones) need --out DIR: files mirroring the host's paths (DIR/etc/...).
+
+            The VM's configuration is read and respected: /etc/pve/qemu-server/<vmid>.conf on the
+            root, or a libvirt domain with --domain FILE (virsh dumpxml; - reads stdin): free hostpciN
+            and scsiN indices, its memory, vCPUs, machine type and firmware, and a warning for a
+            device it already passes that the checker fails.
 
             Targets: {generate_targets}.
 
@@ -622,13 +651,19 @@ def build_parser() -> argparse.ArgumentParser:
               0  generated
               2  refused: the checker fails a device (or a group peer); see stderr
               3  could not run (the root is unreadable)
-             64  usage error: bad arguments, an option the target does not use, a VM id outside
-                 100-999999999, a device the host does not have
-             65  a scenario or root that is malformed (a host name that is no node name...)
+             64  usage error: bad arguments, an option the target does not use (--guest-address
+                 for proxmox), a VM id outside 100-999999999, a device the host does not have,
+                 a guest address that is taken, several files without --out DIR
+             65  a scenario, root or --domain file that is malformed (a host name that is no
+                 node name, a document that is not a libvirt domain...)
+             66  the --domain file cannot be read (missing, not a regular file, over 10 MiB)
              73  output files that exist (add --overwrite), or --out that cannot be written
 
             examples:
               vfiolab generate proxmox --scenario terramaster-f4-424-pro --device 0000:00:17.0 --vmid 100
+              vfiolab generate modprobe --device 0000:00:17.0 > /etc/modprobe.d/vfio.conf
+              virsh dumpxml truenas | vfiolab generate libvirt --device 0000:00:17.0 --domain - \\
+                  --domain-xml | virsh define /dev/stdin
               vfiolab generate all --device 0000:00:17.0 --out vfio-plan && vfio-plan/apply.sh --dry-run"""
         ),
     )
@@ -647,19 +682,32 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument(
         "--vmid",
         type=_vmid,
-        help="the Proxmox VM, 100-999999999 (default 100); its config gives machine and firmware",
+        help="the Proxmox VM, 100-999999999 (default 100); its config gives what it passes, disks, memory, "
+        "vCPUs, machine and firmware",
     )
     generate.add_argument("--out", metavar="DIR", help="write files under DIR instead of printing them")
     generate.add_argument("--overwrite", action="store_true", help="with --out: replace files that already exist")
     generate.add_argument("--force", action="store_true", help="generate even for devices the checker fails")
     generate.add_argument(
-        "--domain-xml", action="store_true", help="libvirt: a whole minimal <domain>, not just <hostdev>"
+        "--domain",
+        metavar="FILE",
+        help="libvirt: the VM's domain XML (virsh dumpxml NAME; - for stdin) instead of a Proxmox VM",
+    )
+    generate.add_argument(
+        "--domain-xml",
+        action="store_true",
+        help="libvirt: a whole domain (--domain's with the devices added, else a minimal one), not a <hostdev>",
     )
     generate.add_argument(
         "--guest-address",
         metavar="BUS:SLOT",
         type=_guest_address,
-        help="guest PCI address for libvirt/QEMU, e.g. 06:00",
+        help="guest PCI address for libvirt/QEMU, e.g. 06:00 (Proxmox cannot place a device)",
+    )
+    generate.add_argument(
+        "--format",
+        choices=_qemu_formats(),
+        help="qemu: the arguments one per line (lines, the default) or as one shell-quoted line (shell)",
     )
     generate.add_argument(
         "--override",
@@ -901,6 +949,8 @@ def _internal_error(error: BaseException, debug: bool) -> int:
         print(f"vfiolab: internal error; {REPORT_HOW}", file=sys.stderr)
         return exitcodes.INTERNAL
     try:
+        import tempfile
+
         handle, name = tempfile.mkstemp(prefix="vfiolab-crash-", suffix=".txt")
         with os.fdopen(handle, "w") as crash:
             crash.write(f"vfiolab {__version__}\nargv: {sys.argv!r}\n\n{text}")

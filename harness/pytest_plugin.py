@@ -16,7 +16,10 @@ It owns three things:
   assets that cannot be built, ``VFIOLAB_LIVE=off``) the item is skipped with the reason, never
   passed. The simulated item of such a scenario is only collected when it has simulated
   expectations. The ``live_run`` fixture runs a scenario live from a test, ``live_assets`` gives
-  the guest assets for a test that drives a guest itself; both skip in the same way.
+  the guest assets for a test that drives a guest itself; both skip in the same way. A guest
+  with proxied devices (``x-pci-proxy-dev``) that has a simulated counterpart is run once per
+  session with its comparison (:func:`harness.live.compare.run_comparison`), which the item and
+  the ``live_compare`` fixture share.
 - **Fixtures.** ``scenario`` (the loaded :class:`~harness.scenario.Scenario`), ``fake_kernel`` (a
   :class:`~harness.scenario.simulated.SimulatedHost`: the booted simulated kernel, for driving
   steps from a test) and ``fake_host`` (the root directory rendered after the scenario's steps).
@@ -47,6 +50,7 @@ if TYPE_CHECKING:
     from _pytest._code.code import ExceptionInfo, TerminalRepr, TracebackStyle
 
     from harness.live.assets import GuestAssets
+    from harness.live.compare import Comparison
     from harness.live.runner import LiveResult
     from harness.scenario.loader import Scenario
     from harness.scenario.runner import RunResult
@@ -85,6 +89,9 @@ class ScenarioSettings:
 _SETTINGS = pytest.StashKey[ScenarioSettings]()
 #: Per guest kernel: None when live runs work here, else why not (asked once per session).
 _LIVE_UNAVAILABLE = pytest.StashKey[dict[str, "str | None"]]()
+#: Live runs with a simulated counterpart, by (scenario file, kernel): run once per session,
+#: shared by the scenario's live item and the tests that compare (live_compare).
+_COMPARISONS = pytest.StashKey[dict[tuple[str, str], "tuple[Comparison, LiveResult]"]]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -122,6 +129,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", marker)
     config.stash[_SETTINGS] = _settings(config)
     config.stash[_LIVE_UNAVAILABLE] = {}
+    config.stash[_COMPARISONS] = {}
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -285,7 +293,8 @@ class LiveScenarioItem(pytest.Item):
         from harness.live.runner import run_live
 
         keep = self.config.stash[_SETTINGS].live_keep
-        self.result = run_live(self.scenario, self.kernel, keep=keep)
+        compared = compared_live_run(self.config, self.scenario, self.kernel)
+        self.result = compared[1] if compared is not None else run_live(self.scenario, self.kernel, keep=keep)
         self.user_properties += [
             ("live_status", self.result.status),
             ("kernel_package", self.result.kernel_package),
@@ -307,6 +316,47 @@ class LiveScenarioItem(pytest.Item):
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
         return self.path, None, f"live scenario {self.scenario.name} on {self.kernel}"
+
+
+def compared_live_run(config: pytest.Config, scenario: Scenario, kernel: str) -> tuple[Comparison, LiveResult] | None:
+    """The live run of a scenario whose guest has proxied devices, with its comparison to the
+    simulated counterpart (harness.live.compare), once per session; None when the guest has no
+    proxied device or no counterpart."""
+    key = (str(scenario.path), kernel)
+    cache = config.stash[_COMPARISONS]
+    if key not in cache:
+        from harness.live.compare import run_comparison
+        from harness.live.proxy.counterpart import NoCounterpart
+        from harness.live.spec import GuestSpec
+
+        if not GuestSpec.from_scenario(scenario).proxies:
+            return None
+        try:
+            cache[key] = run_comparison(scenario, kernel, keep=config.stash[_SETTINGS].live_keep)
+        except NoCounterpart:
+            return None
+    return cache[key]
+
+
+@pytest.fixture
+def live_compare(request: pytest.FixtureRequest) -> Callable[..., tuple[Comparison, LiveResult]]:
+    """``live_compare(scenario, kernel)``: the live run of a scenario with proxied devices and
+    its comparison with the simulated counterpart (shared with the scenario's live item);
+    skips the test when live runs are not possible."""
+
+    def compare(scenario: Scenario | str, kernel: str) -> tuple[Comparison, LiveResult]:
+        from harness.scenario import load_scenario
+
+        reason = live_unavailable(request.config, kernel)
+        if reason is not None:
+            pytest.skip(reason)
+        loaded = load_scenario(scenario) if isinstance(scenario, str) else scenario
+        compared = compared_live_run(request.config, loaded, kernel)
+        if compared is None:
+            raise AssertionError(f"{loaded.name} has no simulated counterpart")
+        return compared
+
+    return compare
 
 
 @pytest.fixture

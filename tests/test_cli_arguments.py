@@ -72,7 +72,9 @@ def test_generate_argument_mistakes(
 def test_vm_ids_at_the_ends_of_the_range_are_accepted(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
     for vmid in ("100", "999999999"):
         assert main(["generate", "proxmox", "--device", SATA, "--vmid", vmid, "--root", str(root)]) == 0
-        assert f"qm set {vmid} -hostpci0" in capsys.readouterr().out
+        captured = capsys.readouterr()
+        assert captured.out == "hostpci0: 0000:00:17.0,pcie=1\n"
+        assert f"qm set {vmid} -hostpci0" in captured.err
 
 
 @pytest.mark.parametrize("make", ["file", "file-parent", "proc"])
@@ -120,7 +122,7 @@ def test_a_hostname_that_is_no_node_name_is_bad_input_unless_node_is_given(
     err = capsys.readouterr().err
     assert "/etc/hostname holds" in err and "give the node with --node NAME" in err and len(err.splitlines()) == 1
     assert main(["generate", "proxmox", "--device", SATA, "--root", str(root), "--node", "pve1"]) == 0
-    assert "node=pve1," in capsys.readouterr().out
+    assert "node=pve1," in capsys.readouterr().err
 
 
 # --- check --rom --------------------------------------------------------------------------------

@@ -200,6 +200,9 @@ def test_every_target_prints_only_safe_commands(hostile: tuple[Path, str], shell
     for target in TARGETS:
         output = generate(target, root, [INTEL_SATA], options.get(target, GenerateOptions()), report)
         assert_safe_text(output.text())
+        assert_safe_text(output.guidance())
+        if output.stdout is not None or output.commands_on_stdout:
+            assert_safe_text(output.stdout_text())
         for item in output.files:
             assert_safe_text(item.content)
         for command in commands_of(output):
@@ -208,7 +211,7 @@ def test_every_target_prints_only_safe_commands(hostile: tuple[Path, str], shell
         if target == "libvirt":
             name = file_name(payload).splitlines()[0]
             expected = name if paste.is_hostname(name) else "vm100"
-            assert commands_of(output) == [f"virsh edit {expected}"]
+            assert commands_of(output) == [f"virsh attach-device {expected} hostdev-0000-00-17-0.xml --config"]
             assert any("is not a DNS name" in note for note in output.notes) is (expected == "vm100")
 
 
@@ -280,9 +283,11 @@ def test_the_refusal_on_the_command_line_is_safe(final_root: RootOf, tmp_path: P
     make_hostile(root, "x\ntouch PWNED")
     completed = vfiolab("generate", "proxmox", "--root", str(root), "--device", ASM, "--node", "pve")
     assert completed.returncode == 2, completed.stderr
-    assert_safe_text(completed.stdout)
+    assert completed.stdout == ""
     assert_safe_text(completed.stderr)
-    for line in completed.stdout.splitlines():
+    alternative = completed.stderr.split("# Instead, pass the disks", 1)[1].splitlines()[1:]
+    assert alternative
+    for line in alternative:
         if line and not line.startswith("#"):
             assert_safe_command(line)
 

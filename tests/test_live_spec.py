@@ -14,6 +14,7 @@ import pytest
 from fakesys.errors import SourceError
 from harness.live.assets import GuestAssets
 from harness.live.errors import GuestSpecError
+from harness.live.proxy.devices import ProxiedDevices
 from harness.live.qemu import HOST_ROOT_TAG, build_launch, prepare_disks
 from harness.live.spec import ACTIONS, GuestSpec, Step
 from harness.live.steps import step_command
@@ -141,18 +142,31 @@ def test_qemu_accepts_the_devices_of_every_shipped_live_scenario(tmp_path: Path)
     cases.append(("live-vfio-in-guest", True))
     for name, memfd_ram in cases:
         spec = GuestSpec.from_scenario(load_scenario(name))
-        launch = build_launch(spec, _assets(tmp_path), tmp_path, qemu=qemu, memfd_ram=memfd_ram)
-        prepare_disks(launch)
-        argv = [word for word in launch.argv]
-        # No kernel to boot: drop -kernel/-initrd/-append, start paused, quit from the monitor.
-        for option in ("-kernel", "-initrd", "-append"):
-            index = argv.index(option)
-            del argv[index : index + 2]
-        argv = [*argv, "-S", "-monitor", "stdio", "-serial", "none"]
-        argv.remove("stdio")  # the -serial stdio pair's value; -serial none replaces it
-        argv.remove("-serial")
-        done = subprocess.run(argv, input="info pci\nquit\n", capture_output=True, text=True, timeout=60, check=False)
-        assert done.returncode == 0, f"{name}: {done.stderr}"
+        # Proxied devices are served by the proxy, as in a live run: QEMU's realize probes them.
+        with ProxiedDevices(spec.proxies) as proxied:
+            launch = build_launch(
+                spec, _assets(tmp_path), tmp_path, qemu=qemu, memfd_ram=memfd_ram, proxy_fds=proxied.fds
+            )
+            prepare_disks(launch)
+            _quit_from_the_monitor(name, list(launch.argv), proxied.pass_fds)
+        assert not proxied.failure, proxied.failure
+        for server in proxied.servers:
+            # realize read the IDs and probed the BARs; the machine's creation reset the device.
+            assert server.stats.messages["PCI_CFGREAD"] >= 11 and server.stats.messages["DEVICE_RESET"] == 1
+
+
+def _quit_from_the_monitor(name: str, argv: list[str], pass_fds: tuple[int, ...]) -> None:
+    # No kernel to boot: drop -kernel/-initrd/-append, start paused, quit from the monitor.
+    for option in ("-kernel", "-initrd", "-append"):
+        index = argv.index(option)
+        del argv[index : index + 2]
+    argv = [*argv, "-S", "-monitor", "stdio", "-serial", "none"]
+    argv.remove("stdio")  # the -serial stdio pair's value; -serial none replaces it
+    argv.remove("-serial")
+    done = subprocess.run(
+        argv, input="info pci\nquit\n", capture_output=True, text=True, timeout=60, check=False, pass_fds=pass_fds
+    )
+    assert done.returncode == 0, f"{name}: {done.stderr}"
 
 
 def _step(action: str, value: Any) -> Step:

@@ -33,6 +33,9 @@ class Behaviour:
     #: The behaviour changes what config reads return (it overrides on_config_read); devices
     #: without one serve sysfs ``config`` reads straight from their registers.
     alters_reads: ClassVar[bool] = False
+    #: Its config read and write hooks run even while the function does not answer (reads are
+    #: all-ones before the hook, writes reach nothing but the hook).
+    answers_when_silent: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -72,6 +75,10 @@ class Behaviour:
     def link_limit(self) -> tuple[int | None, int | None]:
         """(speed code, width) the link trains to at most, beyond what both ends advertise."""
         return None, None
+
+    def link_status_follows(self) -> bool:
+        """Whether this port's Link Status registers follow its link (training, SBR)."""
+        return True
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, **self.params}
@@ -228,9 +235,93 @@ class DegradedLink(Behaviour):
         return self.speed, self.width
 
 
+#: Bits of the header that the host kernel's vfio-pci answers from its own copy rather than from
+#: the device (the ALL_VIRT fields and single virtualised bits of init_pci_cap_basic_perm,
+#: drivers/vfio/pci/vfio_pci_config.c, Linux 6.1 and 6.12): vendor and device ID,
+#: Command.INTx-disable, Status.CapList, the BARs, the ROM BAR, the capability pointer, the
+#: interrupt line and pin.
+VFIO_VIRTUALISED_BITS: dict[int, int] = {
+    **dict.fromkeys(range(0x00, 0x04), 0xFF),
+    0x05: 0x04,
+    0x06: 0x10,
+    **dict.fromkeys(range(0x10, 0x28), 0xFF),
+    **dict.fromkeys(range(0x30, 0x35), 0xFF),
+    0x3C: 0xFF,
+    0x3D: 0xFF,
+}
+
+
+class VfioPresented(Behaviour):
+    """The function as QEMU's vfio-pci presents a host device to its guest: the header fields
+    the host kernel's vfio-pci virtualises come from the copy it took when the device was opened
+    (healthy, at power-on here), and take writes there (BAR sizing works); everything else is
+    the device's own answer. A dead device so reads as its vendor and device ID with all-ones
+    around them (header type 7f, class ffffff), which is what the guest of the reference host
+    enumerated after the failed bus reset."""
+
+    name = "vfio_presented"
+    description = "header fields vfio-pci virtualises answer from its copy, the rest from the device"
+    parameters: ClassVar[dict[str, str]] = {}
+    answers_when_silent = True
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self.copy: Device | None = None
+
+    def attach(self, device: Device) -> None:
+        super().attach(device)
+        self.copy = Device(device.model, device.clock)
+
+    def _mask(self, offset: int, width: int) -> int:
+        return sum(VFIO_VIRTUALISED_BITS.get(offset + index, 0) << (8 * index) for index in range(width))
+
+    def on_config_read(self, offset: int, width: int, value: int) -> int:
+        mask = self._mask(offset, width)
+        if not mask or self.copy is None:
+            return value
+        return (value & ~mask) | (self.copy.read(offset, width) & mask)
+
+    def on_config_write(self, offset: int, width: int, value: int) -> int | None:
+        mask = self._mask(offset, width)
+        if not mask or self.copy is None:
+            return value
+        self.copy.write(offset, width, value)
+        return None if mask == (1 << (8 * width)) - 1 else value
+
+    def on_reset(self, kind: ResetKind) -> float:
+        # vfio-pci keeps its copy across the device's resets; a power cycle is a new boot.
+        if kind is ResetKind.POWER_CYCLE and self.copy is not None:
+            self.copy.power_cycle()
+        return 0.0
+
+
+class FixedLinkStatus(Behaviour):
+    """A port whose Link Status never follows its link: the values it was created with stay,
+    whatever the device below does. QEMU's emulated PCIe root and downstream ports are such
+    ports: hw/pci/pcie.c fills LnkSta when the port is realized and QEMU has no link to train;
+    with QEMU 7.2.22 a guest reads Data Link Layer Link Active clear on a pcie-root-port with a
+    working device behind it, although LnkCap advertises Link Active reporting above 2.5 GT/s."""
+
+    name = "fixed_link_status"
+    description = "Link Status keeps its power-on values; the port never reports the link"
+    parameters: ClassVar[dict[str, str]] = {}
+
+    def link_status_follows(self) -> bool:
+        return False
+
+
 REGISTRY: dict[str, Callable[..., Behaviour]] = {
     cls.name: cls
-    for cls in (LinkDeadAfterBusReset, ReadyAfterReset, PmResetIgnored, D3coldWakeFailure, DmaAlias, DegradedLink)
+    for cls in (
+        LinkDeadAfterBusReset,
+        ReadyAfterReset,
+        PmResetIgnored,
+        D3coldWakeFailure,
+        DmaAlias,
+        DegradedLink,
+        FixedLinkStatus,
+        VfioPresented,
+    )
 }
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from fakesys.hw.ahci import AhciError, AhciSpec
 from fakesys.hw.behaviour import BehaviourError, make_behaviour
 from fakesys.hw.model import Bar, BarKind, DeviceModel, Rom
 from fakesys.hw.rom import build_image, describe_image
@@ -33,6 +34,7 @@ DESCRIPTION_KEYS = {
     "extended_capabilities",
     "raw",
     "behaviours",
+    "ahci",
 }
 LAYOUTS = {"normal": regs.HEADER_LAYOUT_NORMAL, "bridge": regs.HEADER_LAYOUT_BRIDGE}
 _DERIVED_HEADER = {"capabilities_pointer", "header_type"}
@@ -160,6 +162,7 @@ class _Encoder:
                 make_behaviour(entry if isinstance(entry, Mapping) else {})
             except BehaviourError as error:
                 raise self.fail(("behaviours", position), str(error)) from None
+        ahci = self.encode_ahci(bars)
         return DeviceModel(
             name=str(self.data.get("name", "")),
             config=config,
@@ -168,7 +171,26 @@ class _Encoder:
             title=str(self.data.get("title", "")),
             sources=[str(source) for source in sources],
             behaviours=[dict(entry) for entry in behaviours],
+            ahci=ahci,
         )
+
+    def encode_ahci(self, bars: list[Bar]) -> AhciSpec | None:
+        """The ``ahci:`` part: the fixed HBA registers behind a memory BAR large enough for them."""
+        data = self.data.get("ahci")
+        if data is None:
+            return None
+        if not isinstance(data, Mapping):
+            raise self.fail(("ahci",), "expected {cap: ..., pi: ..., version: ...}")
+        try:
+            spec = AhciSpec.from_data(data)
+        except AhciError as error:
+            raise self.fail(("ahci",), str(error)) from None
+        bar = next((item for item in bars if item.index == spec.bar), None)
+        if bar is None or bar.kind is not BarKind.MEMORY or bar.effective_size < spec.size:
+            raise self.fail(
+                ("ahci",), f"the registers of {spec.ports} ports need a memory BAR {spec.bar} of {spec.size} bytes"
+            )
+        return spec
 
     def put_register(
         self,
@@ -466,6 +488,8 @@ def describe(model: DeviceModel) -> dict[str, object]:
         description["behaviours"] = [dict(entry) for entry in model.behaviours]
     if header_only:
         description["notes"] = HEADER_ONLY_NOTE
+    if model.ahci is not None:
+        description["ahci"] = model.ahci.to_data()
     bridge = layout == regs.HEADER_LAYOUT_BRIDGE
     description["layout"] = "bridge" if bridge else "normal"
     description["config_size"] = len(config)

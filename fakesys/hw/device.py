@@ -20,6 +20,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from fakesys.clock import VirtualClock
+from fakesys.hw.ahci import AhciHba
 from fakesys.hw.model import BarKind, DeviceModel
 from harness.pci import regs
 from harness.pci.config import ConfigSpace
@@ -68,6 +69,8 @@ class Device:
         self._w1c = bytearray(len(self.registers))
         self._build_write_masks(space)
         self._power_on_image = self._initial_image()
+        #: Register files behind BARs (BAR index: registers), reset with the function.
+        self.mmio: dict[int, AhciHba] = {model.ahci.bar: AhciHba(model.ahci)} if model.ahci is not None else {}
         for behaviour in behaviours or []:
             self.add_behaviour(behaviour)
 
@@ -210,7 +213,11 @@ class Device:
 
     def read(self, offset: int, width: int) -> int:
         if not self.responding:
-            return (1 << (8 * width)) - 1
+            value = (1 << (8 * width)) - 1
+            for behaviour in self.behaviours:
+                if behaviour.answers_when_silent:
+                    value = behaviour.on_config_read(offset, width, value)
+            return value
         value = regs.read_register(self.registers, offset, width)
         for behaviour in self.behaviours:
             value = behaviour.on_config_read(offset, width, value)
@@ -219,15 +226,18 @@ class Device:
     def read_block(self, offset: int = 0, length: int | None = None) -> bytes:
         """Bytes ``offset .. offset+length`` as a sysfs ``config`` read returns them."""
         end = self.size if length is None else min(self.size, offset + length)
-        if not self.responding:
+        if not self.responding and not any(behaviour.answers_when_silent for behaviour in self.behaviours):
             return b"\xff" * max(0, end - offset)
-        if not any(behaviour.alters_reads for behaviour in self.behaviours):
+        if self.responding and not any(behaviour.alters_reads for behaviour in self.behaviours):
             return bytes(self.registers[offset:end])
         return b"".join(self.read(position, 1).to_bytes(1, "little") for position in range(offset, end))
 
     def write(self, offset: int, width: int, value: int) -> None:
         """A config write, with hardware semantics and the events it triggers."""
         if not self.responding:
+            for behaviour in self.behaviours:
+                if behaviour.answers_when_silent:
+                    behaviour.on_config_write(offset, width, value)
             return
         for behaviour in self.behaviours:
             replaced = behaviour.on_config_write(offset, width, value)
@@ -250,6 +260,21 @@ class Device:
         spec = structure.register(register)
         current = regs.read_register(self.registers, base + spec.offset, spec.width)
         self.set_registers(base + spec.offset, spec.width, spec.field(field).put(current, raw))
+
+    def bar_read(self, index: int, offset: int, size: int) -> int:
+        """A memory or I/O read of ``size`` bytes at ``offset`` into BAR ``index``: the register
+        file there, 0 where the device has none, all-ones when the function does not answer."""
+        if not self.responding:
+            return (1 << (8 * size)) - 1
+        registers = self.mmio.get(index)
+        return registers.read(offset, size) if registers is not None else 0
+
+    def bar_write(self, index: int, offset: int, size: int, value: int) -> None:
+        if not self.responding:
+            return
+        registers = self.mmio.get(index)
+        if registers is not None:
+            registers.write(offset, size, value)
 
     def space(self) -> ConfigSpace:
         """The registers as a reader sees them now (all-ones when the device does not answer)."""
@@ -306,6 +331,8 @@ class Device:
     def reset(self, kind: ResetKind) -> None:
         """The function returns to its power-on register values."""
         self.registers[:] = self._power_on_image
+        for registers in self.mmio.values():
+            registers.reset()
         ready_ms = 0.0
         for behaviour in self.behaviours:
             ready_ms = max(ready_ms, behaviour.on_reset(kind))

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from fakesys.hw.ahci import AhciSpec
 from harness.pci import regs
 from harness.pci.config import ConfigSpace
 
@@ -77,6 +78,9 @@ class DeviceModel:
     sources: list[str] = field(default_factory=list)
     #: Behaviour entries ({name: ..., params}) the device always has (fakesys.hw.behaviour).
     behaviours: list[dict[str, Any]] = field(default_factory=list)
+    #: The AHCI register file behind a BAR (an AHCI controller's ABAR), when the description
+    #: gives one (fakesys.hw.ahci).
+    ahci: AhciSpec | None = None
 
     @property
     def space(self) -> ConfigSpace:
@@ -130,4 +134,5 @@ class DeviceModel:
             self.title,
             list(self.sources),
             [dict(entry) for entry in self.behaviours],
+            self.ahci,
         )

@@ -15,7 +15,7 @@ import re
 from fakesys.clock import VirtualClock
 from fakesys.host.model import Host
 from fakesys.hw import link
-from fakesys.kernel import binding, drivers, store
+from fakesys.kernel import binding, drivers, enumeration, store
 from fakesys.kernel.drivers import IdMatch
 from fakesys.kernel.iommu import assign_groups, enable_acs
 from fakesys.kernel.log import KernelLog
@@ -29,6 +29,8 @@ from harness.pci.address import Bdf
 
 #: Where the clock stands when boot is over (a host that has been up a little while).
 BOOT_DONE_US = 12_000_000
+#: When PCI enumeration logs its lines (early in boot, before the IOMMU sets up).
+ENUMERATION_US = 200_000
 POWER_STATE_CODES = {"D0": 0, "D1": 1, "D2": 2, "D3hot": 3}
 
 
@@ -90,15 +92,15 @@ class FakeKernel:
             # (drivers/iommu/amd/init.c, iommu_init_pci excludes the IOMMU's devid).
             translated = [
                 dev
-                for dev in self.devices
+                for dev in self.present
                 if dev.class_code >> 8 != 0x0806
                 and not (dev.on_root_bus and dev.bdf.devfn == 0 and dev.class_code >> 8 == 0x0600)
             ]
             return {"ivhd0": translated}
         graphics = [
-            dev for dev in self.devices if dev.on_root_bus and dev.bdf.devfn == 0x10 and dev.class_code >> 16 == 0x03
+            dev for dev in self.present if dev.on_root_bus and dev.bdf.devfn == 0x10 and dev.class_code >> 16 == 0x03
         ]
-        rest = [dev for dev in self.devices if dev not in graphics]
+        rest = [dev for dev in self.present if dev not in graphics]
         if not graphics:
             return {"dmar0": rest}
         return {"dmar0": graphics, "dmar1": rest}
@@ -196,12 +198,13 @@ class FakeKernel:
             self.removed.append(dev)
 
     def rescan(self) -> None:
-        """pci_rescan_bus: removed devices come back if they answer config reads (a vendor ID
-        that is not all-ones); a dead device stays gone. Drivers are attached again."""
+        """pci_rescan_bus: removed devices come back if the kernel finds them again
+        (:func:`fakesys.kernel.enumeration.setup_device`: they answer, with a known header
+        type); a dead device stays gone. Drivers are attached again."""
         for dev in [*self.removed]:
             if dev.parent is not None and dev.parent in self.removed:
                 continue
-            if dev.device.read(0x00, 4) in (0xFFFFFFFF, 0x00000000):
+            if not enumeration.setup_device(self, dev):
                 continue
             self.removed.remove(dev)
             dev.current_state = "unknown"
@@ -220,6 +223,11 @@ class FakeKernel:
             self.log.emit(f"Hypervisor detected: {host.hypervisor}")
         for line in host.kernel.log:
             self.log.add_raw(line)
+        self.clock.now_us = max(self.clock.now_us, ENUMERATION_US)
+        for dev in self.devices:
+            if dev.spec.condition == "absent":
+                dev.device.alive = False
+        self.removed += enumeration.scan(self, self.devices)
         if self.iommu_enabled:
             self.clock.now_us = max(self.clock.now_us, 400_000)
             if host.cpu.vendor == "intel":
@@ -228,34 +236,34 @@ class FakeKernel:
                     self.log.emit("DMAR-IR: Enabled IRQ remapping in x2apic mode")
             elif host.iommu.interrupt_remapping:
                 self.log.emit("AMD-Vi: Interrupt remapping enabled")
-            for dev in self.devices:
+            for dev in self.present:
                 enable_acs(dev)
             probe_order = [dev for unit in self.iommu_units.values() for dev in unit]
-            assign_groups(self.devices, probe_order, host.source)
+            assign_groups(self.present, probe_order, host.source)
             self.clock.advance_ms(300)
             domain = {"DMA": "Translated", "DMA-FQ": "Translated", "identity": "Passthrough"}[host.iommu.default_domain]
             self.log.emit(f"iommu: Default domain type: {domain}")
             for dev in probe_order:
                 self.clock.advance_us(37)
                 self.log.device("pci", dev.name, f"Adding to iommu group {dev.iommu_group}")
-        for dev in self.devices:
+        for dev in self.present:
             dev.reset_methods = init_reset_methods(dev, self.profile)
             dev.reset_files = bool(dev.reset_methods)
             dev.irq = self._interrupt_line(dev)
         self.clock.now_us = max(self.clock.now_us, 1_500_000)
-        if "vfio_pci" in self.module_params or any(dev.spec.driver == "vfio-pci" for dev in self.devices):
+        if "vfio_pci" in self.module_params or any(dev.spec.driver == "vfio-pci" for dev in self.present):
             self.vfio_loaded = True
             self.module_params.setdefault("vfio_pci", {})
             self.log.emit("VFIO - User Level meta-driver version: 0.3")
             self._add_vfio_ids()
-        for dev in self.devices:
+        for dev in self.present:
             name = dev.spec.driver
             if name:
                 if name not in self._driver_order:
                     self._driver_order.append(name)
                 self.clock.advance_us(211)
                 binding.probe(self, dev, name)
-        for dev in self.devices:
+        for dev in self.present:
             self._apply_host_state(dev)
         self.log.records.sort(key=lambda record: record.timestamp_us)
         self.clock.now_us = max(self.clock.now_us, BOOT_DONE_US)

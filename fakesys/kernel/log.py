@@ -22,6 +22,9 @@ class LogRecord:
     timestamp_us: int
     text: str
     level: str = "info"
+    #: (least, most) µs the waits since the previous record can take, when accounted for
+    #: (:class:`fakesys.clock.VirtualClock` windows); the gap to the previous record lies in it.
+    window_us: tuple[int, int] | None = None
 
     def format(self) -> str:
         return f"{dmesg_stamp(self.timestamp_us)} {self.text}"
@@ -33,7 +36,7 @@ class KernelLog:
     records: list[LogRecord] = field(default_factory=list)
 
     def emit(self, text: str, level: str = "info") -> LogRecord:
-        record = LogRecord(self.clock.now_us, text, level)
+        record = LogRecord(self.clock.now_us, text, level, self.clock.take_window())
         self.records.append(record)
         return record
 

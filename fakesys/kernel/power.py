@@ -158,4 +158,7 @@ def put(kernel: FakeKernel, dev: PciDev) -> None:
     """pm_runtime_put: drop a reference; at zero an idle device with runtime PM allowed suspends."""
     dev.usage_count = max(0, dev.usage_count - 1)
     if dev.usage_count == 0 and dev.runtime_allowed and dev.runtime_status == "active":
+        # The suspend runs from the PM workqueue (rpm_idle queues it), not in the caller's
+        # context: what it logs has no place in the caller's sleep schedule.
+        kernel.clock.boundary()
         runtime_suspend(kernel, dev)

@@ -61,6 +61,14 @@ class KernelProfile:
     power_up_waits: bool
     #: pci_set_low_power_state() returns early when already in the target state.
     low_power_same_state_check: bool
+    #: What ``%pS`` of pci_bridge_secondary_bus_reset's return address prints for a bus reset
+    #: by __pci_reset_function_locked (pci_reset_bus_function and pci_parent_bus_reset end in
+    #: tail calls, so the return address is in __pci_reset_function_locked); symbol+offset/size
+    #: are those of the profile's build (Debian 6.12.117+deb12-amd64, seen in a live guest).
+    function_reset_return_address: str = "__pci_reset_function_locked"
+    #: pci_setup_device appends pci_type_str to "[vvvv:dddd] type %02x class %#08x"
+    #: ("PCI: Log device type during enumeration", v6.8; drivers/pci/probe.c).
+    logs_device_type: bool = False
     #: msleep() arms its timer msecs_to_jiffies(m) + 1 jiffies ahead (kernel/time/timer.c in
     #: 6.1.192 and before); 6.12.117 dropped the extra jiffy.
     msleep_adds_jiffy: bool = True
@@ -119,6 +127,7 @@ PROFILES: dict[str, KernelProfile] = {
         warns_unlocked_bus_reset=False,
         power_up_waits=False,
         low_power_same_state_check=False,
+        logs_device_type=True,
     ),
     "6.12": KernelProfile(
         "6.12",
@@ -136,7 +145,9 @@ PROFILES: dict[str, KernelProfile] = {
         warns_unlocked_bus_reset=True,
         power_up_waits=True,
         low_power_same_state_check=True,
+        logs_device_type=True,
         msleep_adds_jiffy=False,
+        function_reset_return_address="__pci_reset_function_locked+0x41/0x70",
     ),
 }
 

@@ -210,7 +210,8 @@ def _do_bus(kernel: FakeKernel, dev: PciDev, locked_bridge: bool) -> int:
     """pci_reset_bus_function: a hotplug slot reset, else pci_parent_bus_reset."""
     if probe_slot_reset(dev) == 0 or probe_parent_bus_reset(dev) == 0:
         assert dev.parent is not None
-        return bridge_secondary_bus_reset(kernel, dev.parent, locked_bridge, "pci_reset_bus_function")
+        caller = kernel.profile.function_reset_return_address
+        return bridge_secondary_bus_reset(kernel, dev.parent, locked_bridge, caller)
     return -ENOTTY
 
 

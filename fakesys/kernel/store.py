@@ -53,6 +53,7 @@ def _kstrtoul(value: str) -> int | None:
 
 def write(kernel: FakeKernel, path: str, value: str) -> int:
     """Write ``value`` to the sysfs file at ``path``; returns len(value) or -errno."""
+    kernel.clock.boundary()
     count = len(value.encode())
     through_link = _THROUGH_DRIVER_LINK.match(path)
     if through_link:

@@ -94,6 +94,7 @@ def unregister(kernel: FakeKernel, dev: PciDev) -> None:
 
 def open_device(kernel: FakeKernel, dev: PciDev) -> VfioDevice:
     """The first VFIO_GROUP_GET_DEVICE_FD: vfio_pci_core_enable."""
+    kernel.clock.boundary()
     from fakesys.kernel.binding import enable_device, set_master
 
     vdev = kernel.vfio.devices[dev]
@@ -113,6 +114,7 @@ def open_device(kernel: FakeKernel, dev: PciDev) -> VfioDevice:
 
 def ioctl_reset(kernel: FakeKernel, dev: PciDev) -> int:
     """VFIO_DEVICE_RESET -> vfio_pci_ioctl_reset."""
+    kernel.clock.boundary()
     vdev = kernel.vfio.devices[dev]
     if not vdev.reset_works:
         return -EINVAL
@@ -147,6 +149,7 @@ def _resettable(kernel: FakeKernel, vdev: VfioDevice) -> bool:
 
 def ioctl_hot_reset(kernel: FakeKernel, dev: PciDev) -> int:
     """VFIO_DEVICE_PCI_HOT_RESET -> vfio_pci_dev_set_hot_reset -> pci_reset_bus."""
+    kernel.clock.boundary()
     vdev = kernel.vfio.devices[dev]
     if isinstance(hot_reset_targets(kernel, dev), int):
         return -ENODEV
@@ -166,6 +169,7 @@ def ioctl_hot_reset(kernel: FakeKernel, dev: PciDev) -> int:
 def close_device(kernel: FakeKernel, dev: PciDev) -> None:
     """The last close of the device fd: vfio_pci_core_disable, then the dev_set reset, then the
     runtime-PM put that lets the idle device suspend."""
+    kernel.clock.boundary()
     from fakesys.kernel.binding import disable_device, set_master
 
     vdev = kernel.vfio.devices[dev]

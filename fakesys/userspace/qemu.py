@@ -136,16 +136,17 @@ class QemuProcess:
         for assigned in self.devices:
             self.reset_device(assigned)
 
-    def reset_device(self, assigned: AssignedDevice) -> None:
-        """vfio_pci_reset."""
+    def reset_device(self, assigned: AssignedDevice) -> bool:
+        """vfio_pci_reset; True when one of its resets worked."""
         self._pre_reset(assigned)
         kernel_first = assigned.reset_works and (assigned.has_flr or not assigned.has_pm_reset)
         if kernel_first and vfio.ioctl_reset(self.kernel, assigned.dev) == 0:
-            return
+            return True
         if self._hot_reset(assigned, single=True) == 0:
-            return
+            return True
         if assigned.reset_works and assigned.has_pm_reset:
-            vfio.ioctl_reset(self.kernel, assigned.dev)
+            return vfio.ioctl_reset(self.kernel, assigned.dev) == 0
+        return False
 
     def exit(self) -> None:
         """The process ends: the kernel closes every device file (vfio's release path)."""

@@ -6,76 +6,74 @@ Public API::
 
     from harness.generate import generate, GenerateOptions, GenerateRefused, TARGETS
     output = generate("proxmox", Path("/"), ["0000:00:17.0"], GenerateOptions(vmid=100))
-    print(output.text())
+    print(output.stdout_text(), end="")          # the one document (NeedsOutDirectory: several files)
+    print(output.guidance(), end="", file=sys.stderr)   # notes, what stdout holds, next steps
+    output.write(Path("plan"))                   # or every file, under the host's paths
+
+    domain = read_domain_file("vm.xml")          # a libvirt domain (virsh dumpxml) as the VM
+    generate("libvirt", Path("/"), ["0000:00:17.0"], GenerateOptions(domain=domain, domain_xml=True))
 
 Errors: :class:`GenerateRefused` (the checker fails a device; ``.reasons``, ``.alternative``),
 :class:`GenerateError` (bad input), :class:`~harness.generate.output.OutputExistsError`; all
-derive from :class:`harness.errors.VfiolabError`.
+derive from :class:`harness.errors.VfiolabError`; :class:`NeedsOutDirectory` is a usage error,
+:class:`DomainFileError` an unreadable ``--domain`` file (exit 66).
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from harness.checker import CheckReport
-from harness.generate import (
-    cmdline,
-    dracut,
-    driverctl,
-    everything,
-    initramfs_tools,
-    libvirt,
-    mkinitcpio,
-    modprobe,
-    proxmox,
-    proxmox_disks,
-    qemu,
-)
-from harness.generate.output import GeneratedFile, GeneratedOutput, OutputExistsError
-from harness.generate.plan import (
+from harness.generate.targets import (
+    CANNOT_EXPRESS,
+    NOT_PASSING,
     OVERRIDE_PROPERTIES,
+    QEMU_FORMATS,
+    TARGET_MODULES,
+    TARGET_OPTIONS,
     UNSAFE_WORKAROUNDS,
-    GenerateError,
-    GenerateOptions,
-    GenerateRefused,
-    Plan,
-    build_plan,
 )
 
-Target = Callable[[Plan], GeneratedOutput]
+if TYPE_CHECKING:
+    from harness.checker import CheckReport
+    from harness.generate.libvirt_domain import DomainDocument, DomainFileError, read_domain_file
+    from harness.generate.output import GeneratedFile, GeneratedOutput, NeedsOutDirectory, OutputExistsError
+    from harness.generate.plan import GenerateError, GenerateOptions, GenerateRefused, Plan
 
-TARGETS: dict[str, tuple[Target, str]] = {
-    "proxmox": (proxmox.generate, "hostpciN lines, qm set commands and a /etc/pve/mapping/pci.cfg entry"),
-    "proxmox-disks": (proxmox_disks.generate, "pass the disks behind a controller instead (qm set -scsiN by-id)"),
-    "libvirt": (libvirt.generate, "<hostdev> elements (--domain-xml: a whole minimal domain)"),
-    "qemu": (qemu.generate, "-device vfio-pci arguments, with pcie-root-port on q35"),
-    "modprobe": (modprobe.generate, "/etc/modprobe.d/vfio.conf: ids= and softdep"),
-    "initramfs-tools": (initramfs_tools.generate, "early binding for Debian/Proxmox initramfs-tools"),
-    "dracut": (dracut.generate, "early binding for dracut"),
-    "mkinitcpio": (mkinitcpio.generate, "early binding for mkinitcpio"),
-    "driverctl": (driverctl.generate, "per-address overrides with driverctl"),
-    "cmdline": (cmdline.generate, "kernel arguments, in the bootloader this host uses"),
-    "all": (everything.generate, "everything relevant, as a tree with apply.sh (use --out DIR)"),
+    Target = Callable[[Plan], GeneratedOutput]
+
+#: The targets by name, with what each writes (the writers load on first use: importing this
+#: package stays cheap for the command line).
+TARGETS: dict[str, str] = {name: description for name, (_, description) in TARGET_MODULES.items()}
+
+#: Where the names this package exports live; loaded when first used (PEP 562).
+_LAZY = {
+    "DomainDocument": "harness.generate.libvirt_domain",
+    "DomainFileError": "harness.generate.libvirt_domain",
+    "read_domain_file": "harness.generate.libvirt_domain",
+    "GeneratedFile": "harness.generate.output",
+    "GeneratedOutput": "harness.generate.output",
+    "NeedsOutDirectory": "harness.generate.output",
+    "OutputExistsError": "harness.generate.output",
+    "GenerateError": "harness.generate.plan",
+    "GenerateOptions": "harness.generate.plan",
+    "GenerateRefused": "harness.generate.plan",
 }
-#: Targets that do not pass the devices themselves, so a device the checker fails is not refused.
-NOT_PASSING = ("proxmox-disks",)
-_EARLY_BINDING = frozenset({"--force", "--unsafe unsafe-interrupts"})
-#: The options each target uses (as the command line spells them); giving another is a usage
-#: error, so that an option never silently does nothing.
-TARGET_OPTIONS: dict[str, frozenset[str]] = {
-    "proxmox": frozenset({"--vmid", "--node", "--override", "--force"}),
-    "proxmox-disks": frozenset({"--vmid"}),
-    "libvirt": frozenset({"--vmid", "--domain-xml", "--guest-address", "--override", "--force"}),
-    "qemu": frozenset({"--vmid", "--guest-address", "--override", "--force"}),
-    "modprobe": _EARLY_BINDING,
-    "initramfs-tools": _EARLY_BINDING,
-    "dracut": _EARLY_BINDING,
-    "mkinitcpio": _EARLY_BINDING,
-    "driverctl": frozenset({"--force"}),
-    "cmdline": frozenset({"--force", "--unsafe acs-override"}),
-    "all": frozenset({"--vmid", "--override", "--force", "--unsafe acs-override", "--unsafe unsafe-interrupts"}),
-}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'harness.generate' has no attribute {name!r}")
+
+
+def target_writer(target: str) -> Target:
+    """The function that writes ``target`` from a plan."""
+    module, _ = TARGET_MODULES[target]
+    writer: Target = importlib.import_module(f"harness.generate.{module}").generate
+    return writer
 
 
 def options_given(options: GenerateOptions) -> set[str]:
@@ -86,6 +84,8 @@ def options_given(options: GenerateOptions) -> set[str]:
         "--force": options.force,
         "--domain-xml": options.domain_xml,
         "--guest-address": options.guest_address is not None,
+        "--domain": options.domain is not None,
+        "--format": options.qemu_format is not None,
         "--override": bool(options.id_overrides),
         "--node": options.node is not None,
     }
@@ -94,14 +94,21 @@ def options_given(options: GenerateOptions) -> set[str]:
 
 def check_target_options(target: str, given: set[str]) -> None:
     """Raise :class:`GenerateError` (a usage error) for options ``target`` does not use."""
+    from harness.generate.plan import GenerateError
+
     if target not in TARGETS:
         raise GenerateError(f"unknown target {target!r}; targets: {', '.join(TARGETS)}")
     unused = sorted(given - TARGET_OPTIONS[target])
     if unused:
         users = sorted(name for name, used in TARGET_OPTIONS.items() if unused[0] in used)
+        why = CANNOT_EXPRESS.get((target, unused[0]))
         raise GenerateError(
-            f"{unused[0]} does not apply to target {target} (it applies to: {', '.join(users) or 'none'})"
+            f"{unused[0]} does not apply to target {target}"
+            + (f": {why}" if why else "")
+            + f" (it applies to: {', '.join(users) or 'none'})"
         )
+    if {"--domain", "--vmid"} <= given:
+        raise GenerateError("--domain and --vmid both name the VM: give one")
 
 
 def generate(
@@ -113,25 +120,33 @@ def generate(
 ) -> GeneratedOutput:
     """``report``: the checker's report of every endpoint of ``root`` when the caller has one
     (saves checking the root again)."""
+    from harness.generate.plan import GenerateOptions, build_plan
+
     options = options or GenerateOptions()
     check_target_options(target, options_given(options))
     plan = build_plan(Path(root), devices, options, refuse=target not in NOT_PASSING, report=report)
-    function, _ = TARGETS[target]
-    return function(plan)
+    return target_writer(target)(plan)
 
 
 __all__ = [
+    "CANNOT_EXPRESS",
     "OVERRIDE_PROPERTIES",
+    "QEMU_FORMATS",
     "TARGETS",
     "TARGET_OPTIONS",
     "UNSAFE_WORKAROUNDS",
+    "DomainDocument",
+    "DomainFileError",
     "GenerateError",
     "GenerateOptions",
     "GenerateRefused",
     "GeneratedFile",
     "GeneratedOutput",
+    "NeedsOutDirectory",
     "OutputExistsError",
     "check_target_options",
     "generate",
     "options_given",
+    "read_domain_file",
+    "target_writer",
 ]

@@ -10,13 +10,15 @@ for real against rendered roots. What it does, in order:
    although it did not when the plan was made (vfio-pci would take it at the next boot); a file it
    would replace whose content is neither what the plan saw (sha256) nor what it writes; a VM
    setting the plan depends on (``machine``, ``bios``) or a ``hostpciN`` it sets that now holds
-   something else; a file of the plan itself that was edited after it was generated.
+   neither what the plan saw there nor the planned line; a file of the plan itself that was
+   edited after it was generated.
 2. Writes each file that differs: a backup of the file it replaces (``FILE.vfiolab-STAMP``), then
    the new content into a temporary file in the same directory, synced, renamed over the file.
    A reader sees the old file or the whole new one, never a part.
 3. Runs each command only when needed: a rebuild (``update-initramfs``, ``update-grub``,
    ``proxmox-boot-tool refresh`` ...) only when a file it reads was written in this run; ``qm
-   set`` only when the VM's configuration lacks the line.
+   set`` only when the VM's configuration lacks the line (a ``hostpciN`` that already passes the
+   device with other options is set again).
 4. Prints the checks to make after a reboot (``cat /proc/cmdline``); it never runs them.
 
 It is a dry run unless given ``--yes``, idempotent (a second run finds everything in place, says
@@ -195,10 +197,11 @@ expect_vm_setting() {
     [ "$current" = "$3" ] || problem "/$1: '$(clean "$current")' is not what the plan saw ('$3', '' = unset)"
 }
 
-# CONFIG KEY LINE: the key the plan sets must still be free (or already set as planned).
-expect_vm_free() {
+# CONFIG KEY SEEN LINE: the key the plan sets must hold what the plan saw there ('' = unset) or
+# the planned line.
+expect_vm_key() {
     current=$(vm_line "$1" "$2")
-    [ -z "$current" ] || [ "$current" = "$3" ] || problem "/$1: $2 now holds '$(clean "$current")', not as planned"
+    [ "$current" = "$3" ] || [ "$current" = "$4" ] || problem "/$1: $2 now holds '$(clean "$current")', not as planned"
 }
 
 refuse_if_changed() {
@@ -292,7 +295,7 @@ rebuild() {
 
 # CONFIG LINE COMMAND: run the command (qm set) unless the VM's configuration has the line.
 vm_set() {
-    if [ -n "$(vm_line "$1" "${2%%:*}")" ]; then
+    if [ "$(vm_line "$1" "${2%%:*}")" = "$2" ]; then
         say "unchanged: /$1 has '$2'"
         return 0
     fi
@@ -340,6 +343,8 @@ class VmStep:
     key: str
     value: str
     comment: str
+    #: The key's line in the VM's configuration when the plan was made ("" when unset).
+    seen: str = ""
 
     @property
     def line(self) -> str:
@@ -401,7 +406,7 @@ def render(plan: ApplyPlan) -> str:
         config, existed = plan.vm_config
         lines.append(f"expect_vm_config {_call(config, 'yes' if existed else 'no')}")
     lines += [f"expect_vm_setting {_call(*setting)}" for setting in plan.vm_settings]
-    lines += [f"expect_vm_free {_call(step.config, step.key, step.line)}" for step in plan.vm_steps]
+    lines += [f"expect_vm_key {_call(step.config, step.key, step.seen, step.line)}" for step in plan.vm_steps]
     lines += ["refuse_if_changed", ""]
     lines += [f"install_file {_call(item.path.lstrip('/'), f'{item.mode:o}')}" for item in plan.files]
     lines.append("")

@@ -6,6 +6,11 @@ Intel needs ``intel_iommu=on`` unless the kernel turns it on by default; AMD nee
 (``amd_iommu=on`` is not even a valid value). ``iommu=pt`` is optional and not added.
 ``pcie_acs_override`` is written only when asked for by name, under a warning, and only exists
 in patched kernels (Proxmox's); ``iommu=soft``-style workarounds are never written.
+
+stdout carries the kernel arguments to add, space-separated on one line (nothing when the
+bootloader already has them): ``grubby --update-kernel=ALL --args="$(vfiolab generate cmdline)"``
+works, and no shell redirection can truncate a bootloader file vfiolab is about to read. The
+edited file itself (the whole GRUB file, or ``/etc/kernel/cmdline``) is written with ``--out``.
 """
 
 from __future__ import annotations
@@ -84,9 +89,15 @@ def generate(plan: Plan) -> GeneratedOutput:
     loader = plan.boot.bootloader
     configured = loader.args
     missing = [argument for argument in add if not _configured(configured, argument)]
+    output.stdout = "".join(f"{argument} " for argument in missing).rstrip() + ("\n" if missing else "")
+    where = f"{loader.path} ({loader.variable})" if loader.variable else loader.path
     if not missing:
+        output.stdout_about = "nothing: no kernel argument is missing"
         output.notes.append(f"{loader.path} already gives the kernel everything needed ({loader.cmdline or 'empty'})")
         return output
+    output.stdout_about = (
+        f"the kernel arguments to add, for {where}; --out DIR writes the edited file, or set them there by hand:"
+    )
     line = loader.edit_line(missing)
     if loader.kind == "grub" and loader.variable is not None:
         content, problem = _grub_file(plan, loader, line)

@@ -10,7 +10,7 @@ changed. Spaces inside the quotes are required: dracut appends the values as the
 from __future__ import annotations
 
 from harness.generate.binding import early_binding, initramfs_modules
-from harness.generate.modprobe import vfio_conf
+from harness.generate.modprobe import MODPROBE_ALONE, vfio_conf
 from harness.generate.output import GeneratedFile, GeneratedOutput
 from harness.generate.plan import Plan
 
@@ -26,6 +26,7 @@ def generate(plan: Plan) -> GeneratedOutput:
         vfio_conf(plan, early_binding(plan)),
         GeneratedFile(DRACUT_CONF, "\n".join(lines) + "\n", description="vfio modules in the initramfs, loaded first"),
     ]
+    output.single_hint = MODPROBE_ALONE
     rebuild = "dracut -f --regenerate-all"
     output.commands.append(("rebuild every initramfs", rebuild))
     output.reads[rebuild] = tuple(item.path for item in output.files)

@@ -21,7 +21,12 @@ TIMING = (
 
 
 def generate(plan: Plan) -> GeneratedOutput:
-    output = GeneratedOutput("driverctl", notes=[*plan.notes, *plan.forced_comment(), TIMING])
+    output = GeneratedOutput(
+        "driverctl",
+        notes=[*plan.notes, *plan.forced_comment(), TIMING],
+        commands_on_stdout=True,
+        stdout_about="driverctl commands, one per line (paste them, or pipe to sh):",
+    )
     for item in plan.functions:
         output.commands.append(
             (
@@ -29,5 +34,5 @@ def generate(plan: Plan) -> GeneratedOutput:
                 paste.command("driverctl", "set-override", item.address, "vfio-pci"),
             )
         )
-    output.commands.append(("check", "driverctl list-overrides"))
+    output.after_reboot.append(("check (now, and after a reboot)", "driverctl list-overrides"))
     return output

@@ -64,19 +64,23 @@ def _vm_steps(plan: Plan, apply: ApplyPlan) -> None:
         return
     vmid = plan.vm.vmid
     config = f"etc/pve/qemu-server/{vmid}.conf"
-    existed = plan.vm.source != "assumed"
+    existed = plan.vm.kind != "assumed"
     apply.vm_config = (config, existed)
     for key in _VM_SETTINGS:
         value = plan.vm.settings.get(key)
         apply.vm_settings.append((config, key, f"{key}: {value}" if value is not None else ""))
     for index, value in proxmox.hostpci_lines(plan):
-        apply.vm_steps.append(VmStep(vmid, config, f"hostpci{index}", value, f"write hostpci{index} to VM {vmid}"))
+        key = f"hostpci{index}"
+        seen = f"{key}: {plan.vm.settings[key]}" if key in plan.vm.settings else ""
+        apply.vm_steps.append(VmStep(vmid, config, key, value, f"write {key} to VM {vmid}", seen))
 
 
 def generate(plan: Plan) -> GeneratedOutput:
-    output = GeneratedOutput("all", notes=[*plan.notes, *plan.forced_comment()])
+    output = GeneratedOutput("all", notes=[*plan.vm_notes, *plan.notes, *plan.forced_comment()])
+    if plan.view.exists("etc/pve"):
+        output.notes += proxmox.reuse_notes(plan)
     files: dict[str, GeneratedFile] = {}
-    apply = ApplyPlan(header=plan.header())
+    apply = ApplyPlan(header=plan.vm_header())
     # A command two targets need (proxmox-boot-tool refresh) runs once, after both's other steps.
     rebuilds: dict[str, tuple[str, tuple[str, ...]]] = {}
     for part in _relevant(plan):

@@ -14,7 +14,7 @@ from __future__ import annotations
 from harness import paste
 from harness.bootconfig import INITRAMFS_TOOLS_MODULES
 from harness.generate.binding import early_binding, initramfs_modules
-from harness.generate.modprobe import vfio_conf
+from harness.generate.modprobe import MODPROBE_ALONE, vfio_conf
 from harness.generate.output import GeneratedFile, GeneratedOutput
 from harness.generate.plan import Plan
 
@@ -55,6 +55,7 @@ def generate(plan: Plan) -> GeneratedOutput:
             + " to it by hand (one per line)"
         )
     output.files += files
+    output.single_hint = MODPROBE_ALONE
     edits = plan.boot.initramfs_tools.package_edits if plan.boot.initramfs_tools is not None else []
     for edit in edits:
         owner = edit.package or "the package that owns it (dpkg -S shows which)"

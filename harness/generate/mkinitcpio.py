@@ -8,7 +8,7 @@ lines exist only in the real root (the binding check flags a HOOKS line that lac
 from __future__ import annotations
 
 from harness.generate.binding import early_binding, initramfs_modules
-from harness.generate.modprobe import vfio_conf
+from harness.generate.modprobe import MODPROBE_ALONE, vfio_conf
 from harness.generate.output import GeneratedFile, GeneratedOutput
 from harness.generate.plan import Plan
 
@@ -28,6 +28,7 @@ def generate(plan: Plan) -> GeneratedOutput:
         output.notes.append(
             "HOOKS in /etc/mkinitcpio.conf lacks modconf: add it, or the modprobe.d lines stay out of the image"
         )
+    output.single_hint = MODPROBE_ALONE
     rebuild = "mkinitcpio -P"
     output.commands.append(("rebuild every preset", rebuild))
     output.reads[rebuild] = tuple(item.path for item in output.files)

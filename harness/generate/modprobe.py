@@ -14,6 +14,8 @@ from harness.generate.binding import EarlyBinding, early_binding
 from harness.generate.output import GeneratedFile, GeneratedOutput
 from harness.generate.plan import Plan
 
+#: For the targets that write vfio.conf among other files: how to get it as one document.
+MODPROBE_ALONE = "the modprobe target for /etc/modprobe.d/vfio.conf alone"
 UNSAFE_INTERRUPTS_WARNING = (
     "WARNING: allow_unsafe_interrupts lets vfio run without interrupt remapping; a guest can then "
     "forge MSI writes and inject interrupts into the host. Asked for with --unsafe unsafe-interrupts."
@@ -36,7 +38,7 @@ def generate(plan: Plan) -> GeneratedOutput:
     binding = early_binding(plan)
     output = GeneratedOutput("modprobe", notes=[*plan.notes, *plan.forced_comment()])
     conf = vfio_conf(plan, binding)
-    output.files.append(conf)
+    output.show_file(conf, f"the file {conf.path} ({conf.description}); save it there, then:")
     commands = plan.boot.rebuild_commands()
     output.commands += [("rebuild the initramfs so it carries the file", command) for command in commands]
     output.reads.update({command: (conf.path,) for command in commands})

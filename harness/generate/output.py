@@ -1,6 +1,13 @@
 """What a generator target produces: files (with the path they belong at on the host), commands
-to run, checks to make after a reboot, and notes; printed to stdout or written under ``--out DIR``
-mirroring the host's paths.
+to run, checks to make after a reboot, and notes; and how the command line prints it.
+
+The output contract: without ``--out``, stdout carries exactly one document, usable as it comes
+(``| virt-xml-validate -``, ``> /etc/modprobe.d/vfio.conf``, ``| sh``): the one file a target
+produces, or a text of its own the target sets (the QEMU arguments, the kernel arguments, the
+commands of a target whose output is commands). Everything for the reader (notes, warnings,
+what stdout holds and where it goes, the next steps) goes to stderr (:meth:`GeneratedOutput.guidance`).
+A target that produces several files has no stdout document: it needs ``--out DIR``, which
+writes them mirroring the host's paths (:class:`NeedsOutDirectory` otherwise, a usage error).
 
 Every command is built by its target with :func:`harness.paste.command` (each value one shell
 word); notes and headings are printed as comments through :func:`harness.paste.comment`, so no
@@ -17,11 +24,15 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from harness import paste
-from harness.errors import OutputError
+from harness.errors import OutputError, UsageError
 
 
 class OutputExistsError(OutputError):
     """A file under --out already exists and --overwrite was not given."""
+
+
+class NeedsOutDirectory(UsageError):
+    """The target produced several files and no ``--out DIR`` was given to write them into."""
 
 
 @dataclass(frozen=True)
@@ -50,10 +61,56 @@ class GeneratedOutput:
     after_reboot: list[tuple[str, str]] = field(default_factory=list)
     #: Sentences for the reader: assumptions made, what was refused and why.
     notes: list[str] = field(default_factory=list)
+    #: The document stdout carries without --out (set by the target; see :meth:`stdout_text`).
+    stdout: str | None = None
+    #: What stdout holds and where it goes, for stderr.
+    stdout_about: str = ""
+    #: The output is its commands (``qm set -scsiN``, ``driverctl set-override``): stdout
+    #: carries them, one per line, and stderr what each does.
+    commands_on_stdout: bool = False
+    #: How to get a single document instead, for the message when there are several files.
+    single_hint: str = ""
+
+    def show_file(self, item: GeneratedFile, about: str) -> None:
+        """Add ``item`` and make its content the stdout document."""
+        self.files.append(item)
+        self.stdout = item.content
+        self.stdout_about = about
+
+    def stdout_text(self) -> str:
+        """The one document for stdout, or :class:`NeedsOutDirectory` when there are several files."""
+        if self.commands_on_stdout:
+            return "".join(command + "\n" for _, command in self.commands)
+        if self.stdout is None:
+            paths = ", ".join(paste.printable(item.path) for item in self.files)
+            raise NeedsOutDirectory(
+                f"target {self.target} writes {len(self.files)} files ({paths}): give --out DIR to write them"
+                + (f", or {self.single_hint}" if self.single_hint else "")
+            )
+        return self.stdout
+
+    def guidance(self, written: bool = False) -> str:
+        """What goes to stderr: the notes, what stdout holds (unless the files were ``written``
+        under --out), and the next steps, as comments and commands to paste."""
+        out = [paste.comment(note) for note in self.notes]
+        on_stdout = self.commands_on_stdout and not written
+        if not written and self.stdout_about:
+            out.append(paste.comment(f"stdout: {self.stdout_about}"))
+        for comment, command in self.commands:
+            if on_stdout:
+                out += [paste.comment(f"  {comment}")] if comment else []
+                continue
+            if comment:
+                out.append(paste.comment(comment))
+            out.append(command)
+        for comment, command in self.after_reboot:
+            out += [paste.comment(comment), command] if comment else [command]
+        return "".join(line + "\n" for line in out)
 
     def text(self, files: bool = True) -> str:
-        """Everything as one text for stdout: notes as comments, each file under a header (unless
-        ``files`` is false: they were written elsewhere), then the commands."""
+        """Everything as one text: notes as comments, each file under a header (unless ``files``
+        is false), then the commands; what scenario expectations match lines in. The command
+        line prints :meth:`stdout_text` and :meth:`guidance` instead."""
         out: list[str] = [paste.comment(note) for note in self.notes]
         for item in self.files if files else []:
             if out:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness import exitcodes, paste
 from harness.bootconfig import BootConfig, PciIdMatch, host_driver_module, read_boot_config, vfio_id_for
@@ -22,27 +23,31 @@ from harness.checker import CheckReport, DeviceReport, check_root
 from harness.checks.base import CheckOptions
 from harness.errors import InputError, UsageError, VfiolabError
 from harness.findings import Severity
-from harness.generate.vm import VmInfo, read_vm
+from harness.generate.targets import QEMU_FORMATS, UNSAFE_WORKAROUNDS
+from harness.generate.vm import PassedDevice, VmInfo, host_functions, read_vm
 from harness.pci.address import Bdf
 from harness.sysfs import HostView, PciFunction, device_file
+
+if TYPE_CHECKING:
+    from harness.generate.libvirt_domain import DomainDocument
 
 #: Device classes whose option ROM only serves the VM's boot firmware (storage, network): the
 #: ROM BAR is hidden for them (checker rom.not-needed).
 _ROM_NOT_NEEDED_CLASSES = (0x01, 0x02)
-UNSAFE_WORKAROUNDS = ("acs-override", "unsafe-interrupts")
-#: Guest-visible ID overrides (Proxmox's keys) -> QEMU vfio-pci properties.
-OVERRIDE_PROPERTIES = {
-    "vendor-id": "x-pci-vendor-id",
-    "device-id": "x-pci-device-id",
-    "sub-vendor-id": "x-pci-sub-vendor-id",
-    "sub-device-id": "x-pci-sub-device-id",
-}
 _DISPLAY_CLASS = 0x03
 #: Proxmox's node name when the root names no host (a fresh installation's default is "pve").
 DEFAULT_NODE = "pve"
 #: Where the node name is read from, in order (pve-common INotify.pm reads /etc/hostname; the
 #: running kernel's name is what ``uname -n`` gives).
 HOSTNAME_FILES = ("etc/hostname", "proc/sys/kernel/hostname")
+#: Guest slots on bus 0 that the machine itself occupies (QEMU hw/i386/pc_q35.c: the host bridge
+#: at 00.0, ICH9 LPC, SATA and SMBus at 1f.x; hw/i386/pc_piix.c: PIIX3 ISA, IDE, USB and ACPI at
+#: 01.x). QEMU refuses a device there ("slot 31 function 0 not available for vfio-pci, in use by
+#: ICH9-LPC").
+RESERVED_GUEST_SLOTS = {
+    "q35": {0x00: "the host bridge", 0x1F: "the ICH9 LPC, SATA and SMBus functions"},
+    "pc": {0x00: "the host bridge", 0x01: "the PIIX3 ISA, IDE, USB and ACPI functions"},
+}
 
 
 @dataclass
@@ -56,6 +61,12 @@ class GenerateOptions:
     domain_xml: bool = False
     #: Guest PCI address for libvirt/QEMU (``bus:slot``, e.g. ``06:00``), when wanted.
     guest_address: str | None = None
+    #: libvirt: the VM's domain XML (``--domain FILE``, read by
+    #: :func:`harness.generate.libvirt_domain.read_domain_file`) instead of a Proxmox VM.
+    domain: DomainDocument | None = None
+    #: qemu: how the arguments are printed, one per line ("lines", the default) or as one
+    #: shell-quoted line ("shell").
+    qemu_format: str | None = None
     #: ID overrides seen by the guest: vendor-id, device-id, sub-vendor-id, sub-device-id
     #: (values like ``0x1060``).
     id_overrides: dict[str, str] = field(default_factory=dict)
@@ -130,8 +141,15 @@ class Plan:
     options: GenerateOptions
     boot: BootConfig
     slots: list[PlannedSlot] = field(default_factory=list)
-    #: Sentences every output starts with (assumptions, peers taken along, --force).
+    #: Sentences every output starts with (peers taken along, --force).
     notes: list[str] = field(default_factory=list)
+    #: Sentences about the VM for the targets that configure it (assumptions, what it already
+    #: passes), warnings first.
+    vm_notes: list[str] = field(default_factory=list)
+    #: Warnings about what the VM already passes and the checker fails (also in file headers).
+    vm_warnings: list[str] = field(default_factory=list)
+    #: Host functions the VM's configuration already passes, and where.
+    passed_by: dict[Bdf, PassedDevice] = field(default_factory=dict)
     #: The checker's failures that --force overrode, by device.
     forced: list[str] = field(default_factory=list)
 
@@ -167,13 +185,26 @@ class Plan:
         return DEFAULT_NODE, "assumed"
 
     def guest_bdf(self, slot_index: int, function: int) -> Bdf | None:
-        """The guest address of a planned function, from --guest-address (``bus:slot``; further
-        slots take the next slot numbers)."""
+        """The guest address of a planned function, from --guest-address (``bus:slot``). Further
+        guest devices take the next slots; on q35 behind root ports (bus other than 0) each one
+        is slot 0 of the next bus, since a root port carries one device."""
         text = self.options.guest_address
         if not text:
             return None
         bus_text, _, slot_text = text.partition(":")
-        return Bdf(0, int(bus_text, 16), int(slot_text, 16) + slot_index, function)
+        bus, slot = int(bus_text, 16), int(slot_text, 16)
+        if bus and self.vm.q35:
+            return Bdf(0, bus + slot_index, slot, function)
+        return Bdf(0, bus, slot + slot_index, function)
+
+    def vm_header(self) -> list[str]:
+        """:meth:`header` plus the warnings about the VM, for files that configure the VM."""
+        return [*self.header(), *self.vm_warnings]
+
+    def reused_key(self, slot: PlannedSlot) -> PassedDevice | None:
+        """What in the VM's configuration already passes a function of ``slot``."""
+        passed = [self.passed_by[item.function.bdf] for item in slot.functions if item.function.bdf in self.passed_by]
+        return passed[0] if passed else None
 
     def comments(self) -> list[str]:
         """:meth:`header` as ``#`` comment lines (modprobe.d, shell, kernel cmdline files)."""
@@ -248,14 +279,19 @@ def build_plan(
     if missing:
         raise GenerateError(f"no such PCI device under {root}: {', '.join(missing)}")
     reports = {item.function.bdf: item for item in report.devices}
-    plan = Plan(root, view, report, read_vm(view, options.vmid), options, read_boot_config(view))
-    if plan.vm.rejected_name is not None:
-        plan.notes.append(
-            f"VM {options.vmid}'s name {paste.printable(plan.vm.rejected_name)!r} is not a DNS name (Proxmox's format "
+    vm = options.domain.vm if options.domain is not None else read_vm(view, options.vmid)
+    plan = Plan(root, view, report, vm, options, read_boot_config(view))
+    if vm.rejected_name is not None and vm.kind == "libvirt":
+        plan.vm_notes.append(
+            f"the domain's name {paste.printable(vm.rejected_name)!r} cannot go into a command: DOMAIN stands for it"
+        )
+    elif vm.rejected_name is not None:
+        plan.vm_notes.append(
+            f"VM {options.vmid}'s name {paste.printable(vm.rejected_name)!r} is not a DNS name (Proxmox's format "
             f"for VM names): vm{options.vmid} is used instead"
         )
-    if plan.vm.source == "assumed":
-        plan.notes.append(
+    if vm.kind == "assumed":
+        plan.vm_notes.append(
             f"VM {options.vmid} has no configuration on this root: assuming machine q35 with OVMF (UEFI) firmware"
         )
     chosen: dict[Bdf, bool] = {}
@@ -306,7 +342,87 @@ def build_plan(
         for bdf, requested in chosen.items()
     ]
     plan.slots = _slots(view, planned)
+    _judge_existing(plan, reports)
+    _check_guest_address(plan)
     return plan
+
+
+def _node_or_none(plan: Plan) -> str | None:
+    try:
+        return plan.node
+    except InputError:
+        return None
+
+
+def _judge_existing(plan: Plan, reports: dict[Bdf, DeviceReport]) -> None:
+    """What the VM already passes: each device resolved on the host, judged by the checker's
+    report, a warning for each the checker fails."""
+    vm = plan.vm
+    node = _node_or_none(plan) if any(passed.mapping for passed in vm.passed) else None
+    for passed in vm.passed:
+        functions, problems = host_functions(plan.view, passed, node)
+        plan.vm_notes += [f"{vm.label} {passed.key} ({passed.value}): {problem}" for problem in problems]
+        for bdf in functions:
+            plan.passed_by.setdefault(bdf, passed)
+            report = reports.get(bdf)
+            failures = _failures(report) if report is not None else []
+            if failures:
+                plan.vm_warnings.append(_existing_warning(plan, passed, bdf, failures))
+    plan.vm_notes[:0] = plan.vm_warnings
+
+
+def _existing_warning(plan: Plan, passed: PassedDevice, bdf: Bdf, failures: list[str]) -> str:
+    vm = plan.vm
+    function = plan.view.function(bdf)
+    ids = f" [{function.id_text}]" if function is not None else ""
+    if vm.kind == "libvirt":
+        remove = f"remove its <hostdev> ({paste.command('virsh', 'edit', vm.name or 'DOMAIN')})"
+    else:
+        remove = f"remove it ({paste.command('qm', 'set', vm.vmid, '-delete', passed.key)})"
+        if plan.view.whole_disks(bdf):
+            disks = paste.command("vfiolab", "generate", "proxmox-disks", "--device", str(bdf), "--vmid", vm.vmid)
+            remove += f" and pass its disks instead ({disks})"
+    return (
+        f"WARNING: {vm.label} already passes {bdf}{ids} ({passed.key}: {passed.value}), and the checker fails it: "
+        + "; ".join(failures)
+        + f". {remove[:1].upper()}{remove[1:]}"
+    )
+
+
+def _check_guest_address(plan: Plan) -> None:
+    """--guest-address: on the machine's free slots, one device per root port on q35, clear of
+    what the VM's domain already places, and inside the PCI address space."""
+    text = plan.options.guest_address
+    if not text or not plan.slots:
+        return
+    vm = plan.vm
+    first = plan.guest_bdf(0, 0)
+    assert first is not None
+    if vm.q35 and first.bus and first.device:
+        raise GenerateError(
+            f"--guest-address {text}: on q35 a device behind a PCIe root port (bus {first.bus:02x}) is at slot 00 "
+            f"(a PCIe link carries one device, and the guest kernel scans only device 0 below a root port); "
+            f"give {first.bus:02x}:00"
+        )
+    last = plan.guest_bdf(len(plan.slots) - 1, 0)
+    assert last is not None
+    if last.bus > 0xFF or last.device > 0x1F:
+        raise GenerateError(f"--guest-address {text}: {len(plan.slots)} guest devices do not fit from there")
+    reserved = RESERVED_GUEST_SLOTS["q35" if vm.q35 else "pc"]
+    for index, slot in enumerate(plan.slots):
+        for item in slot.functions:
+            guest = plan.guest_bdf(index, item.function.bdf.function)
+            assert guest is not None
+            if guest.bus == 0 and guest.device in reserved:
+                raise GenerateError(
+                    f"--guest-address {text}: slot {guest.device:02x} of bus 00 holds {reserved[guest.device]} on "
+                    f"machine {vm.machine}"
+                )
+            taken = vm.guest_addresses.get(guest)
+            if taken is not None:
+                raise GenerateError(
+                    f"--guest-address {text}: {guest.short} is taken by {taken} in {vm.label} ({vm.source})"
+                )
 
 
 def _check_options(options: GenerateOptions) -> None:
@@ -316,6 +432,8 @@ def _check_options(options: GenerateOptions) -> None:
         raise GenerateError(
             f"VM id {options.vmid}: Proxmox VM ids are {paste.VMID_MIN} to {paste.VMID_MAX} (pve-common pve-vmid)"
         )
+    if options.qemu_format is not None and options.qemu_format not in QEMU_FORMATS:
+        raise GenerateError(f"--format {options.qemu_format!r}: one of {', '.join(QEMU_FORMATS)}")
     if options.node is not None and not paste.is_node_name(options.node):
         raise GenerateError(
             f"--node {paste.printable(options.node)!r}: a node name is letters, digits and '-' (one DNS label, "

@@ -9,13 +9,20 @@ multifunction slot; ``pcie=1`` only on q35; ``rombar=0``; ``romfile`` is a bare 
 
 The mapping's ``node`` is the root's host name as Proxmox derives it (or ``--node``), checked
 against Proxmox's node-name format; every command is built with :func:`harness.paste.command`.
+
+The VM's configuration is respected: a device it already passes keeps its ``hostpciN`` (the line
+is set again with these options), a new one takes the first free index, and what it passes that
+the checker fails is a warning. stdout carries the ``hostpciN`` lines alone (the VM's
+configuration format, no comments: a ``#`` line there is the VM's description); ``qm set``
+writes them, the mapping alternative is on stderr and, with ``--out``, in ``pci.cfg``.
 """
 
 from __future__ import annotations
 
 from harness import paste
 from harness.generate.output import GeneratedFile, GeneratedOutput
-from harness.generate.plan import OVERRIDE_PROPERTIES, Plan, PlannedSlot
+from harness.generate.plan import Plan, PlannedSlot
+from harness.generate.targets import OVERRIDE_PROPERTIES
 
 
 def _options(plan: Plan, slot: PlannedSlot) -> list[str]:
@@ -31,15 +38,38 @@ def _options(plan: Plan, slot: PlannedSlot) -> list[str]:
     return options
 
 
+def _reused_index(plan: Plan, slot: PlannedSlot) -> int | None:
+    passed = plan.reused_key(slot)
+    if passed is None or not passed.key.startswith("hostpci"):
+        return None
+    return int(passed.key.removeprefix("hostpci"))
+
+
 def hostpci_lines(plan: Plan) -> list[tuple[int, str]]:
-    """(index, value) of each hostpciN entry, at the VM's free indices."""
+    """(index, value) of each hostpciN entry: the index that already passes the device, else the
+    VM's first free one."""
     taken: set[int] = set()
     lines = []
     for slot in plan.slots:
-        index = plan.vm.free_index("hostpci", taken)
+        index = _reused_index(plan, slot)
+        if index is None or index in taken:
+            index = plan.vm.free_index("hostpci", taken)
         taken.add(index)
         lines.append((index, ",".join([slot.host_id, *_options(plan, slot)])))
     return lines
+
+
+def reuse_notes(plan: Plan) -> list[str]:
+    """A sentence for each planned device the VM already passes."""
+    notes = []
+    for slot, (index, value) in zip(plan.slots, hostpci_lines(plan), strict=True):
+        passed = plan.reused_key(slot)
+        if passed is None or passed.key != f"hostpci{index}":
+            continue
+        current = plan.vm.settings.get(passed.key, "")
+        state = "unchanged" if current == value else f"set again as {value}"
+        notes.append(f"{slot.host_id} is already {passed.key} of {plan.vm.label} ({passed.value}): {state}")
+    return notes
 
 
 def mapping_name(slot: PlannedSlot) -> str:
@@ -67,17 +97,21 @@ def _mapping(plan: Plan, slot: PlannedSlot, node: str) -> tuple[str, str, str]:
 
 
 def generate(plan: Plan) -> GeneratedOutput:
-    output = GeneratedOutput("proxmox", notes=[*plan.notes, *plan.forced_comment()])
+    output = GeneratedOutput("proxmox", notes=[*plan.vm_notes, *plan.notes, *plan.forced_comment()])
     vmid = plan.vm.vmid
     lines = hostpci_lines(plan)
-    config_text = "\n".join(f"hostpci{index}: {value}" for index, value in lines) + "\n"
-    output.files.append(
-        GeneratedFile(
-            f"/etc/pve/qemu-server/{vmid}.conf",
-            config_text,
-            how="snippet",
-            description=f"VM {vmid} ({plan.vm.machine}, {plan.vm.firmware}; from {plan.vm.source})",
+    output.notes += reuse_notes(plan)
+    config = f"/etc/pve/qemu-server/{vmid}.conf"
+    if plan.vm.has_sections:
+        output.notes.append(
+            f"{config} has snapshot or pending sections after the current configuration: set the lines with "
+            "qm set, never by appending to the file (they would land in the last section)"
         )
+    config_text = "\n".join(f"hostpci{index}: {value}" for index, value in lines) + "\n"
+    about = f"{plan.vm.machine}, {plan.vm.firmware}; from {plan.vm.source}"
+    output.show_file(
+        GeneratedFile(config, config_text, how="snippet", description=f"VM {vmid} ({about})"),
+        f"the hostpciN lines for VM {vmid} ({about}); qm set writes them into {config}:",
     )
     for index, value in lines:
         output.commands.append(

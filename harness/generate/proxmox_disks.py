@@ -8,6 +8,10 @@ Only by-id names udev could have written are used (:func:`harness.storage.disk_p
 serial is url-encoded as qemu-server's drive schema requires (``format => 'urlencoded'``, at
 most 20 bytes), and a path with ``=`` is given as ``file=PATH`` so Proxmox's property-string
 parser does not read it as a key.
+
+A disk the VM already has (under any of its by-id names or its kernel name, on any bus:
+``scsiN``, ``sataN``, ``virtioN``, ``ideN``) is not offered again, and new disks take the next
+free ``scsiN``. stdout carries the ``qm set`` commands alone, one per line.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from harness.generate.plan import Plan
 from harness.generate.vm import VmInfo
 from harness.pci.address import Bdf
 from harness.storage import disk_path, unusable_ids
-from harness.sysfs import HostView
+from harness.sysfs import BlockDevice, HostView
 
 #: qemu-server's drive schema: ``serial`` is url-encoded, at most 20 bytes before encoding;
 #: pve-common's ``urlencoded`` format allows only these characters unencoded.
@@ -49,8 +53,18 @@ def _serial(path: str) -> str | None:
     return urllib.parse.quote(serial, safe=_URL_SAFE)
 
 
+def _configured_as(vm: VmInfo, disk: BlockDevice) -> str | None:
+    """The VM's key that already uses ``disk`` (by any of its names), or None."""
+    names = {f"{_BY_ID}{name}" for name in disk.by_id} | {f"/dev/{disk.name}"}
+    return next((key for key, path in vm.disks.items() if path in names), None)
+
+
 def disk_commands(view: HostView, controllers: list[Bdf], vm: VmInfo) -> GeneratedOutput:
-    output = GeneratedOutput("proxmox-disks")
+    output = GeneratedOutput(
+        "proxmox-disks",
+        commands_on_stdout=True,
+        stdout_about=f"qm set commands for VM {vm.vmid}, one per line (paste them on the Proxmox host, or pipe to sh):",
+    )
     taken: set[int] = set()
     disks = [disk for controller in controllers for disk in view.whole_disks(controller)]
     if not disks:
@@ -61,6 +75,13 @@ def disk_commands(view: HostView, controllers: list[Bdf], vm: VmInfo) -> Generat
         )
         return output
     for disk in disks:
+        configured = _configured_as(vm, disk)
+        if configured is not None:
+            output.notes.append(
+                f"{paste.printable(disk.name)} is already {configured} of VM {vm.vmid} "
+                f"({paste.printable(vm.disks[configured])}): not offered again"
+            )
+            continue
         output.notes += [
             f"ignored /dev/disk/by-id/{paste.printable(name)!r} of {paste.printable(disk.name)}: not a name udev writes"
             for name in unusable_ids(disk)
@@ -96,5 +117,5 @@ def generate(plan: Plan) -> GeneratedOutput:
     if not controllers:
         controllers = [item.function.bdf for item in plan.functions]
     output = disk_commands(plan.view, controllers, plan.vm)
-    output.notes[:0] = [*plan.notes, *plan.forced_comment()]
+    output.notes[:0] = [*plan.vm_notes, *plan.notes, *plan.forced_comment()]
     return output

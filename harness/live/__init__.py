@@ -17,7 +17,7 @@ module                    owns (public names)
                           ``guest/snapshot.sh``
 ``cache``                 ``cache_root()`` (``$XDG_CACHE_HOME/vfiolab/live``), ``locked(name)``
 ``spec``                  ``GuestSpec`` (the scenario's ``guest:`` part), ``Device``, ``Step``
-``qemu``                  ``build_launch(spec, assets, workdir, extra_args=, memfd_ram=)`` ->
+``qemu``                  ``build_launch(spec, assets, workdir, extra_args=, memfd_ram=, proxy_fds=)`` ->
                           ``Launch`` (``argv``, ``quoted()``), ``prepare_disks``
 ``process``               ``QemuProcess`` (own process group, ``pass_fds``, killed on every
                           way out)
@@ -31,17 +31,23 @@ module                    owns (public names)
 ``steps``                 ``step_command(step)``: guest steps as shell lines
 ``expect``                ``guest_dmesg``/``guest_sysfs``/step checks (shared matchers of
                           ``harness.scenario.expect``)
-``runner``                ``run_live(scenario, kernel, ...)`` -> ``LiveResult`` (``pass``,
-                          ``fail``, ``infra-error``; ``report()``, artifacts)
+``runner``                ``run_live(scenario, kernel, ..., read_paths=)`` -> ``LiveResult``
+                          (``pass``, ``fail``, ``infra-error``; ``report()``, artifacts,
+                          ``dmesg``, ``values``, ``proxies``, ``boot_retries``)
 ``vfio``                  the VFIO client: ``VfioSession(address)``, ``Container``, ``Group``,
                           ``Device`` (``info``, ``region``, ``read_config``, ``reset``,
                           ``hot_reset_info``, ``hot_reset``); ``python -m harness.live.vfio``
 ``errors``                ``LiveError`` and its subclasses (see that module)
-``cli``                   ``vfiolab live assets|cmdline|run``, ``scenario run --live``
+``compare``               the oracle: ``run_comparison(scenario, kernel)`` -> ``Comparison``
+                          (``agrees``, ``disagreements()``, ``table()``) against the simulated
+                          counterpart
+``cli``                   ``vfiolab live assets|cmdline|run|compare``, ``scenario run --live``
 ========================  =====================================================================
 
-``proxy/`` (the device server for QEMU's ``x-pci-proxy-dev``) builds on ``qemu`` (extra
-``-device`` arguments, ``memfd_ram``), ``process`` (``pass_fds``), ``session`` and ``runner``.
+``proxy/`` (the device server for QEMU's ``x-pci-proxy-dev``, its wrapper ``python -m
+harness.live.proxy`` and the simulated counterpart of a guest; see that package) builds on
+``qemu`` (``proxy_fds``, memfd RAM), ``process`` (``pass_fds``), ``session`` and ``runner``
+(``run_live`` starts the servers of a guest's proxied devices itself).
 """
 
 from __future__ import annotations

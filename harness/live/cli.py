@@ -1,5 +1,5 @@
-"""The ``vfiolab live`` subcommands (``assets``, ``cmdline``, ``run``) and ``vfiolab scenario run
---live``: argparse wiring and thin handlers over :mod:`harness.live`.
+"""The ``vfiolab live`` subcommands (``assets``, ``cmdline``, ``run``, ``compare``) and ``vfiolab
+scenario run --live``: argparse wiring and thin handlers over :mod:`harness.live`.
 
 :func:`add_live_commands` and :func:`add_scenario_live_option` are what ``harness.cli`` calls
 while building its parser; this module imports only argparse at the top so that the command
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from harness.live.runner import LiveResult
+    from harness.live.spec import Proxy
 
 KERNEL_CHOICES = ("6.1", "6.12")
 
@@ -103,6 +104,34 @@ def add_live_commands(commands: argparse._SubParsersAction[Any]) -> None:
     run.add_argument("--timeout-scale", type=float, metavar="N", help="multiply every phase timeout by N")
     run.set_defaults(handler=cmd_live_run)
 
+    compare = live_commands.add_parser(
+        "compare",
+        help="run a scenario's guest and its simulated counterpart and compare the two kernels",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=textwrap.dedent(
+            """\
+            Run the scenario's guest live (a real Debian kernel under QEMU, its proxied devices
+            served by vfiolab's proxy) and the same topology and device models through the
+            simulated kernel with the matching profile, then print, for the proxied devices and
+            the ports above them: the kernel messages of both in order (messages of code the
+            simulated kernel does not model are counted apart, with the reason), each gap
+            between messages of the steps against the window the sleep schedule allows, each
+            step's exit status, and sysfs values (reset_method, power_state, IOMMU group, link,
+            driver, the proxied devices' config bytes)."""
+        ),
+        epilog="exit codes: 0 the kernels agree and the live run passed; 1 they disagree or the live run "
+        "failed; 3 the live run could not be carried out, or the guest has no simulated counterpart; "
+        "65 the scenario does not load; 73 --keep is not usable; 130 interrupted.",
+    )
+    compare.add_argument("scenario", metavar="SCENARIO", help="scenario name or path to a .yaml file")
+    compare.add_argument(
+        "--kernel", action="append", choices=KERNEL_CHOICES, help="guest kernel (repeatable; default: the scenario's)"
+    )
+    compare.add_argument("--keep", metavar="DIR", help="keep the live run's artifacts in DIR/SCENARIO-KERNEL")
+    compare.add_argument("--offline", action="store_true", help="use cached guest assets only")
+    compare.add_argument("--json", action="store_true", help="print one JSON object per kernel instead of the table")
+    compare.set_defaults(handler=cmd_live_compare)
+
 
 def add_scenario_live_option(scenario_run: argparse.ArgumentParser) -> None:
     """``vfiolab scenario run --live``."""
@@ -156,7 +185,27 @@ def cmd_live_cmdline(args: argparse.Namespace) -> int:
     prepare_disks(launch)
     print(launch.quoted())
     print(f"vfiolab: {assets.describe()}; disk images in {workdir}", file=sys.stderr)
+    if spec.proxies:
+        devices = " ".join(
+            f"--device {device.id}={_proxy_option(device.proxy)}" for device in spec.proxies if device.proxy is not None
+        )
+        print(
+            f"vfiolab: fd=proxy:NAME stands for a proxied device's socket: start the command through the proxy, "
+            f"python3 -m harness.live.proxy {devices} -- COMMAND",
+            file=sys.stderr,
+        )
     return 0
+
+
+def _proxy_option(proxy: Proxy) -> str:
+    """A proxied device as the wrapper's --device value (harness.live.proxy.wrapper)."""
+    options = [proxy.model]
+    if proxy.condition != "ok":
+        options.append(f"condition={proxy.condition}")
+    for entry in proxy.behaviours:
+        parameters = "".join(f":{key}={value}" for key, value in entry.items() if key != "name")
+        options.append(f"behaviour={entry.get('name')}{parameters}")
+    return ",".join(options)
 
 
 def _summary_line(results: Sequence[LiveResult], seconds: float) -> str:
@@ -237,6 +286,39 @@ def cmd_live_run(args: argparse.Namespace) -> int:
         offline=args.offline,
         timeout_scale=args.timeout_scale,
     )
+
+
+def cmd_live_compare(args: argparse.Namespace) -> int:
+    import json
+    import sys
+    from pathlib import Path
+
+    from harness import exitcodes
+    from harness.live.compare import run_comparison
+    from harness.live.proxy.counterpart import NoCounterpart
+    from harness.live.runner import live_kernels
+    from harness.scenario import load_scenario
+
+    scenario = load_scenario(args.scenario)
+    failed = infra = False
+    for kernel in live_kernels(scenario, args.kernel or ()):
+        try:
+            comparison, live = run_comparison(
+                scenario, kernel, keep=Path(args.keep) if args.keep else None, offline=args.offline
+            )
+        except NoCounterpart as error:
+            print(f"vfiolab: {scenario.name} has no simulated counterpart: {error}", file=sys.stderr)
+            return exitcodes.CANNOT_RUN
+        if args.json:
+            print(json.dumps(comparison.to_json()))
+        else:
+            print(comparison.table())
+            if not live.passed:
+                print(f"live run: {live.summary()}\n" + textwrap.indent(live.report(), "  "))
+            print()
+        infra = infra or live.status == "infra-error"
+        failed = failed or (live.status != "infra-error" and not (comparison.agrees and live.passed))
+    return exitcodes.WARN if failed else exitcodes.CANNOT_RUN if infra else exitcodes.OK
 
 
 def scenario_run_live(names: Sequence[str], keep: Path | None, simulated_code: int, out: TextIO) -> int:

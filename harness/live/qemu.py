@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import shlex
 import shutil
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from harness.live.assets import GuestAssets
 from harness.live.errors import LaunchError
-from harness.live.spec import BRIDGES, PORTS, Device, GuestSpec
+from harness.live.spec import BRIDGES, PORTS, PROXY, Device, GuestSpec
 
 QEMU = "qemu-system-x86_64"
 #: The 9p export of the host's root, its fixed slot (so it never takes a slot a scenario's
@@ -32,6 +32,9 @@ QEMU = "qemu-system-x86_64"
 HOST_ROOT_TAG = "hostroot"
 HOST_ROOT_SLOT = 0x1E
 HOST_ROOT_MOUNT = "/host"
+#: How a command names the socket of a proxied device whose descriptor is not known yet (the
+#: proxy wrapper, ``python -m harness.live.proxy``, puts the number there).
+PROXY_FD_PLACEHOLDER = "proxy:{id}"
 #: Kernel arguments of every guest: console on the first serial port, panic ends QEMU.
 KERNEL_ARGS = ("console=ttyS0", "panic=-1")
 _NICS = ("e1000", "e1000e", "virtio-net-pci")
@@ -61,7 +64,7 @@ def disk_path(workdir: Path, device: Device) -> Path:
     return workdir / f"{device.id}.img"
 
 
-def _device_args(device: Device, ordinal: int, workdir: Path) -> list[str]:
+def _device_args(device: Device, ordinal: int, workdir: Path, proxy_fds: Mapping[str, int]) -> list[str]:
     options = [device.type, f"id={device.id}"]
     if device.bus is not None:
         options.append(f"bus={device.bus}")
@@ -71,10 +74,17 @@ def _device_args(device: Device, ordinal: int, workdir: Path) -> list[str]:
         options.append(f"multifunction={'on' if device.multifunction else 'off'}")
     if device.type in PORTS:
         options += [f"chassis={device.chassis if device.chassis is not None else ordinal}", f"slot={device.slot or 0}"]
+        if device.speed is not None:
+            options.append(f"x-speed={device.speed}")
+        if device.width is not None:
+            options.append(f"x-width={device.width}")
     elif device.type in BRIDGES:
         options.append(f"chassis_nr={device.chassis if device.chassis is not None else ordinal}")
     if device.type in _NICS:
         options.append("romfile=")
+    if device.type == PROXY:
+        fd = proxy_fds.get(device.id)
+        options.append(f"fd={fd if fd is not None else PROXY_FD_PLACEHOLDER.format(id=device.id)}")
     args: list[str] = []
     if device.disk is not None:
         drive = f"{device.id}-disk"
@@ -97,6 +107,7 @@ def build_launch(
     extra_args: Sequence[str] = (),
     kernel_args: Sequence[str] = (),
     memfd_ram: bool = False,
+    proxy_fds: Mapping[str, int] | None = None,
     qemu: str | None = None,
 ) -> Launch:
     """The QEMU command for ``spec`` booting ``assets``; disk images go in ``workdir``.
@@ -106,7 +117,9 @@ def build_launch(
         extra_args: appended as given (e.g. ``-device x-pci-proxy-dev,id=...,fd=N``).
         kernel_args: appended to the guest's kernel command line.
         memfd_ram: guest RAM in a shared memfd, which ``x-pci-proxy-dev`` needs to hand RAM to
-            its remote process.
+            its remote process (always on when the guest has proxied devices).
+        proxy_fds: the socket descriptor QEMU inherits for each proxied device (by id); a device
+            without one gets ``fd=proxy:ID`` for the proxy wrapper to fill in.
     """
     machine = "q35,kernel-irqchip=split" if spec.iommu is not None and spec.iommu.intremap else "q35"
     append = [*KERNEL_ARGS]
@@ -131,7 +144,7 @@ def build_launch(
         "-initrd",
         str(assets.initramfs),
     ]
-    if memfd_ram:
+    if memfd_ram or spec.proxies:
         argv += [
             "-object",
             f"memory-backend-memfd,id=ram0,size={spec.memory_mib}M,share=on",
@@ -147,7 +160,7 @@ def build_launch(
         append.append("intel_iommu=on")
     disks = []
     for ordinal, device in enumerate(spec.devices, start=1):
-        argv += _device_args(device, ordinal, workdir)
+        argv += _device_args(device, ordinal, workdir, proxy_fds or {})
         if device.disk is not None:
             disks.append((disk_path(workdir, device), device.disk.size_mib, device.disk.marker))
     if spec.needs_host_root:
@@ -158,7 +171,7 @@ def build_launch(
             f"virtio-9p-pci,fsdev={HOST_ROOT_TAG},mount_tag={HOST_ROOT_TAG},bus=pcie.0,addr={HOST_ROOT_SLOT:02x}.0",
         ]
     argv += list(extra_args)
-    argv += ["-append", " ".join([*append, *kernel_args])]
+    argv += ["-append", " ".join([*append, *spec.kernel_args, *kernel_args])]
     return Launch(tuple(argv), tuple(disks))
 
 

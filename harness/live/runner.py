@@ -22,19 +22,23 @@ The artifacts (console log, QEMU command and stderr, guest dmesg, guest sysfs sn
 
 from __future__ import annotations
 
+import contextlib
 import json
 import resource
+import shutil
+import signal
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness import exitcodes
 from harness.live.accel import choose_accelerator
 from harness.live.artifacts import Artifacts
 from harness.live.assets import GuestAssets, guest_assets
 from harness.live.console import Mark
-from harness.live.errors import ConsoleError, GuestCrash, LiveError
+from harness.live.errors import ConsoleEOF, ConsoleError, GuestCrash, LiveError
 from harness.live.expect import (
     StepOutcome,
     check_guest_dmesg,
@@ -44,16 +48,24 @@ from harness.live.expect import (
     dmesg_since,
 )
 from harness.live.qemu import build_launch
-from harness.live.session import STEPS_BEGIN, GuestSession, Timeouts
+from harness.live.session import STEPS_BEGIN, GuestSession, TimedLine, Timeouts
 from harness.live.spec import GuestSpec
 from harness.live.steps import modules_for, step_command
 from harness.scenario.expect import Failure
 from harness.scenario.loader import Scenario
 
+if TYPE_CHECKING:
+    from harness.live.proxy.devices import ProxiedDevices
+
 PASS = "pass"
 FAIL = "fail"
 INFRA_ERROR = "infra-error"
 TAIL_LINES = 25
+#: QEMU 7.2 with x-pci-proxy-dev devices was seen to die of SIGSEGV while the guest kernel boots
+#: (2 of about 25 boots, both just after the guest's IOMMU set up its groups; the same boots
+#: passed when run again). A boot that ends that way, before the guest's shell was ready, is run
+#: again up to this many times, and the result says so (LiveResult.boot_retries).
+PROXY_BOOT_RETRIES = 2
 _HOST_ROOT_MODULES = ("virtio_pci", "9pnet_virtio", "9p")
 
 
@@ -79,6 +91,20 @@ class LiveResult:
     seconds: float = 0.0
     #: CPU time QEMU used (user + system): what the run costs whatever else the machine does.
     qemu_cpu_seconds: float = 0.0
+    #: A proxied device's service that ended early (watchdog, protocol error): the run cannot
+    #: be judged, since the guest then read all-ones from a device the scenario did not kill.
+    proxy_failure: str = ""
+    #: What each proxied device's server saw (messages, resets), by device id.
+    proxies: dict[str, dict[str, object]] = field(default_factory=dict)
+    #: The guest's whole kernel log, the values of ``read_paths`` after the steps and of
+    #: ``read_before`` before them.
+    dmesg: list[TimedLine] = field(default_factory=list)
+    values: dict[str, str | None] = field(default_factory=dict)
+    values_before: dict[str, str | None] = field(default_factory=dict)
+    #: QEMU died of SIGSEGV before the guest's shell was ready (see PROXY_BOOT_RETRIES).
+    boot_crash: bool = False
+    #: The errors of earlier attempts that ended in such a crash and were run again.
+    boot_retries: list[str] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -111,7 +137,9 @@ class LiveResult:
         """``PASS live-intel-ahci[6.1] (linux-image-..., tcg) 4.2 s``."""
         what = ", ".join(item for item in (self.kernel_package or self.kernel, self.accel) if item)
         cpu = f", QEMU CPU {self.qemu_cpu_seconds:.1f} s" if self.qemu_cpu_seconds else ""
-        return f"{self.status.upper()} {self.name} ({what}) {self.seconds:.1f} s{cpu}"
+        retried = len(self.boot_retries)
+        again = f" (after {retried} boot{'s' if retried > 1 else ''} where QEMU crashed)" if retried else ""
+        return f"{self.status.upper()} {self.name} ({what}) {self.seconds:.1f} s{cpu}{again}"
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -135,6 +163,8 @@ class LiveResult:
             ],
             "failures": [failure.report(str(self.scenario.path)) for failure in self.failures],
             "error": self.error,
+            "proxy_failure": self.proxy_failure,
+            "boot_retries": self.boot_retries,
         }
 
 
@@ -164,8 +194,19 @@ def _run_steps(session: GuestSession, scenario: Scenario, spec: GuestSpec, resul
         result.failures += check_step(scenario, outcome)
 
 
-def _judge_guest(session: GuestSession, scenario: Scenario, result: LiveResult, artifacts: Artifacts) -> None:
+def _judge_guest(
+    session: GuestSession,
+    scenario: Scenario,
+    result: LiveResult,
+    artifacts: Artifacts,
+    *,
+    read_paths: Sequence[str],
+    binary_paths: Sequence[str],
+) -> None:
     dmesg = session.dmesg()
+    result.dmesg = dmesg
+    if read_paths:
+        result.values = session.read_values(read_paths, binary_paths)
     (artifacts.path / "guest-dmesg.txt").write_text(
         "".join(f"[{stamp // 1_000_000:5d}.{stamp % 1_000_000:06d}] {text}\n" for stamp, text in dmesg)
     )
@@ -175,6 +216,28 @@ def _judge_guest(session: GuestSession, scenario: Scenario, result: LiveResult, 
     if "guest_sysfs" in scenario.expect:
         values = session.read_values(list(scenario.expect["guest_sysfs"]))
         result.failures += check_guest_sysfs(scenario, values)
+
+
+def _proxy_outcome(proxied: ProxiedDevices | None, result: LiveResult, directory: Path) -> None:
+    """After QEMU ended: each server's report in the artifacts, and a service that failed."""
+    if proxied is None:
+        return
+    proxied.write_reports(directory)
+    result.proxies = {server.name: server.stats.to_json() for server in proxied.servers}
+    result.proxy_failure = proxied.failure
+
+
+@contextlib.contextmanager
+def _proxied(spec: GuestSpec) -> Iterator[ProxiedDevices | None]:
+    """The proxy servers of the guest's ``x-pci-proxy-dev`` devices (None when it has none);
+    imported only then, since the proxy brings in fakesys."""
+    if not spec.proxies:
+        yield None
+        return
+    from harness.live.proxy.devices import ProxiedDevices
+
+    with ProxiedDevices(spec.proxies) as proxied:
+        yield proxied
 
 
 def run_live(
@@ -188,6 +251,9 @@ def run_live(
     pass_fds: Sequence[int] = (),
     memfd_ram: bool = False,
     assets: GuestAssets | None = None,
+    read_paths: Sequence[str] = (),
+    binary_paths: Sequence[str] = (),
+    read_before: Sequence[str] = (),
 ) -> LiveResult:
     """Run ``scenario``'s guest on ``kernel`` (default: the first of its ``kernels``) and judge it.
 
@@ -197,11 +263,60 @@ def run_live(
         extra_args, pass_fds, memfd_ram: for devices served from outside QEMU
             (:func:`harness.live.qemu.build_launch`).
         assets: use these instead of looking them up.
+        read_paths, binary_paths: read these guest files after the steps (``binary_paths``, a
+            subset, as hex bytes) into :attr:`LiveResult.values`.
+        read_before: read these before the steps (after the modules), into
+            :attr:`LiveResult.values_before`.
 
     A malformed ``guest:`` part raises :class:`~harness.live.errors.GuestSpecError` (bad input,
-    not a run outcome); everything else ends up in the result.
+    not a run outcome); everything else ends up in the result. A guest with proxied devices
+    whose boot ends in a QEMU crash is booted again (:data:`PROXY_BOOT_RETRIES`).
     """
     spec = GuestSpec.from_scenario(scenario)
+    retries: list[str] = []
+    began = time.monotonic()
+    while True:
+        result = _run_once(
+            scenario,
+            spec,
+            kernel,
+            keep=keep,
+            timeouts=timeouts,
+            offline=offline,
+            extra_args=extra_args,
+            pass_fds=pass_fds,
+            memfd_ram=memfd_ram,
+            assets=assets,
+            read_paths=read_paths,
+            binary_paths=binary_paths,
+            read_before=read_before,
+        )
+        if not (result.boot_crash and spec.proxies and len(retries) < PROXY_BOOT_RETRIES):
+            break
+        retries.append(result.error)
+        if keep is None and result.artifacts is not None:
+            shutil.rmtree(result.artifacts, ignore_errors=True)
+    result.boot_retries = retries
+    result.seconds = time.monotonic() - began
+    return result
+
+
+def _run_once(
+    scenario: Scenario,
+    spec: GuestSpec,
+    kernel: str | None,
+    *,
+    keep: Path | None,
+    timeouts: Timeouts | None,
+    offline: bool,
+    extra_args: Sequence[str],
+    pass_fds: Sequence[int],
+    memfd_ram: bool,
+    assets: GuestAssets | None,
+    read_paths: Sequence[str],
+    binary_paths: Sequence[str],
+    read_before: Sequence[str],
+) -> LiveResult:
     kernel = kernel or spec.kernels[0]
     began = time.monotonic()
     result = LiveResult(scenario, kernel)
@@ -215,20 +330,34 @@ def run_live(
         result.kernel_package, result.kernel_release = assets.kernel_package, assets.kernel_release
         accelerator = choose_accelerator(assets)
         result.accel, result.accel_reason = accelerator.name, accelerator.reason
-        launch = build_launch(
-            spec, assets, artifacts.path, accel=accelerator.name, extra_args=extra_args, memfd_ram=memfd_ram
-        )
-        session = GuestSession(launch, artifacts.path, timeouts=timeouts, pass_fds=pass_fds)
-        with session:
+        with contextlib.ExitStack() as stack:
+            proxied = stack.enter_context(_proxied(spec))
+            launch = build_launch(
+                spec,
+                assets,
+                artifacts.path,
+                accel=accelerator.name,
+                extra_args=extra_args,
+                memfd_ram=memfd_ram,
+                proxy_fds=proxied.fds if proxied is not None else None,
+            )
+            own_fds = proxied.pass_fds if proxied is not None else ()
+            session = GuestSession(launch, artifacts.path, timeouts=timeouts, pass_fds=(*pass_fds, *own_fds))
+            stack.callback(_proxy_outcome, proxied, result, artifacts.path)
+            stack.enter_context(session)
+            if proxied is not None:
+                proxied.started()
             session.boot()
             _setup(session, spec, assets)
             session.console.mark("setup")
             asked_guest = True
+            if read_before:
+                result.values_before = session.read_values(read_before, binary_paths)
             _run_steps(session, scenario, spec, result)
             session.console.mark("steps")
             # What the guest printed up to here; the transfers that follow are base64 data.
             result.console_tail = session.tail(TAIL_LINES)
-            _judge_guest(session, scenario, result, artifacts)
+            _judge_guest(session, scenario, result, artifacts, read_paths=read_paths, binary_paths=binary_paths)
             session.console.mark("judged")
             if result.failures or keep is not None:
                 session.snapshot(artifacts.path / "guest-sysfs")
@@ -242,6 +371,12 @@ def run_live(
     except ConsoleError as error:
         result.status = FAIL if asked_guest else INFRA_ERROR
         result.error, result.error_report = str(error), error.report(TAIL_LINES)
+        result.boot_crash = (
+            isinstance(error, ConsoleEOF)
+            and not asked_guest
+            and session is not None
+            and session.process.poll() == -signal.SIGSEGV
+        )
         if asked_guest and result.steps and result.steps[-1].status is None:
             step = result.steps[-1].step
             result.failures.append(
@@ -261,6 +396,9 @@ def run_live(
         result.error = "interrupted"
         raise
     finally:
+        if result.proxy_failure:
+            result.status = INFRA_ERROR
+            result.error = "; ".join(item for item in (result.proxy_failure, result.error) if item)
         if session is not None:
             session.close()
             children = resource.getrusage(resource.RUSAGE_CHILDREN)

@@ -248,9 +248,10 @@ class GuestSession:
         """The guest's whole kernel log."""
         return parse_dmesg(self._transfer("dmesg", phase="dmesg").decode(errors="replace"))
 
-    def read_values(self, paths: Sequence[str]) -> dict[str, str | None]:
+    def read_values(self, paths: Sequence[str], binary: Sequence[str] = ()) -> dict[str, str | None]:
         """Each path's content (trailing newline dropped), a symlink's target name, or None when
-        it does not exist: what ``guest_sysfs`` compares."""
+        it does not exist: what ``guest_sysfs`` compares. The paths in ``binary`` (a ``config``
+        file) come as hex bytes separated by spaces."""
         if not paths:
             return {}
         quoted = " ".join(shlex.quote(path) for path in paths)
@@ -269,7 +270,11 @@ class GuestSession:
             if kind == "N":
                 values[path] = None
                 continue
-            text = _decode_base64(body, "guest-sysfs").decode(errors="replace")
+            raw = _decode_base64(body, "guest-sysfs")
+            if path in binary and kind == "F":
+                values[path] = raw.hex(" ")
+                continue
+            text = raw.decode(errors="replace")
             text = text[:-1] if text.endswith("\n") else text
             values[path] = text.rsplit("/", 1)[-1] if kind == "L" else text
         return values

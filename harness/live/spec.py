@@ -56,12 +56,35 @@ ACTIONS = (
 )
 HOST_ROOT_ACTIONS = ("lspci", "vfiolab", "vfio")
 DEFAULT_STEP_TIMEOUT = 30.0
+#: A device served from outside QEMU by vfiolab's proxy server (harness.live.proxy).
+PROXY = "x-pci-proxy-dev"
+PROXY_CONDITIONS = ("ok", "dead")
+#: pcie-root-port and xio3130-downstream link properties (QEMU's x-speed and x-width).
+LINK_SPEEDS = ("2_5", "5", "8", "16")
 
 
 @dataclass(frozen=True)
 class Disk:
     size_mib: int = DEFAULT_DISK_MIB
     marker: str = ""
+
+
+@dataclass(frozen=True)
+class Proxy:
+    """What the proxy server serves for an ``x-pci-proxy-dev``: a fakesys library device with
+    its behaviours (fakesys.hw.behaviour) and its condition (``dead``: answers nothing from
+    power-on)."""
+
+    model: str
+    behaviours: tuple[Mapping[str, Any], ...] = ()
+    condition: str = "ok"
+
+    def describe(self) -> str:
+        parts = [self.model]
+        if self.condition != "ok":
+            parts.append(f"condition {self.condition}")
+        parts += [str(entry.get("name", "?")) for entry in self.behaviours]
+        return ", ".join(parts)
 
 
 @dataclass(frozen=True)
@@ -76,6 +99,10 @@ class Device:
     chassis: int | None = None
     slot: int | None = None
     disk: Disk | None = None
+    #: Root and downstream ports: QEMU's x-speed and x-width (None: QEMU's defaults, 16 and 32).
+    speed: str | None = None
+    width: int | None = None
+    proxy: Proxy | None = None
 
 
 @dataclass(frozen=True)
@@ -118,8 +145,15 @@ class GuestSpec:
     iommu: Iommu | None = None
     devices: tuple[Device, ...] = ()
     modules: tuple[str, ...] = ()
+    #: Parameters added to the guest kernel's command line.
+    kernel_args: tuple[str, ...] = ()
     host_root: bool = False
     steps: tuple[Step, ...] = field(default_factory=tuple)
+
+    @property
+    def proxies(self) -> tuple[Device, ...]:
+        """The devices the proxy server serves."""
+        return tuple(device for device in self.devices if device.proxy is not None)
 
     @property
     def needs_host_root(self) -> bool:
@@ -149,6 +183,7 @@ class GuestSpec:
             iommu=iommu,
             devices=devices,
             modules=tuple(data.get("modules", ())),
+            kernel_args=tuple(data.get("kernel_args", ())),
             host_root=bool(data.get("host_root", False)),
             steps=steps,
         )
@@ -176,6 +211,23 @@ def _device(item: Mapping[str, Any], index: int, fail: Callable[..., GuestSpecEr
             "devices",
             index,
         )
+    if ("speed" in item or "width" in item) and kind not in PORTS:
+        raise fail(f"guest.devices[{index}]: speed and width apply to {', '.join(PORTS)}, not {kind}", "devices", index)
+    proxy = None
+    if kind == PROXY:
+        if "model" not in item:
+            raise fail(f"guest.devices[{index}]: an {PROXY} needs model: (a device of the library)", "devices", index)
+        proxy = Proxy(
+            model=item["model"],
+            behaviours=tuple(dict(entry) for entry in item.get("behaviours", ())),
+            condition=item.get("condition", "ok"),
+        )
+    elif any(key in item for key in ("model", "behaviours", "condition")):
+        raise fail(
+            f"guest.devices[{index}]: model, behaviours and condition apply to {PROXY}, not {kind}",
+            "devices",
+            index,
+        )
     disk_data = item.get("disk")
     disk = None
     if disk_data is not None or kind == "nvme":
@@ -192,6 +244,9 @@ def _device(item: Mapping[str, Any], index: int, fail: Callable[..., GuestSpecEr
         chassis=item.get("chassis"),
         slot=item.get("slot"),
         disk=disk,
+        speed=item.get("speed"),
+        width=item.get("width"),
+        proxy=proxy,
     )
 
 

@@ -112,6 +112,8 @@ def step_command(step: Step) -> str:
             arguments.append("--reset")
         if value.get("hot_reset"):
             arguments.append("--hot-reset")
+        if value.get("qemu_reset"):
+            arguments.append("--qemu-reset")
         return _in_host_root(arguments, python_module=VFIO_MODULE)
     raise ValueError(f"unknown guest step {action!r}")
 

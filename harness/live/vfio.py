@@ -20,10 +20,15 @@ milliseconds.
 
 Run as a program in a guest (or on a host, as root, on a device bound to vfio-pci)::
 
-    python -m harness.live.vfio 0000:01:00.0 [--config-bytes 64] [--reset] [--hot-reset]
+    python -m harness.live.vfio 0000:01:00.0 [--config-bytes 64] [--reset] [--hot-reset] [--qemu-reset]
 
 It prints one ``vfio: ...`` line per fact and exits 0, or 1 with ``vfio: error: ...`` when an
-ioctl fails (a failed reset is an outcome a scenario may expect).
+ioctl fails (a failed reset is an outcome a scenario may expect). ``--qemu-reset`` resets the
+device the way QEMU's vfio-pci does at VM start (hw/vfio/pci.c ``vfio_pci_reset``, the same in
+QEMU 7.2 through 9.2): power it to D0 through config space, then ``VFIO_DEVICE_RESET`` first only
+when the device has FLR or no PM reset (No_Soft_Reset clear), else a hot reset of the device
+alone, then ``VFIO_DEVICE_RESET`` when that failed and a PM reset exists; it prints each attempt
+and exits 1 when none worked.
 """
 
 from __future__ import annotations
@@ -286,6 +291,13 @@ class Device(_FileDescriptor):
         except OSError as error:
             raise VfioError(f"config read {self.address} at {offset:#x}", error) from None
 
+    def write_config(self, offset: int, data: bytes) -> None:
+        region = self.region(VFIO_PCI_CONFIG_REGION_INDEX)
+        try:
+            os.pwrite(self.fd, data, region.offset + offset)
+        except OSError as error:
+            raise VfioError(f"config write {self.address} at {offset:#x}", error) from None
+
     def reset(self) -> None:
         """``VFIO_DEVICE_RESET``: the kernel's function reset of the device (FLR, PM, or the
         bus when the device is alone on it), as QEMU uses at VM start and reset."""
@@ -394,10 +406,12 @@ def probe(
     config_bytes: int = 64,
     reset: bool = False,
     hot_reset: bool = False,
+    qemu: bool = False,
     emit: Callable[[str], object] = print,
-) -> None:
+) -> bool:
     """What ``python -m harness.live.vfio`` prints for one device, one ``emit`` per line as it
-    happens (so what worked is shown before a :class:`VfioError` ends it)."""
+    happens (so what worked is shown before a :class:`VfioError` ends it); False when QEMU's
+    reset order (``qemu``) found no reset that worked."""
     with VfioSession(address) as session:
         assert session.device is not None
         device = session.device
@@ -437,9 +451,91 @@ def probe(
             for item in affected:
                 emit(f"vfio: hot reset affects {item.address} (group {item.group})")
             emit("vfio: VFIO_DEVICE_PCI_HOT_RESET ok")
+        if qemu:
+            return qemu_reset(session, bool(info.flags & VFIO_DEVICE_FLAGS_RESET), device.read_config(0, 256), emit)
+    return True
 
 
-USAGE = """usage: python -m harness.live.vfio DEVICE [--config-bytes N] [--reset] [--hot-reset]
+#: PCI capability IDs and registers QEMU derives its reset order from (include/uapi/linux/pci_regs.h).
+_CAP_PM = 0x01
+_CAP_EXPRESS = 0x10
+_CAP_AF = 0x13
+_PM_CTRL = 4
+_PM_NO_SOFT_RESET = 0x0008
+_PM_STATE_MASK = 0x0003
+_EXP_DEVCAP = 4
+_EXP_DEVCAP_FLR = 1 << 28
+_AF_CAP = 3
+_AF_TP_FLR = 0x03
+
+
+def _capability(config: bytes, cap_id: int) -> int:
+    """Offset of capability ``cap_id`` in the config bytes (0 when absent); the walk stops at a
+    pointer below 0x40, past the bytes read, or after 48 entries."""
+    if len(config) < 0x40 or not struct.unpack_from("<H", config, 6)[0] & 0x10:
+        return 0
+    pointer = config[0x34] & 0xFC
+    for _ in range(48):
+        if pointer < 0x40 or pointer + 2 > len(config):
+            return 0
+        if config[pointer] == cap_id:
+            return pointer
+        pointer = config[pointer + 1] & 0xFC
+    return 0
+
+
+def qemu_reset(session: VfioSession, reset_works: bool, config: bytes, emit: Callable[[str], object] = print) -> bool:
+    """QEMU's ``vfio_pci_reset`` order (see the module's description); True when a reset worked."""
+    device = session.device
+    assert device is not None
+    express, pm, af = (_capability(config, cap) for cap in (_CAP_EXPRESS, _CAP_PM, _CAP_AF))
+    has_flr = bool(express and len(config) >= express + 8 and _u32(config, express + _EXP_DEVCAP) & _EXP_DEVCAP_FLR)
+    has_flr = has_flr or bool(af and config[af + _AF_CAP] & _AF_TP_FLR == _AF_TP_FLR)
+    has_pm_reset = bool(pm and not _u16(config, pm + _PM_CTRL) & _PM_NO_SOFT_RESET)
+    emit(f"vfio: qemu reset: flr {_yes(has_flr)}, pm reset {_yes(has_pm_reset)}, reset works {_yes(reset_works)}")
+    if pm:
+        # vfio_pci_pre_reset: back to D0 through the config region.
+        state = device.read_config(pm + _PM_CTRL, 2)
+        if len(state) == 2 and _u16(state, 0) & _PM_STATE_MASK:
+            device.write_config(pm + _PM_CTRL, struct.pack("<H", _u16(state, 0) & ~_PM_STATE_MASK))
+    attempts = []
+    if reset_works and (has_flr or not has_pm_reset):
+        attempts.append("device")
+    attempts.append("hot")
+    if reset_works and has_pm_reset:
+        attempts.append("device")
+    for attempt in attempts:
+        try:
+            if attempt == "device":
+                device.reset()
+                emit("vfio: qemu reset: VFIO_DEVICE_RESET ok")
+            else:
+                affected = device.hot_reset_info()
+                others = [item.address for item in affected if item.address != device.address]
+                if others:
+                    emit(f"vfio: qemu reset: hot reset would also reset {', '.join(others)}; not tried")
+                    continue
+                device.hot_reset([session.group])
+                emit("vfio: qemu reset: VFIO_DEVICE_PCI_HOT_RESET ok")
+            return True
+        except VfioError as error:
+            emit(f"vfio: qemu reset: {error}")
+    return False
+
+
+def _u16(data: bytes, offset: int) -> int:
+    return int(struct.unpack_from("<H", data, offset)[0])
+
+
+def _u32(data: bytes, offset: int) -> int:
+    return int(struct.unpack_from("<I", data, offset)[0])
+
+
+def _yes(value: bool) -> str:
+    return "yes" if value else "no"
+
+
+USAGE = """usage: python -m harness.live.vfio DEVICE [--config-bytes N] [--reset] [--hot-reset] [--qemu-reset]
 
 Open DEVICE (a PCI address such as 0000:01:00.0, bound to vfio-pci) as QEMU does, print its VFIO
 facts and config space, and reset it: --reset with VFIO_DEVICE_RESET, --hot-reset with
@@ -452,7 +548,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "-h" in arguments or "--help" in arguments:
         print(USAGE)
         return 0
-    options = {"--reset": False, "--hot-reset": False}
+    options = {"--reset": False, "--hot-reset": False, "--qemu-reset": False}
     config_bytes = 64
     devices = []
     while arguments:
@@ -470,11 +566,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{USAGE}\n\nvfio: name exactly one device", file=sys.stderr)
         return 64
     try:
-        probe(devices[0], config_bytes=config_bytes, reset=options["--reset"], hot_reset=options["--hot-reset"])
+        worked = probe(
+            devices[0],
+            config_bytes=config_bytes,
+            reset=options["--reset"],
+            hot_reset=options["--hot-reset"],
+            qemu=options["--qemu-reset"],
+        )
     except VfioError as error:
         print(f"vfio: error: {error}", flush=True)
         return 1
-    return 0
+    return 0 if worked else 1
 
 
 if __name__ == "__main__":

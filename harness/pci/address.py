@@ -7,6 +7,7 @@ lowercase form the kernel uses in sysfs names.
 from __future__ import annotations
 
 import re
+from functools import cache
 from typing import NamedTuple
 
 _BDF = re.compile(
@@ -46,7 +47,18 @@ class Bdf(NamedTuple):
 
     @property
     def short(self) -> str:
-        return f"{self.bus:02x}:{self.device:02x}.{self.function}"
+        return _short(self.bus, self.device, self.function)
 
     def __str__(self) -> str:
-        return f"{self.domain:04x}:{self.bus:02x}:{self.device:02x}.{self.function}"
+        return _full(self.domain, self.bus, self.device, self.function)
+
+
+# A check of a large host prints the same few thousand addresses tens of thousands of times.
+@cache
+def _full(domain: int, bus: int, device: int, function: int) -> str:
+    return f"{domain:04x}:{bus:02x}:{device:02x}.{function}"
+
+
+@cache
+def _short(bus: int, device: int, function: int) -> str:
+    return f"{bus:02x}:{device:02x}.{function}"
