@@ -37,7 +37,7 @@ _QP_ESCAPE = re.compile(r"=([0-9A-F]{2})")
 _STDERR = re.compile(r"(?:lspci|pcilib|setpci): (?=[A-Za-z])")
 
 _TITLE = re.compile(
-    r"^(?:(?P<domain>[0-9a-fA-F]{4,8}):)?(?P<bus>[0-9a-fA-F]{1,2}):(?P<dev>[0-9a-fA-F]{2})\.(?P<fn>[0-7])"
+    r"^(?:(?P<domain>[0-9a-fA-F]{4,8}):)?(?P<bus>[0-9a-fA-F]{1,2}):(?P<dev>[01][0-9a-fA-F])\.(?P<fn>[0-7])"
     r"(?P<path>(?:/(?:[0-9a-fA-F]{2}:)?[0-9a-fA-F]{2}\.[0-7]){0,32}) (?P<rest>\S.*)$"
 )
 #: After the address: "Class name: ...", "Class name [0106]: ..." or "0106: 1b21:0612" (-n).

@@ -46,7 +46,7 @@ def _from_paste(device: ImportedDevice, path: str, remarks: list[str]) -> str:
 
 
 def _checked(record: DeviceFile, remarks: list[str]) -> str:
-    text = devices.file_text(record)
+    text = devices.file_text(record, "vfiolab fakesys describe")
     remarks.extend(f"{record.functions[0]}: {problem}" for problem in devices.verify(record, text, record.facts))
     return text
 

@@ -138,13 +138,14 @@ def from_paste(device: ImportedDevice, sources: list[str]) -> tuple[dict[str, An
     state = None
     if config is not None:
         config, state = at_rest(config)
+    title = device.title.partition(" ")[2].strip()
     extended = bool(device.description.get("extended_capabilities"))
     whole = config is not None and (
         len(config) == regs.EXTENDED_CONFIG_SIZE or (len(config) == regs.CONVENTIONAL_CONFIG_SIZE and not extended)
     )
     if config is not None and (whole or not device.decoded):
-        model = model_from_bytes(config, bars_from_text(device.description), rom_from_text(device.description))
-        return from_model(model, sources, []), config, state
+        bars, rom = bars_from_text(device.description), rom_from_text(device.description)
+        return from_model(model_from_bytes(config, bars, rom, title), sources, []), config, state
     if config is not None:
         description = compact_description(combined_description(device))
         rows: dict[int, str] = description.setdefault("raw", {})
@@ -155,6 +156,8 @@ def from_paste(device: ImportedDevice, sources: list[str]) -> tuple[dict[str, An
         description = compact_description(device.description)
         state = _wake(description)
     description["sources"] = list(sources)
+    if title:
+        description["title"] = title
     if device.capabilities_unknown:
         description["notes"] = (
             "lspci ran without root: the capabilities are unknown and not described (the device has none here)."
@@ -196,19 +199,19 @@ def add_device(files: list[DeviceFile], candidate: DeviceFile) -> str:
     return candidate.name
 
 
-def file_text(device: DeviceFile) -> str:
+def file_text(device: DeviceFile, made_by: str = "vfiolab scenario import") -> str:
     """The text of ``devices/NAME.yaml`` (made once per device)."""
     if device.text is None:
-        device.text = _file_text(device)
+        device.text = _file_text(device, made_by)
     return device.text
 
 
-def _file_text(device: DeviceFile) -> str:
+def _file_text(device: DeviceFile, made_by: str) -> str:
     description = dict(device.description)
     description["name"] = device.name
     description = {"name": device.name, **{k: v for k, v in description.items() if k != "name"}}
     functions = ", ".join(device.functions)
-    comment = f"{description.get('title') or device.name}\nImported by vfiolab scenario import: {functions}."
+    comment = f"{description.get('title') or device.name}\nMade by {made_by} from {functions}."
     return dump_description(description, comment)
 
 

@@ -458,6 +458,11 @@ def import_pastes(sources: list[TextSource], scenario: str, draft: HostDraft) ->
     known: set[str] = set()
     if paste is not None:
         for device in paste.devices:
+            try:
+                Bdf.parse(device.bdf)
+            except ValueError as problem:
+                draft.note(device.bdf, f"left out: {problem}", mapping.where(device.line))
+                continue
             importer.add(device, mapping.where(device.line))
             known.add(device.bdf)
         _report_unparsed(paste, mapping, draft)

@@ -300,15 +300,12 @@ class RootImporter:
         label = _one_line(function.label)
         if label:
             entry["label"] = label
-        if function.is_bridge and function.config is not None and not function.config_dead:
-            secondary = _decimal(self.text(f"{function.path}/secondary_bus_number"))
-            subordinate = _decimal(self.text(f"{function.path}/subordinate_bus_number"))
-            config = function.config
-            secondary = secondary if secondary is not None else config.read(0x19, 1)
-            subordinate = subordinate if subordinate is not None else config.read(0x1A, 1)
-            if secondary:
+        if function.is_bridge:
+            found = self.bus_range(function)
+            if found is not None:
+                secondary, subordinate = found
                 bus: dict[str, int] = {"secondary": secondary}
-                if subordinate and subordinate != secondary:
+                if subordinate != secondary:
                     bus["subordinate"] = subordinate
                 entry["bus"] = bus
         numa = _decimal(self.text(f"{function.path}/numa_node"))
@@ -324,6 +321,39 @@ class RootImporter:
             )
         return entry
 
+    def bus_range(self, function: PciFunction) -> tuple[int, int] | None:
+        """A bridge's bus numbers: the kernel's attributes, else its config space, else (a dead
+        bridge of an older kernel) the buses of the functions its sysfs directory holds."""
+        secondary = _decimal(self.text(f"{function.path}/secondary_bus_number"))
+        subordinate = _decimal(self.text(f"{function.path}/subordinate_bus_number"))
+        config = function.config
+        if config is not None and not config.dead and not config.truncated:
+            secondary = secondary if secondary is not None else config.read(0x19, 1)
+            subordinate = subordinate if subordinate is not None else config.read(0x1A, 1)
+        if secondary is not None and 0 < secondary <= 255:
+            return secondary, max(secondary, subordinate or 0)
+        below = self.buses_below(function.bdf, set())
+        if not below:
+            return None
+        found = (min(below), max(below))
+        self.draft.assume(
+            str(function.bdf),
+            "bus numbers",
+            f"secondary {found[0]:02x}, subordinate {found[1]:02x}",
+            "the bridge does not answer and the root has no secondary_bus_number: the buses of the functions below it",
+        )
+        return found
+
+    def buses_below(self, bridge: Bdf, seen: set[Bdf]) -> set[int]:
+        seen.add(bridge)
+        buses: set[int] = set()
+        for child in self.view.children(bridge):
+            if child.bdf in seen:
+                continue
+            buses.add(child.bdf.bus)
+            buses |= self.buses_below(child.bdf, seen)
+        return buses
+
     def import_pci(self) -> None:
         host = self.draft.host
         entries: list[dict[str, object]] = []
@@ -338,7 +368,19 @@ class RootImporter:
             candidate = self.device_file(function)
             name = devices.add_device(self.draft.devices, candidate)
             entries.append(self.pci_entry(function, name))
-        host["pci"] = entries
+        present = {entry["bdf"] for entry in entries}
+        kept = []
+        for entry in entries:
+            address = Bdf.parse(str(entry["bdf"]))
+            first = short_bdf(address._replace(function=0))
+            if address.function and first not in present:
+                self.draft.note(
+                    str(address),
+                    f"left out: function 0 of its slot ({first}) is not imported (the kernel scans 1-7 only behind 0)",
+                )
+                continue
+            kept.append(entry)
+        host["pci"] = kept
         self.draft.captured_groups = {
             number: [str(member) for member in group.devices] for number, group in sorted(self.view.groups.items())
         }
@@ -737,7 +779,10 @@ class RootImporter:
 
     def import_checker(self) -> None:
         report = run_checks(self.view)
+        imported = {entry["bdf"] for entry in self.draft.host.get("pci", [])}
         for device in report.devices:
+            if short_bdf(device.function.bdf) not in imported:
+                continue
             codes = sorted({finding.code for finding in device.findings})
             self.draft.checker[short_bdf(device.function.bdf)] = (device.verdict.label, codes)
 
