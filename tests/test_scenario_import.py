@@ -93,6 +93,46 @@ def test_a_mailing_list_paste_imports_in_one_command_and_checks_without_editing(
         encode(load_yaml(device))  # every device file encodes
 
 
+B550 = "probe-b550-aorus-elite-ax-v2/lspci-vvnn.txt"
+
+
+def listed(stderr: str, title: str) -> list[str]:
+    """The items of one section of the import's report on stderr."""
+    lines = stderr.splitlines()
+    start = next(index for index, line in enumerate(lines) if line.startswith(title))
+    count = int(lines[start].rsplit("(", 1)[1].rstrip("):"))
+    items = [line.removeprefix("  - ") for line in lines[start + 1 : start + 1 + count]]
+    assert len(items) == count and all(line.startswith("  - ") for line in lines[start + 1 : start + 1 + count])
+    return items
+
+
+def test_a_whole_machine_paste_lists_every_assumption_in_the_scenario_and_on_stderr(tmp_path: Path) -> None:
+    """41 functions of a B550 desktop (``-vvnn`` text only, two functions in D3hot) as a mail
+    wrapped at 72: every assumption the command prints is in the scenario's comments, the low
+    power states are the host's, and the checker runs on the result."""
+    mail = tmp_path / "b550.eml"
+    mail.write_text(message(wrapped(source(B550)), "[vfio] RX 6600 reset"))
+    out = tmp_path / "out"
+    imported = vfiolab("scenario", "import", str(mail), "--name", "b550", "--out", str(out))
+    assert imported.returncode == 0, imported.stderr
+    assumptions = listed(imported.stderr, "assumptions (values no source showed")
+    assert any(item.startswith("kernel: cmdline = ") for item in assumptions)
+    assert any(item.startswith("drivers: none = ") for item in assumptions)
+    text = (out / "b550.yaml").read_text()
+    header = text[text.index("# Assumptions (values no source showed") : text.index("# Notes (")]
+    commented = [line.removeprefix("#   - ") for line in header.splitlines()[1:] if line.startswith("#   - ")]
+    assert commented == assumptions
+    functions = {str(function.bdf): function for function in load_scenario(str(out / "b550.yaml")).host.functions}
+    assert len(functions) == 41
+    assert {bdf for bdf, function in functions.items() if function.power == "D3hot"} == {
+        "0000:08:00.1",
+        "0000:0a:00.4",
+    }
+    checked = vfiolab("check", "--scenario", str(out / "b550.yaml"), "--json")
+    assert checked.returncode in (0, 1, 2), checked.stderr
+    assert len(json.loads(checked.stdout)["devices"]) >= 10
+
+
 def test_the_x370_asm1062_is_judged_as_the_known_device(tmp_path: Path) -> None:
     """The reference ASM1062 (1b21:0612) in someone else's machine fails the reset analysis, and
     the missing chipset ports above it are assumptions, not silent inventions."""

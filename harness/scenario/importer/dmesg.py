@@ -70,6 +70,10 @@ class LogExcerpt:
     lines: set[int] = field(default_factory=set)
 
 
+#: Control characters other than tab (a log line shows them as spaces).
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f]")
+
+
 def _microseconds(seconds: str, fraction: str) -> int:
     return int(seconds) * 1_000_000 + int((fraction + "000000")[:6])
 
@@ -77,7 +81,7 @@ def _microseconds(seconds: str, fraction: str) -> int:
 def log_entry(number: int, raw: str) -> LogEntry | None:
     """The kernel log line in ``raw`` (one physical line), or None when it is not one."""
     text = unquote(raw.rstrip("\r\n")).strip()
-    text = "".join(char if char >= " " or char == "\t" else " " for char in text[:MAX_LINE])
+    text = _CONTROL.sub(" ", text[:MAX_LINE])
     syslog = _SYSLOG.match(text)
     if syslog is not None:
         text = syslog[1]

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness import exitcodes
-from harness.capture.paste import MAX_PASTE_CHARS, Kind, clean_lines
+from harness.capture.paste import MAX_PASTE_CHARS, Kind, clean_lines, hex_row, title_match, unquote
 from harness.errors import InputError, VfiolabError
 from harness.scenario.importer.dmesg import LogExcerpt, parse_log
 from harness.scenario.importer.groups import GroupListing, looks_like_groups, parse_groups
@@ -144,4 +144,10 @@ def _has_lspci(text: str, path: str) -> bool:
     """Whether ``text`` has a device title, a hex row or a tree row (what the lspci parser reads)."""
     if not text.strip():
         return False
+    # Most pastes show a title or hex row as it is, quoted at most; cleaning every line (mail
+    # headers, wrapping, quoted-printable) is for the ones that do not.
+    for line in text.split("\n"):
+        plain = unquote(line).strip()
+        if title_match(plain) is not None or hex_row(plain) is not None:
+            return True
     return any(line.kind in (Kind.TITLE, Kind.HEX, Kind.TREE) for line in clean_lines(text, path))

@@ -16,7 +16,10 @@ The scenario and its devices are written to a temporary directory and loaded exa
    the simulated boot differs (``power:``, ``irq:``/``gsi:``), and what still differs (config
    bytes the simulated drivers program otherwise, reset methods) is noted.
 
-The files are written again after each change, in a fresh directory, and loaded again at the end.
+The files live in one staging directory for the whole check; a file is rewritten only when its
+text changed, so the device library's cache (keyed by file, modification time and size) encodes
+each device file once however often the scenario is loaded again. The host is booted a second
+time only when pins changed it, and the final files are loaded once more at the end.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from harness.scenario.importer import devices
 from harness.scenario.importer.dmesg import LogEntry
 from harness.scenario.importer.model import HostDraft
 from harness.scenario.importer.root import BOOT_LINES, LOG_BUDGET, short_bdf
-from harness.scenario.loader import load_scenario
+from harness.scenario.loader import Scenario, load_scenario
 
 #: Lines of a log worth keeping when the log is over budget: they name a PCI function, or report
 #: an error (the checker's kernel-log check looks for these).
@@ -49,31 +52,46 @@ class StageError(Exception):
 Render = Callable[[HostDraft], dict[str, str]]
 
 
-@contextmanager
-def _staged(files: dict[str, str]) -> Iterator[Path]:
-    directory = Path(tempfile.mkdtemp(prefix="vfiolab-import-"))
-    try:
+class Staging:
+    """A staging directory: :meth:`load` writes the files that changed and loads the scenario as
+    a user's ``vfiolab scenario run`` would."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.directory = Path(tempfile.mkdtemp(prefix="vfiolab-import-"))
+        self.written: dict[str, str] = {}
+
+    def load(self, files: dict[str, str]) -> Scenario:
         for relative, text in files.items():
-            target = directory / relative
+            if self.written.get(relative) == text:
+                continue
+            target = self.directory / relative
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(text, encoding="utf-8")
-        yield directory
+            self.written[relative] = text
+        return load_scenario(str(self.directory / f"{self.name}.yaml"))
+
+    def remove(self) -> None:
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+@contextmanager
+def staging(name: str) -> Iterator[Staging]:
+    staged = Staging(name)
+    try:
+        yield staged
     finally:
-        shutil.rmtree(directory, ignore_errors=True)
+        staged.remove()
 
 
-def boot(files: dict[str, str], name: str) -> FakeKernel:
-    """Load the staged scenario as a user would and boot its host."""
-    with _staged(files) as directory:
-        scenario = load_scenario(str(directory / f"{name}.yaml"))
-        return FakeKernel(scenario.host)
-
-
-def verify_devices(draft: HostDraft, files: dict[str, str]) -> list[str]:
+def verify_devices(draft: HostDraft, files: dict[str, str], scenario: Scenario | None = None) -> list[str]:
+    """What differs between each device file and what it was built from; with ``scenario`` (the
+    staged files loaded) its encoded models are compared instead of encoding the files again."""
+    models = {spec.device_name: spec.model for spec in scenario.host.functions} if scenario is not None else {}
     problems = []
     for device in draft.devices:
         text = files[f"devices/{device.name}.yaml"]
-        for problem in devices.verify(device, text, device.facts):
+        for problem in devices.verify(device, text, device.facts, models.get(device.name)):
             problems.append(f"devices/{device.name}.yaml ({', '.join(device.functions)}): {problem}")
     return problems
 
@@ -232,28 +250,33 @@ def _full(bdf: str) -> str:
 
 def stage(draft: HostDraft, name: str, render: Render) -> dict[str, str]:
     """Verify the import (see the module docstring) and return the texts to write."""
-    files = render(draft)
-    problems = verify_devices(draft, files)
-    if problems:
-        raise StageError("; ".join(problems[:3]))
-    kernel = boot(files, name)
-    filter_log(draft, kernel)
-    group_pins, draft.group_summary = compare_groups(draft, kernel)
-    pins: dict[str, dict[str, Any]] = {bdf: {"iommu_group": number} for bdf, number in group_pins.items()}
-    for bdf, state in compare_state(draft, kernel).items():
-        pins.setdefault(bdf, {}).update(state)
-    _apply_pins(draft, pins)
-    files = render(draft)
-    try:
-        kernel = boot(files, name)
-    except FakesysError as error:
-        if not group_pins:
-            raise
-        for entry in draft.host.get("pci", []):
-            entry.pop("iommu_group", None)
-        draft.note("IOMMU groups", f"the captured numbers could not be pinned ({error}); the simulated ones stay")
+    with staging(name) as staged:
         files = render(draft)
-        kernel = boot(files, name)
-    compare_after_boot(draft, kernel)
-    # Only the comments changed since the last boot (the notes): the files load as they are.
-    return render(draft)
+        scenario = staged.load(files)
+        problems = verify_devices(draft, files, scenario)
+        if problems:
+            raise StageError("; ".join(problems[:3]))
+        kernel = FakeKernel(scenario.host)
+        filter_log(draft, kernel)
+        group_pins, draft.group_summary = compare_groups(draft, kernel)
+        pins: dict[str, dict[str, Any]] = {bdf: {"iommu_group": number} for bdf, number in group_pins.items()}
+        for bdf, state in compare_state(draft, kernel).items():
+            pins.setdefault(bdf, {}).update(state)
+        if pins:
+            _apply_pins(draft, pins)
+            try:
+                kernel = FakeKernel(staged.load(render(draft)).host)
+            except FakesysError as error:
+                if not group_pins:
+                    raise
+                for entry in draft.host.get("pci", []):
+                    entry.pop("iommu_group", None)
+                draft.note(
+                    "IOMMU groups", f"the captured numbers could not be pinned ({error}); the simulated ones stay"
+                )
+                kernel = FakeKernel(staged.load(render(draft)).host)
+        compare_after_boot(draft, kernel)
+        # The log and the comments changed since the last load: the files must load as written.
+        files = render(draft)
+        staged.load(files)
+        return files
