@@ -116,6 +116,7 @@ def test_the_unknown_device_error_says_how_to_add_one(tmp_path: Path) -> None:
     assert "unknown device 'asmedia-asm1063' (did you mean 'asmedia-asm1062'?)" in message
     assert "vfiolab scenario import DUMP" in message
     assert "vfiolab fakesys describe DUMP > devices/asmedia-asm1063.yaml beside the scenario" in message
+    assert f"--device-dir DIR or listed in ${library.DEVICE_PATH_VARIABLE}" in message
     assert "vfiolab fakesys devices" in message
 
 

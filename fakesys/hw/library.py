@@ -182,7 +182,8 @@ def unknown_device_message(name: str, beside_scenario: Sequence[Path] = ()) -> s
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     return (
         f"unknown device {name!r}{hint}; add it: vfiolab scenario import DUMP, or vfiolab fakesys describe DUMP "
-        f"> devices/{name}.yaml beside the scenario (see vfiolab fakesys devices)"
+        f"> devices/{name}.yaml beside the scenario, or in a directory given with --device-dir DIR or listed "
+        f"in ${DEVICE_PATH_VARIABLE} (see vfiolab fakesys devices)"
     )
 
 
