@@ -55,7 +55,7 @@ def printable(text: str) -> str:
     """``text`` with every character that is not printable (newline, carriage return, tab, ESC and
     the other control characters, Unicode separators) written as a Python-style escape (``\\n``,
     ``\\x1b``, ``\\u2028``), so it stays on one line and sends nothing to the terminal."""
-    if text.isprintable() and not _LINE_BREAKS.intersection(text):
+    if text.isprintable() and (text.isascii() or not _LINE_BREAKS.intersection(text)):
         return text
     out = []
     for character in text:

@@ -8,6 +8,7 @@ import json
 import os
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from importlib import resources
 from typing import Any, TextIO
 
@@ -26,12 +27,18 @@ def load_schema() -> dict[str, Any]:
 
 
 def _names(report: CheckReport) -> PciNames:
-    vendors = {item.function.vendor for item in report.devices if item.function.vendor is not None}
+    functions = [item.function for item in report.devices]
+    vendors = {function.vendor for function in functions if function.vendor is not None}
+    devices = {
+        (function.vendor, function.device)
+        for function in functions
+        if function.vendor is not None and function.device is not None
+    }
     for location in LOCATIONS:
         text = report.view.read_text(location, limit=IDS_LIMIT)
         if text is not None:
-            return PciNames.from_text(text, vendors)
-    return PciNames(find_ids_file(), vendors)
+            return PciNames.from_text(text, vendors, devices)
+    return PciNames(find_ids_file(), vendors, devices)
 
 
 @dataclass(frozen=True)
@@ -190,6 +197,13 @@ _KEEP_TOGETHER = "\x00"
 
 
 def _wrap(prefix: str, text: str, width: int, indent: str) -> list[str]:
+    """:func:`_wrapped` as a list. Devices of one kind share their findings' texts, so a large
+    host wraps the same few hundred paragraphs thousands of times: they are wrapped once."""
+    return list(_wrapped(prefix, text, width, indent))
+
+
+@lru_cache(maxsize=4096)
+def _wrapped(prefix: str, text: str, width: int, indent: str) -> tuple[str, ...]:
     """Text wrapped for a terminal: words filled greedily up to ``width`` (runs of white space
     become one space), a word longer than a line on a line of its own. A command in a code span
     (`...`) is one word, so it is never broken across lines and what a user copies from one line
@@ -201,7 +215,7 @@ def _wrap(prefix: str, text: str, width: int, indent: str) -> list[str]:
         shown = _CODE_SPAN.sub(lambda match: match[0].replace(" ", _KEEP_TOGETHER), shown)
     words = shown.split()
     if not words:
-        return [prefix.rstrip()]
+        return (prefix.rstrip(),)
     lines: list[str] = []
     current = prefix + words[0]
     for word in words[1:]:
@@ -212,8 +226,8 @@ def _wrap(prefix: str, text: str, width: int, indent: str) -> list[str]:
             current = indent + word
     lines.append(current)
     if "`" in text:
-        return [line.replace(_KEEP_TOGETHER, " ") for line in lines]
-    return lines
+        return tuple(line.replace(_KEEP_TOGETHER, " ") for line in lines)
+    return tuple(lines)
 
 
 def _finding_lines(finding: Finding, paint: _Painter, verbose: bool, width: int) -> list[str]:

@@ -78,6 +78,8 @@ DIRECTORY_CACHE = 256
 
 _READ_CHUNK = 1024 * 1024
 _FIRST_READ = 4096
+#: A directory with more entries than this is never listed for the read fast path.
+_LISTED_DIRECTORY_LIMIT = 4096
 
 
 class Kind(Enum):
@@ -443,6 +445,12 @@ class DirectoryRoot(RootFS):
         self._root = [fd]
         self._real = _real_os()
         self._handles: OrderedDict[str, int] = OrderedDict()
+        # Directories read from more than once: the names listed as regular files (d_type), so a
+        # device directory costs one getdents instead of an lstat per attribute. A name not in
+        # the listing (created since, or d_type unknown) takes the lstat path; a listed name that
+        # changed since is caught by the open (O_NOFOLLOW) and the fstat after it.
+        self._regular_files: OrderedDict[str, frozenset[str]] = OrderedDict()
+        self._reads_in: dict[str, int] = {}
         self._finalizer = weakref.finalize(self, _close_all, os.close, self._handles, self._root)
         self._openat2 = _probe_openat2(fd) if use_openat2 is not False else None
         if use_openat2 and self._openat2 is None:
@@ -605,7 +613,44 @@ class DirectoryRoot(RootFS):
         except OSError as error:
             raise _error_for(path, error) from None
 
+    def _listed_regular(self, parent: str, directory: int) -> frozenset[str]:
+        listed = self._regular_files.get(parent)
+        if listed is not None:
+            self._regular_files.move_to_end(parent)
+            return listed
+        reads = self._reads_in.get(parent, 0) + 1
+        if reads < 2:  # a directory read from once (most of /proc and /etc) is not listed
+            self._reads_in[parent] = reads
+            return frozenset()
+        self._reads_in.pop(parent, None)
+        names: set[str] = set()
+        try:
+            fd = os.open(".", os.O_RDONLY | _O_DIRECTORY | _O_CLOEXEC, dir_fd=directory)
+        except OSError:
+            return frozenset()
+        try:
+            with os.scandir(fd) as entries:
+                for count, entry in enumerate(entries):
+                    if count >= _LISTED_DIRECTORY_LIMIT:
+                        return frozenset()  # a huge directory: the lstat path, bounded per read
+                    if entry.is_file(follow_symlinks=False):
+                        names.add(entry.name)
+        except OSError:
+            return frozenset()
+        finally:
+            os.close(fd)
+        listed = frozenset(names)
+        self._regular_files[parent] = listed
+        while len(self._regular_files) > DIRECTORY_CACHE:
+            self._regular_files.popitem(last=False)
+        return listed
+
     def read(self, path: str, limit: int) -> Blob:
+        parent, name = _parent_and_name(path)
+        if name not in ("", ".", ".."):
+            directory = self._directory(parent)
+            if name in self._listed_regular(parent, directory):
+                return self._read_in(directory, name, path, limit)
         last = self._last(path)
         if last is None:
             return super().read(path, limit)
@@ -700,6 +745,10 @@ def _read_capped(fd: int, limit: int, expected: int = 0) -> Blob:
             break
         chunks.append(chunk)
         size += len(chunk)
+        if size == expected:
+            # The whole file as stat sized it (exact for disk, tmpfs and binary sysfs files):
+            # no read is needed to see the end. A file that grew since is caught next time.
+            break
         step = _READ_CHUNK
     data = chunks[0] if len(chunks) == 1 else b"".join(chunks)  # one chunk: no copy
     if size > limit:
