@@ -14,28 +14,15 @@ from typing import Any
 
 from fakesys.hw.ahci import AhciError, AhciSpec
 from fakesys.hw.behaviour import BehaviourError, make_behaviour
+from fakesys.hw.description_yaml import KEY_ORDER
 from fakesys.hw.model import Bar, BarKind, DeviceModel, Rom
 from fakesys.hw.rom import build_image, describe_image
 from fakesys.source import Document
 from harness.pci import regs
 from harness.pci.config import CapabilityLoopError, ConfigSpace
 
-DESCRIPTION_KEYS = {
-    "name",
-    "title",
-    "sources",
-    "notes",
-    "layout",
-    "config_size",
-    "header",
-    "bars",
-    "rom",
-    "capabilities",
-    "extended_capabilities",
-    "raw",
-    "behaviours",
-    "ahci",
-}
+#: The keys a description may have (``extends`` is the device library's, merged before encoding).
+DESCRIPTION_KEYS = frozenset(KEY_ORDER) - {"extends"}
 LAYOUTS = {"normal": regs.HEADER_LAYOUT_NORMAL, "bridge": regs.HEADER_LAYOUT_BRIDGE}
 _DERIVED_HEADER = {"capabilities_pointer", "header_type"}
 _MSI_KEYS = ("address", "data", "mask_bits", "pending_bits")

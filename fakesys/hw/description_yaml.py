@@ -17,7 +17,7 @@ import yaml
 
 from harness.pci import regs
 
-#: Key order of a description file.
+#: Key order of a description file (every key a description may have).
 KEY_ORDER = (
     "name",
     "title",
@@ -33,6 +33,7 @@ KEY_ORDER = (
     "extended_capabilities",
     "raw",
     "behaviours",
+    "ahci",
 )
 #: Header registers always written with their full width (they are IDs, not quantities).
 _IDENTITY = {"vendor", "device", "subsystem_vendor", "subsystem_device", "class", "revision"}
