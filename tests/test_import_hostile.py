@@ -167,6 +167,27 @@ def test_a_hostile_source_gets_its_documented_exit_code(
     assert sorted(path.name for path in tmp_path.iterdir()) == sorted({*before, *(["out"] if not code else [])})
 
 
+#: The capture bundle reader's bad-input corpus (``vfiolab capture``'s branch): every bundle in
+#: it is refused by import too, with the reader's one line and exit 65.
+HOSTILE_BUNDLES = Path(__file__).resolve().parent / "data" / "hostile-bundles"
+
+
+@pytest.mark.parametrize(
+    "bundle",
+    sorted(path.name for path in HOSTILE_BUNDLES.glob("*.tar.gz"))
+    or [pytest.param("", marks=pytest.mark.skip(reason="this build has no capture bundle corpus yet"))],
+)
+def test_a_hostile_capture_bundle_is_refused_as_check_refuses_it(
+    bundle: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    with deadline(60):
+        returned = main(["scenario", "import", str(HOSTILE_BUNDLES / bundle), "--name", "hostile", "--out", str(out)])
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert returned == 65 and line.startswith(f"vfiolab: error: {HOSTILE_BUNDLES / bundle}: "), line
+    assert not out.exists()
+
+
 def test_names_from_a_root_never_reach_the_scenario_unchecked(tmp_path: Path, scenario_root: RenderRoot) -> None:
     work = tmp_path / "work"
     work.mkdir()
