@@ -761,6 +761,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="write JUnit XML, one test case per scenario, with its kernel profile and failure report",
     )
     scenario_run.add_argument("--keep", metavar="DIR", help="leave each scenario's final root in DIR/NAME")
+    from harness.lab.cli import add_lab_commands
     from harness.live.cli import add_live_commands, add_scenario_live_option
 
     add_scenario_live_option(scenario_run)
@@ -830,6 +831,7 @@ def build_parser() -> argparse.ArgumentParser:
     rom.set_defaults(handler=cmd_rom)
 
     add_live_commands(commands)
+    add_lab_commands(commands)
 
     fakesys = commands.add_parser(
         "fakesys", help="render and inspect simulated hosts", description="Work with simulated hosts (fakesys)."

@@ -5,6 +5,8 @@ the command line gives each (``harness.exitcodes``).
     ├── UsageError                bad or conflicting arguments                       exit 64
     ├── InputError                malformed input data (scenario, dump, root, ...)    exit 65
     │   └── PasteError            a pasted report (lspci text) that cannot be imported, at file:line
+    ├── NoInputError              an input file that does not exist or cannot be read exit 66
+    ├── RefusedError              a request refused because acting would be unsafe    exit 2
     ├── CannotRunError            root unreadable, a tool missing, infrastructure    exit 3
     │   ├── CheckerError          the checker could not run
     │   └── LiveError             a live run could not be carried out (harness.live.errors)
@@ -48,6 +50,19 @@ class PasteError(InputError):
         self.source = source
         self.line = line
         self.reason = message
+
+
+class NoInputError(VfiolabError):
+    """An input file named on the command line does not exist or cannot be read."""
+
+    exit_code = exitcodes.NO_INPUT
+
+
+class RefusedError(VfiolabError):
+    """A request refused because carrying it out could harm the host (``lab run --yes`` on the
+    real root without root privileges, a device the host is using)."""
+
+    exit_code = exitcodes.FAIL
 
 
 class CannotRunError(VfiolabError):

@@ -36,14 +36,21 @@ TABLE: tuple[ExitCode, ...] = (
         "warn",
         "the command ran and found a problem: the worst verdict is warn (check), a scenario or live "
         "run failed an expectation (scenario run, live run), a ROM has problems (rom), a prediction "
-        "disagrees with the outcome (lab run)",
+        "disagrees with the outcome (lab run), two lab runs differ (lab diff)",
     ),
-    ExitCode(FAIL, "fail", "a device fails (check), or the request was refused because it fails (generate)"),
+    ExitCode(
+        FAIL,
+        "fail",
+        "a device fails (check), or the request was refused because it fails (generate) or because acting "
+        "could harm the host (lab run: the host uses a planned device or a device in its IOMMU group; --yes "
+        "on / without root)",
+    ),
     ExitCode(
         CANNOT_RUN,
         "cannot-run",
         "could not run: the root is unreadable, a required tool is missing, an infrastructure error "
-        "(QEMU did not start, guest assets missing, the planned device is not on this host)",
+        "(QEMU did not start, guest assets missing, the planned device is not on this host or has other IDs, "
+        "VFIO could not open a device, a binding could not be restored)",
     ),
     ExitCode(USAGE, "usage", "usage error: unknown option, bad or conflicting arguments (sysexits EX_USAGE)"),
     ExitCode(
@@ -68,8 +75,17 @@ TABLE: tuple[ExitCode, ...] = (
         "cannot-create",
         "an output file or directory cannot be created or would be overwritten (sysexits EX_CANTCREAT)",
     ),
-    ExitCode(BUSY, "busy", "another vfiolab process holds the lock on the directory; try again (sysexits EX_TEMPFAIL)"),
-    ExitCode(INTERRUPTED, "interrupted", "interrupted (Ctrl-C or SIGTERM); what was done is reported"),
+    ExitCode(
+        BUSY,
+        "busy",
+        "another vfiolab process holds the lock on the directory or the lab's restore journal; try again "
+        "(sysexits EX_TEMPFAIL)",
+    ),
+    ExitCode(
+        INTERRUPTED,
+        "interrupted",
+        "interrupted (Ctrl-C or SIGTERM); what was done is reported (lab run restores the bindings first)",
+    ),
 )
 
 

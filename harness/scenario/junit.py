@@ -8,10 +8,8 @@ when an expectation failed, or an ``<error>`` when the file did not load.
 
 from __future__ import annotations
 
-import contextlib
-import os
+import io
 import platform
-import tempfile
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 
 from harness import __version__
-from harness.errors import OutputError
+from harness.outputs import check_output_path, write_atomically
 from harness.scenario.runner import RunResult
 
 SUITE_NAME = "vfiolab.scenarios"
@@ -110,23 +108,12 @@ def junit_tree(results: Sequence[RunResult], load_failures: Sequence[LoadFailure
 
 def check_junit_path(path: Path) -> None:
     """Refuse, before anything runs, a path the report could not be written to (a directory)."""
-    if path.is_dir():
-        raise OutputError(f"--junit-xml {path}: is a directory; name the file to write")
+    check_output_path(path, "--junit-xml")
 
 
 def write_junit(path: Path, results: Sequence[RunResult], load_failures: Sequence[LoadFailure] = ()) -> None:
-    """Write the report atomically (a temporary file beside ``path``, then rename), creating
-    missing parent directories; any failure is an :class:`~harness.errors.OutputError`."""
-    check_junit_path(path)
-    temporary: str | None = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        with os.fdopen(handle, "wb") as stream:
-            junit_tree(results, load_failures).write(stream, encoding="utf-8", xml_declaration=True)
-        os.replace(temporary, path)
-    except OSError as error:
-        if temporary is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(temporary)
-        raise OutputError(f"--junit-xml {path}: cannot write: {error.strerror or error}") from None
+    """Write the report atomically (:func:`harness.outputs.write_atomically`), creating missing
+    parent directories; any failure is an :class:`~harness.errors.OutputError`."""
+    stream = io.BytesIO()
+    junit_tree(results, load_failures).write(stream, encoding="utf-8", xml_declaration=True)
+    write_atomically(path, stream.getvalue(), "--junit-xml")
