@@ -10,7 +10,7 @@ set -eu
 # measures peak memory in bench/compare.py. Live runs (tox -e live): qemu-system-x86 boots the
 # guest, zstd unpacks Debian 12's 6.12 kernel image (the guest kernels and busybox-static are
 # fetched with apt-get download, not installed), dpkg-deb unpacks them (dpkg, always there).
-PACKAGES="pciutils time python3-venv build-essential python3-dev pkg-config libvirt-dev libvirt-clients libxml2-utils qemu-system-x86 kmod shellcheck dash zstd"
+PACKAGES="pciutils time python3-venv build-essential python3-dev pkg-config libvirt-dev libvirt-clients libxml2-utils qemu-system-x86 kmod shellcheck dash zstd strace"
 
 if [ "$(id -u)" -ne 0 ]; then
     if command -v sudo >/dev/null 2>&1; then

@@ -185,10 +185,12 @@ def check_root(root: str | Path = "/", options: CheckOptions | None = None) -> C
     try:
         fs = open_root(path)
     except (NotFound, NotADirectory):
-        raise CheckerError(f"{root}: no such directory (expected a root with sys/ and proc/ under it)") from None
+        raise CheckerError(
+            f"{root}: no such directory (expected a root with sys/ and proc/ under it, or a capture bundle)"
+        ) from None
     except RootError as error:
         raise CheckerError(f"{root}: not readable ({error.reason})") from None
-    if not os.access(path, os.R_OK | os.X_OK):
+    if path.is_dir() and not os.access(path, os.R_OK | os.X_OK):
         fs.close()
         raise CheckerError(f"{root}: not readable")
     view = read_host(path, fs)
@@ -202,4 +204,18 @@ def check_root(root: str | Path = "/", options: CheckOptions | None = None) -> C
         missing = [text for text in options.devices if view.function(text) is None]
         if missing:
             raise UsageError(f"no such PCI device under {root}: {', '.join(missing)}")
+    if options.assume_kernel is not None:
+        _assume_kernel(view, options.assume_kernel)
     return run_checks(view, options)
+
+
+def _assume_kernel(view: HostView, name: str) -> None:
+    """Judge kernel quirks under the kernel ``name``; a name vfiolab cannot read is a usage error."""
+    # Imported here: only --assume-kernel needs the version model before a check asks for it.
+    from harness.kernels import KernelNameError, assumed_kernel, parse_kernel
+
+    try:
+        named = parse_kernel(name)
+    except KernelNameError as error:
+        raise UsageError(f"--assume-kernel: {error}") from None
+    view.assume_kernel(assumed_kernel(named, view.kernel))

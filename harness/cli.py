@@ -11,7 +11,7 @@ import argparse
 import os
 import sys
 import textwrap
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
@@ -228,6 +228,7 @@ def _check_options(args: argparse.Namespace) -> CheckOptions:
         vm_firmware=args.vm_firmware,
         rom_files=dict(args.rom or []),
         read_rom=args.read_rom,
+        assume_kernel=args.assume_kernel,
     )
 
 
@@ -329,12 +330,34 @@ def cmd_check(args: argparse.Namespace) -> int:
             raise CliError(str(error), error.exit_code) from None
         _rom_devices_on_host(args, report, root)
         title = f"scenario {args.scenario}" if args.scenario else None
-        if args.json:
+        if args.redact:
+            _write_redacted_report(args, report, title)
+        elif args.json:
             write_json(report, sys.stdout, title)
         else:
             colour = False if args.no_color else None
             write_human(report, sys.stdout, verbose=args.verbose, colour=colour, title=title)
     return report.exit_code
+
+
+def _write_redacted_report(args: argparse.Namespace, report: CheckReport, title: str | None) -> None:
+    """The report with serials, MACs, hostnames, UUIDs and IP addresses of the checked root
+    replaced by pseudonyms (harness.capture.redact)."""
+    import io
+    import json
+
+    from harness.capture.redact import Redactor
+    from harness.report import to_json, use_colour, write_human
+
+    redactor = Redactor()
+    redactor.learn(report.view.fs)
+    if args.json:
+        sys.stdout.write(json.dumps(redactor.json(to_json(report, title)), indent=2) + "\n")
+        return
+    text = io.StringIO()
+    colour = False if args.no_color else use_colour(sys.stdout)
+    write_human(report, text, verbose=args.verbose, colour=colour, title=title)
+    sys.stdout.write(redactor.text(text.getvalue()))
 
 
 def _guest_address(text: str) -> str:
@@ -414,35 +437,56 @@ def _generate_options(args: argparse.Namespace) -> GenerateOptions:
     return options
 
 
-def _print_refusal(refused: GenerateRefused) -> int:
+def _print_refusal(refused: GenerateRefused, redact: Callable[[str], str]) -> int:
     """A refusal: nothing on stdout (a pipe into a configuration file gets nothing), the reasons
     and the alternative on stderr."""
     from harness import paste
 
     print("vfiolab generate: refused; the checker fails:", file=sys.stderr)
     for reason in refused.reasons:
-        print(f"  {paste.printable(reason)}", file=sys.stderr)
+        print(f"  {redact(paste.printable(reason))}", file=sys.stderr)
     print("(vfiolab check --device ... explains; --force generates anyway)", file=sys.stderr)
     if refused.alternative:
         print("# Instead, pass the disks (vfiolab generate proxmox-disks prints these on stdout):", file=sys.stderr)
-        print(refused.alternative, end="", file=sys.stderr)
+        print(redact(refused.alternative), end="", file=sys.stderr)
     return EXIT_REFUSED
+
+
+def _redaction(enabled: bool, root: Path) -> Callable[[str], str]:
+    """--redact: a function that replaces what identifies ``root`` (serials, MACs, hostnames,
+    UUIDs, IP addresses) by pseudonyms; without it, the identity."""
+    if not enabled:
+        return lambda text: text
+    from harness.capture.redact import Redactor
+    from harness.rootfs import RootError, open_root
+
+    redactor = Redactor()
+    try:
+        with open_root(root) as fs:
+            redactor.learn(fs)
+    except RootError:
+        pass  # generate itself reports the unreadable root
+    return redactor.text
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
     """Without --out, stdout is one document (the target's file, arguments or commands) and
     stderr says what it is and what to do next; with --out, the files are written and stderr
-    lists them and the next steps."""
+    lists them and the next steps. With --redact, every text is redacted before it is printed
+    or written."""
     from harness.generate import GenerateRefused, generate
 
     options = _generate_options(args)
     with _checked_root(args) as root:
+        redact = _redaction(args.redact, root)
         try:
             output = generate(args.target, root, args.device, options)
+            if args.redact:
+                output = output.redacted(redact)
             document = output.stdout_text() if args.out is None else None
             written = output.write(Path(args.out), overwrite=args.overwrite) if args.out is not None else []
         except GenerateRefused as refused:
-            return _print_refusal(refused)
+            return _print_refusal(refused, redact)
         except VfiolabError as error:
             raise CliError(str(error), error.exit_code) from None
     if document is not None:
@@ -455,6 +499,29 @@ def cmd_generate(args: argparse.Namespace) -> int:
     if not written:
         print(f"nothing to write under {args.out}", file=sys.stderr)
     sys.stderr.write(output.guidance(written=True))
+    return EXIT_OK
+
+
+def cmd_capture(args: argparse.Namespace) -> int:
+    from harness.capture.bundle import capture
+
+    root = args.root or "/"
+    result = capture(root, Path(args.out), redact=not args.no_redact, overwrite=args.overwrite)
+    what = "redacted" if result.redacted else "NOT redacted (--no-redact): it identifies the host"
+    print(
+        f"vfiolab capture: wrote {args.out} ({result.compressed_bytes // 1024 + 1} KiB, {result.members} members, "
+        f"{what}) in {result.seconds:.2f} s; {result.skipped} paths skipped, {result.partial} kept in part or "
+        "by presence (vfiolab-capture.json lists them)",
+        file=sys.stderr,
+    )
+    if not result.privileged:
+        print(
+            "vfiolab capture: not run as root: config space beyond 64 bytes and root-only files were not readable "
+            "(sudo vfiolab capture ... captures them)",
+            file=sys.stderr,
+        )
+    if result.checker_error:
+        print(f"vfiolab capture: note: the checker failed on this root ({result.checker_error})", file=sys.stderr)
     return EXIT_OK
 
 
@@ -571,11 +638,14 @@ def build_parser() -> argparse.ArgumentParser:
             examples:
               vfiolab check                                  this host (run as root to see everything)
               vfiolab check --scenario terramaster-f4-424-pro --device 03:00.0
-              vfiolab check --root /path/to/captured-root --json"""
+              vfiolab check --root /path/to/captured-root --json
+              vfiolab check --scenario terramaster-f4-424-pro --assume-kernel 6.12.117-1~deb12u1"""
         ),
     )
     where = check.add_mutually_exclusive_group()
-    where.add_argument("--root", metavar="DIR", help="root directory to check (default: /, this host)")
+    where.add_argument(
+        "--root", metavar="DIR", help="root directory or capture bundle (.tar.gz) to check (default: /, this host)"
+    )
     where.add_argument(
         "--scenario",
         metavar="NAME|PATH",
@@ -609,6 +679,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="as root on this host: enable each device's ROM (echo 1 > rom), read it, disable it again",
     )
+    check.add_argument(
+        "--assume-kernel",
+        metavar="VERSION",
+        help="judge kernel quirks as if this kernel ran (upgrade planning): 6.12.117 (upstream), 6.8.12-4-pve "
+        "(Proxmox VE) or 6.12.117-1~deb12u1 (Debian), optionally @YYYY-MM-DD (its build date); where vfiolab "
+        "has no knowledge of that kernel the finding says it could not judge",
+    )
     check.add_argument("--verbose", "-v", action="store_true", help="show why, evidence and fix for information too")
     check.add_argument(
         "--list-codes",
@@ -616,6 +693,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="print every finding code a check can emit, with its meaning, and exit (scenario expectations use them)",
     )
     check.add_argument("--no-color", action="store_true", help="no colour even on a terminal (NO_COLOR works too)")
+    check.add_argument(
+        "--redact",
+        action="store_true",
+        help="replace serial numbers, MACs, hostnames, UUIDs and IP addresses by pseudonyms (for a bug report)",
+    )
     check.set_defaults(handler=cmd_check)
 
     generate_targets = ", ".join(_target_names())
@@ -669,7 +751,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     generate.add_argument("target", metavar="TARGET", choices=_target_names(), help="what to generate (see above)")
     generate_where = generate.add_mutually_exclusive_group()
-    generate_where.add_argument("--root", metavar="DIR", help="root directory to read (default: /, this host)")
+    generate_where.add_argument(
+        "--root", metavar="DIR", help="root directory or capture bundle to read (default: /, this host)"
+    )
     generate_where.add_argument("--scenario", metavar="NAME|PATH", help="a scenario's host after its steps")
     generate.add_argument(
         "--device",
@@ -728,7 +812,52 @@ def build_parser() -> argparse.ArgumentParser:
         choices=_unsafe_workarounds(),
         help="also write a workaround that gives up a protection: acs-override or unsafe-interrupts",
     )
+    generate.add_argument(
+        "--redact",
+        action="store_true",
+        help="replace serial numbers, MACs, hostnames, UUIDs and IP addresses by pseudonyms in the output",
+    )
     generate.set_defaults(handler=cmd_generate)
+
+    capture = commands.add_parser(
+        "capture",
+        help="snapshot this host (or a root) into a bundle for a bug report, redacted",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=textwrap.dedent(
+            """\
+            Read-only snapshot of a host (default /, this machine) or any root into one file, a
+            gzip-compressed tar that vfiolab check --root FILE and vfiolab scenario import read:
+            what the checker reads (PCI functions with their config space, links, drivers and IOMMU
+            groups, the kernel command line, version and log, modprobe.d, initramfs and bootloader
+            configuration, block devices down to their controllers, mounts, swaps, ZFS pools,
+            network interfaces, VM configurations), DMI names, ACPI table headers and, on this
+            machine, the output of lspci -vvv -nn -k, lspci -xxxx and dmesg (or journalctl -k).
+            vfiolab-capture.json inside lists what was read, kept in part and skipped, and why.
+
+            Serial numbers, MACs, hostnames, UUIDs and IP addresses are replaced by pseudonyms of
+            the same shape (the same value gets the same pseudonym throughout); --no-redact keeps
+            them. Run as root for the full config space; as a user the capture says what it could
+            not read. At most 64 MiB of file content is captured."""
+        ),
+        epilog=textwrap.dedent(
+            """\
+            exit codes:
+              0  written
+              3  the root cannot be read
+             64  usage error
+             65  --root is a bundle that is malformed or hostile
+             73  --out exists (add --overwrite) or cannot be written
+
+            examples:
+              sudo vfiolab capture --out host.tar.gz
+              vfiolab check --root host.tar.gz"""
+        ),
+    )
+    capture.add_argument("--root", metavar="DIR", help="root directory to capture (default: /, this host)")
+    capture.add_argument("--out", metavar="FILE.tar.gz", required=True, help="the bundle to write")
+    capture.add_argument("--no-redact", action="store_true", help="keep serials, MACs, hostnames, UUIDs and IPs")
+    capture.add_argument("--overwrite", action="store_true", help="replace --out when it exists")
+    capture.set_defaults(handler=cmd_capture)
 
     scenario = commands.add_parser(
         "scenario", help="run, list and show scenarios", description="Scenarios as tests (harness.scenario)."

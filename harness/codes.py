@@ -59,6 +59,10 @@ CODES: dict[str, str] = {
     "isolation.switch-without-acs": "behind a PCIe switch port without ACS",
     "isolation.acs-unseen": "ACS of a port above could not be read",
     "isolation.rmrr": "an RMRR (reserved region, direct) covers the device",
+    "isolation.acs-quirk": "under the assumed kernel, a port above counts as isolating through its ACS quirk",
+    "isolation.acs-quirk-absent": "under the assumed kernel, a port above lacks its ACS quirk: groups would merge",
+    "isolation.dma-alias": "its DMA carries another function's requester ID; this kernel's quirk maps it",
+    "isolation.dma-alias-missing": "its DMA carries another function's requester ID, which this kernel does not map",
     # host-use: what the host uses behind the device.
     "host-use.disks": "disks behind the device",
     "host-use.disks-unseen": "block devices could not be read",
@@ -84,6 +88,10 @@ CODES: dict[str, str] = {
     "reset.bus-reset-breaks-device": "it will be bus-reset and is known not to survive that",
     "reset.known-device-no-bus-reset": "known not to survive a bus reset, but will not get one here",
     "reset.kernel-quirk-protects": "known not to survive a bus reset; this kernel's quirk prevents it",
+    "reset.flr-breaks-device": "it will be reset with FLR, which the kernel's quirk_no_flr says it does not survive",
+    "reset.kernel-quirk-avoids-flr": "its advertised FLR breaks it; this kernel's quirk_no_flr uses another reset",
+    "reset.flr-without-delay": "it needs time after FLR, which this kernel does not give it (delay_250ms_after_flr)",
+    "reset.kernel-quirk-delays-flr": "it needs time after FLR; this kernel's device-specific reset waits 250 ms",
     # power-link: config space, link and power state.
     "power-link.not-answering": "config space reads all-ones: the device does not answer",
     "power-link.link-down": "the link above it is down",

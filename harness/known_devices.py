@@ -1,72 +1,84 @@
-"""The project-owned table of devices known to break on a reset or power transition.
+"""The project-owned table of devices known to break on a reset, a power transition, or in
+their DMA and isolation behaviour, and the kernel quirks that address each problem.
 
-The data lives in ``harness/data/known-devices.yaml`` (each entry cites its sources); this module
-loads it once, checks its shape, and answers "is this vendor:device known to lose its link after a
-bus reset, and does this kernel carry the fix?".
+The source is ``harness/data/known-devices.yaml`` (each problem cites its public sources or the
+kernel quirk entries, :mod:`harness.quirks`, that name the device);
+:mod:`harness.datatables` compiles it into ``harness/data/known-devices.json``, which this module
+loads on first use. Whether a kernel carries the fix for a problem is a question for the quirk
+entries the problem names (:meth:`Problem.quirks`, :meth:`harness.quirks.QuirkEntry.carried_by`).
 """
 
 from __future__ import annotations
 
-import re
+import json
 from dataclasses import dataclass
-from enum import Enum
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import yaml
+if TYPE_CHECKING:
+    from harness.quirks import QuirkEntry
 
 LINK_DEAD_AFTER_BUS_RESET = "link_dead_after_bus_reset"
 D3COLD_WAKE_FAILURE = "d3cold_wake_failure"
-PROBLEM_KINDS = (LINK_DEAD_AFTER_BUS_RESET, D3COLD_WAKE_FAILURE)
-
-
-class FixStatus(Enum):
-    PRESENT = "present"
-    ABSENT = "absent"  # no kernel has a fix, or this kernel's series is older than every fix
-    UNKNOWN = "unknown"  # the kernel version could not be read, or falls between what was read
+FLR_BREAKS_DEVICE = "flr_breaks_device"
+NOT_READY_AFTER_FLR = "not_ready_after_flr"
+DMA_ALIAS = "dma_alias"
+#: Problem kinds, each with the kinds of kernel quirk that address it (harness/quirks.py KINDS).
+PROBLEM_KINDS: dict[str, tuple[str, ...]] = {
+    # after a secondary bus reset the link does not come back (config space reads all-ones)
+    LINK_DEAD_AFTER_BUS_RESET: ("no_bus_reset",),
+    # the device does not come back from D3cold (the power check reports it)
+    D3COLD_WAKE_FAILURE: ("d3cold",),
+    # FLR hangs or kills the device although it advertises it
+    FLR_BREAKS_DEVICE: ("no_flr",),
+    # the device needs time after FLR before it answers
+    NOT_READY_AFTER_FLR: ("flr_delay",),
+    # only a device-specific reset works
+    "needs_device_specific_reset": ("device_specific_reset",),
+    # the PM reset (D3hot and back) does not reset it
+    "pm_reset_ineffective": ("no_pm_reset",),
+    # D3 (or D3cold, or a short D3cold delay) breaks it or the devices below it
+    "d3_breaks_device": ("d3cold",),
+    # its DMA carries another requester ID (phantom functions, bridges, NTB), which the IOMMU
+    # must be told about and which joins IOMMU groups
+    DMA_ALIAS: ("dma_alias",),
+    # no usable ACS capability: the kernel counts it as isolating only through a quirk, so IOMMU
+    # groups below it depend on the kernel version
+    "acs_by_quirk": ("acs",),
+}
+PROBLEM_KIND_NAMES = tuple(PROBLEM_KINDS)
+DATA_FILE = "data/known-devices.json"
 
 
 @dataclass(frozen=True)
 class Problem:
+    """One way a known device breaks, and the kernel quirks that address it."""
+
     kind: str
     detail: str
     sources: tuple[str, ...]
+    #: Ids of the kernel quirk entries that address it (harness/data/quirks).
+    quirk_ids: tuple[str, ...] = ()
 
+    def quirks(self) -> list[QuirkEntry]:
+        """The kernel quirk entries that address this problem."""
+        if not self.quirk_ids:
+            return []
+        from harness.quirks import tables
 
-@dataclass(frozen=True)
-class KernelFix:
-    quirk: str
-    versions: tuple[tuple[int, int, int], ...]
-
-    def status(self, kernel: tuple[int, ...] | None) -> FixStatus:
-        """Whether a kernel of this version carries the fix.
-
-        A listed version counts for its own stable series from that patch level on, and for
-        every later series (a fix that reached mainline stays there)."""
-        if kernel is None:
-            return FixStatus.UNKNOWN
-        major, minor, patch = (tuple(kernel) + (0, 0, 0))[:3]
-        for fixed_major, fixed_minor, fixed_patch in self.versions:
-            if (major, minor) == (fixed_major, fixed_minor):
-                return FixStatus.PRESENT if patch >= fixed_patch else FixStatus.UNKNOWN
-        newest = max(self.versions)
-        if (major, minor) > newest[:2]:
-            return FixStatus.PRESENT
-        return FixStatus.ABSENT
-
-    @property
-    def versions_text(self) -> str:
-        return ", ".join(".".join(str(part) for part in version) for version in self.versions)
+        found = [tables().get(name) for name in self.quirk_ids]
+        return [entry for entry in found if entry is not None]
 
 
 @dataclass(frozen=True)
 class KnownDevice:
+    """A device the table knows, with its problems."""
+
     vendor: int
     device: int
     name: str
     problems: tuple[Problem, ...]
-    kernel_fix: KernelFix | None
 
     @property
     def id_text(self) -> str:
@@ -83,55 +95,55 @@ class KnownDevicesError(ValueError):
     """The shipped table is malformed (a packaging or editing mistake, not a user error)."""
 
 
-_ID = re.compile(r"^([0-9a-f]{4}):([0-9a-f]{4})$")
-_VERSION = re.compile(r"^(\d+)\.(\d+)(?:\.(\d+))?$")
+def _device(entry: dict[str, Any]) -> KnownDevice:
+    vendor, device = entry["id"].split(":")
+    problems = tuple(
+        Problem(item["kind"], item["detail"], tuple(item["sources"]), tuple(item.get("quirks", ())))
+        for item in entry["problems"]
+    )
+    return KnownDevice(int(vendor, 16), int(device, 16), entry["name"], problems)
 
 
-def _parse_entry(index: int, entry: Any) -> KnownDevice:
-    where = f"known-devices.yaml entry {index + 1}"
-    if not isinstance(entry, dict):
-        raise KnownDevicesError(f"{where}: expected a mapping")
-    match = _ID.match(str(entry.get("id", "")))
-    if match is None:
-        raise KnownDevicesError(f"{where}: id must be 'vvvv:dddd' in lowercase hex")
-    problems = []
-    for item in entry.get("problems") or []:
-        kind = item.get("kind")
-        if kind not in PROBLEM_KINDS:
-            raise KnownDevicesError(f"{where}: problem kind {kind!r} is not one of {', '.join(PROBLEM_KINDS)}")
-        sources = tuple(str(source) for source in item.get("sources") or [])
-        if not sources:
-            raise KnownDevicesError(f"{where}: every problem needs at least one source")
-        problems.append(Problem(kind, " ".join(str(item.get("detail", "")).split()), sources))
-    fix = None
-    raw_fix = entry.get("kernel_fix")
-    if raw_fix:
-        versions = []
-        for text in raw_fix.get("versions") or []:
-            version = _VERSION.match(str(text))
-            if version is None:
-                raise KnownDevicesError(f"{where}: kernel version {text!r} is not like 6.12.117")
-            versions.append((int(version[1]), int(version[2]), int(version[3] or 0)))
-        if not versions:
-            raise KnownDevicesError(f"{where}: kernel_fix needs versions")
-        fix = KernelFix(str(raw_fix.get("quirk", "")), tuple(versions))
-    return KnownDevice(int(match[1], 16), int(match[2], 16), str(entry.get("name", "")), tuple(problems), fix)
+#: How each device line of the shipped JSON starts (harness.datatables.render writes one entry of
+#: ``devices`` per line): ``{"id":"1b21:0612",``.
+_LINE_START = '{"id":"'
+_ID_END = len(_LINE_START) + len("vvvv:dddd")
 
 
 @cache
+def _raw_table() -> dict[tuple[int, int], str]:
+    """Each shipped entry's JSON text by (vendor, device). A check looks up every device of the
+    host and finds few: only the entries found are parsed, not the whole table."""
+    text = resources.files("harness").joinpath(DATA_FILE).read_text(encoding="utf-8")
+    lines: dict[tuple[int, int], str] = {}
+    try:
+        for line in text.splitlines():
+            if line.startswith(_LINE_START) and line[_ID_END : _ID_END + 2] == '",':
+                lines[int(line[7:11], 16), int(line[12:16], 16)] = line.rstrip(",")
+    except ValueError as error:
+        raise KnownDevicesError(f"{DATA_FILE}: malformed ({error}); rebuild it: python -m harness.datatables") from None
+    if not lines:
+        raise KnownDevicesError(f"{DATA_FILE}: no device lines; rebuild it: python -m harness.datatables")
+    return lines
+
+
+@cache
+def _built(key: tuple[int, int]) -> KnownDevice | None:
+    line = _raw_table().get(key)
+    if line is None:
+        return None
+    try:
+        return _device(json.loads(line))
+    except (KeyError, TypeError, ValueError) as error:
+        raise KnownDevicesError(f"{DATA_FILE}: {line[:40]}: malformed ({error})") from None
+
+
 def known_devices() -> dict[tuple[int, int], KnownDevice]:
-    text = resources.files("harness").joinpath("data/known-devices.yaml").read_text(encoding="utf-8")
-    entries = yaml.safe_load(text) or []
-    if not isinstance(entries, list):
-        raise KnownDevicesError("known-devices.yaml: expected a list of entries")
-    table = {}
-    for index, entry in enumerate(entries):
-        device = _parse_entry(index, entry)
-        table[(device.vendor, device.device)] = device
-    return table
+    """The whole shipped table, by (vendor, device)."""
+    return {key: device for key in _raw_table() if (device := _built(key)) is not None}
 
 
 def lookup(vendor: int | None, device: int | None) -> KnownDevice | None:
     if vendor is None or device is None:
         return None
-    return known_devices().get((vendor, device))
+    return _built((vendor, device))

@@ -145,6 +145,7 @@ def to_json(report: CheckReport, title: str | None = None) -> dict[str, Any]:
         "host": {
             "kernel_release": view.kernel_release,
             "kernel_version": version_text(view.kernel_version),
+            "assumed_kernel": view.assumed_kernel.describe() if view.assumed_kernel is not None else None,
             "cpu_vendor": view.cpu.vendor,
             "cpu_model": view.cpu.model,
             "iommu_active": view.iommu_active,
@@ -293,7 +294,10 @@ def write_human(
     view = report.view
     names = _names(report)
     cpu = view.cpu.model or "CPU unknown"
-    text.append(f"vfiolab check of {title or view.root}: kernel {view.kernel_release or 'unknown'}, {cpu}\n\n")
+    kernel = f"kernel {view.kernel_release or 'unknown'}"
+    if view.assumed_kernel is not None:
+        kernel += f" (kernel quirks judged as under {view.assumed_kernel.describe()}, --assume-kernel)"
+    text.append(f"vfiolab check of {title or view.root}: {kernel}, {cpu}\n\n")
     if report.host_findings:
         text.append("Host\n")
         for finding in report.host_findings:

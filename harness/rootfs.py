@@ -28,9 +28,10 @@ What cannot be read raises a :class:`RootError` whose ``reason`` is one line for
                          while it was read)
 
 :class:`RootFS` is the protocol, path-based so that a backend needs no file descriptors:
-:class:`DirectoryRoot` reads a directory on this machine; a tar-bundle backend (``check --root
-BUNDLE.tar.gz``) implements :meth:`RootFS._entry` plus the three ``_..._canonical`` methods over
-its members and inherits the confined resolution (:meth:`RootFS.resolve`) unchanged.
+:class:`DirectoryRoot` reads a directory on this machine; the bundle backend
+(:mod:`harness.rootfs_bundle`, ``check --root BUNDLE.tar.gz``) implements :meth:`RootFS._entry`
+plus the three ``_..._canonical`` methods over its members held in memory and inherits the
+confined resolution (:meth:`RootFS.resolve`) unchanged. :func:`open_root` picks the backend.
 
 :class:`DirectoryRoot` resolves with ``openat2(RESOLVE_IN_ROOT)`` through ``ctypes`` where the
 kernel allows it (Linux 5.6 and later, not blocked by a seccomp filter, not under pyfakefs), and
@@ -757,5 +758,13 @@ def _read_capped(fd: int, limit: int, expected: int = 0) -> Blob:
 
 
 def open_root(root: str | os.PathLike[str]) -> RootFS:
-    """The reader for ``root``: today a directory (a tar bundle is the next backend)."""
-    return DirectoryRoot(Path(root))
+    """The reader for ``root``: a directory, or a capture bundle (a file, ``vfiolab capture``'s
+    ``.tar.gz``) read into memory by :class:`harness.rootfs_bundle.BundleRoot`, which raises
+    :class:`harness.rootfs_bundle.BundleError` (bad input) for a bundle it refuses."""
+    path = Path(root)
+    if os.path.exists(path) and not os.path.isdir(path):
+        # Imported here: a directory root needs none of it.
+        from harness.rootfs_bundle import BundleRoot
+
+        return BundleRoot(path)
+    return DirectoryRoot(path)

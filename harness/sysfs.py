@@ -19,6 +19,7 @@ import re
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness.kernellog import LogLine, parse
 from harness.pci import regs
@@ -37,6 +38,9 @@ from harness.rootfs import (
     open_root,
     split_path,
 )
+
+if TYPE_CHECKING:
+    from harness.kernels import Kernel
 
 _BDF_NAME = re.compile(r"^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$")
 KERNEL_LOG_FILES = ("var/log/dmesg", "var/log/kern.log")
@@ -226,6 +230,12 @@ class HostView:
     kernel_release: str | None = None
     #: (major, minor, patch) of the running kernel (:func:`kernel_version`).
     kernel_version: tuple[int, ...] | None = None
+    #: /proc/version as read (the distribution's package version and the build date).
+    proc_version: str | None = None
+    #: Set by ``vfiolab check --assume-kernel``: the kernel whose quirk tables the checks judge
+    #: against instead of the running one (:attr:`judged_kernel`). Facts of the running kernel
+    #: (sysfs layout, reset_method, the command line) stay as read.
+    assumed_kernel: Kernel | None = None
     kernel_log: list[LogLine] | None = None
     kernel_log_path: str | None = None
     mounts: list[Mount] = field(default_factory=list)
@@ -424,6 +434,26 @@ class HostView:
         if self._endpoints is None:
             self._endpoints = {item.bdf for item in self.endpoints()}
         return [self.functions[bdf] for bdf in group.devices if bdf != function.bdf and bdf in self._endpoints]
+
+    @property
+    def kernel(self) -> Kernel | None:
+        """The running kernel: upstream version, distribution and build date (None when
+        neither osrelease nor /proc/version could be read)."""
+        if "kernel" not in self.derived:
+            # Imported here: only the checks that judge kernel quirks need the version model.
+            from harness.kernels import running_kernel
+
+            self.derived["kernel"] = running_kernel(self.kernel_release, self.proc_version)
+        return self.derived["kernel"]  # type: ignore[return-value]
+
+    @property
+    def judged_kernel(self) -> Kernel | None:
+        """The kernel whose quirks decide the verdicts: the assumed one, else the running one."""
+        return self.assumed_kernel if self.assumed_kernel is not None else self.kernel
+
+    def assume_kernel(self, kernel: Kernel) -> None:
+        """Judge kernel quirks as if ``kernel`` ran (``vfiolab check --assume-kernel``)."""
+        self.assumed_kernel = kernel
 
     @property
     def iommu_active(self) -> bool:
@@ -700,7 +730,8 @@ def read_host(root: Path | str, fs: RootFS | None = None) -> HostView:
     view.cmdline = _strip(view.read_text("proc/cmdline", note_missing=True, limit=ATTRIBUTE_LIMIT))
     release = view.read_text("proc/sys/kernel/osrelease", note_missing=True, limit=ATTRIBUTE_LIMIT)
     view.kernel_release = _strip(release)
-    view.kernel_version = kernel_version(view.kernel_release, view.read_text("proc/version", limit=ATTRIBUTE_LIMIT))
+    view.proc_version = view.read_text("proc/version", limit=ATTRIBUTE_LIMIT)
+    view.kernel_version = kernel_version(view.kernel_release, view.proc_version)
     for candidate in KERNEL_LOG_FILES:
         text = view.read_text(candidate, limit=LOG_LIMIT)
         if text is not None:
@@ -718,17 +749,12 @@ def read_host(root: Path | str, fs: RootFS | None = None) -> HostView:
 
 
 def kernel_version(release: str | None, version_text: str | None) -> tuple[int, ...] | None:
-    """(major, minor, patch) of a kernel. Debian's ABI names (``6.1.0-26-amd64``) hide the
-    upstream version, which /proc/version carries after the build number (``#1 SMP
-    PREEMPT_DYNAMIC Debian 6.1.112-1``; Proxmox: ``PMX 6.8.12-4``); the compiler's ``(Debian
-    12.2.0-14)`` earlier on the line is not it."""
-    build = (version_text or "").partition("#")[2]
-    match = re.search(r"\b(?:Debian|PMX) (\d+)\.(\d+)\.(\d+)", build)
-    if match is None:
-        match = re.match(r"^(\d+)\.(\d+)(?:\.(\d+))?", release or "")
-    if match is None:
-        return None
-    return tuple(int(part) if part else 0 for part in match.groups())
+    """(major, minor, patch) of a kernel: the upstream version :func:`harness.kernels.running_kernel`
+    finds (Debian's ABI names such as ``6.1.0-26-amd64`` hide it; /proc/version carries it)."""
+    from harness.kernels import running_kernel
+
+    kernel = running_kernel(release, version_text)
+    return kernel.version if kernel is not None else None
 
 
 def version_text(version: tuple[int, ...] | None) -> str | None:

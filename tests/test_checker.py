@@ -194,7 +194,7 @@ def test_asm1164_fails_the_reset_check_on_68(check_host: CheckHost) -> None:
     asm = device(check_host(asm1164_host(None), devices=[ASM]), ASM)
     failing = finding(asm, "reset.bus-reset-breaks-device")
     assert failing.severity is Severity.FAIL
-    assert "6.8.12 is not known to carry quirk_no_bus_reset" in failing.why
+    assert "Proxmox VE 6.8.12-4-pve (built 2024-11-06) does not carry quirk_no_bus_reset" in failing.why
     assert "reset_method: pm bus" in evidence_text(failing)
 
 

@@ -7,8 +7,10 @@ its own module. Adding a check means writing the module and adding one line here
 from __future__ import annotations
 
 from harness.checks import (
+    acs_quirks,
     binding,
     cmdline,
+    dma_alias,
     host_use,
     integrity,
     isolation,
@@ -25,6 +27,8 @@ CHECKS: tuple[tuple[str, Check], ...] = (
     ("platform", platform.check),
     ("cmdline", cmdline.check),
     ("isolation", isolation.check),
+    ("dma-alias", dma_alias.check),
+    ("acs-quirks", acs_quirks.check),
     ("host-use", host_use.check),
     ("reset", reset.check),
     ("power-link", power_link.check),

@@ -27,6 +27,9 @@ class CheckOptions:
     rom_files: dict[str, Path] = field(default_factory=dict)
     #: Allowed to enable and read a device's option ROM (root, real host only).
     read_rom: bool = False
+    #: ``--assume-kernel``: judge the version-dependent findings (kernel quirks) as if this
+    #: kernel ran, named as :func:`harness.kernels.parse_kernel` reads it.
+    assume_kernel: str | None = None
 
 
 @dataclass

@@ -1,28 +1,47 @@
 """Reset analysis: which reset the device will get when vfio-pci opens and closes it and when QEMU
 starts or reboots the VM, and whether that reset is known to break it.
 
-Prediction is :mod:`harness.resets`; devices known to lose their link after a bus reset come
-from :mod:`harness.known_devices`. The rules:
+Prediction is :mod:`harness.resets`; devices known to break on a reset come from
+:mod:`harness.known_devices`, and whether the judged kernel (the running one, or the one
+``--assume-kernel`` names) carries the quirks that change their reset methods from
+:mod:`harness.reset_quirks` (the quirk tables' version knowledge). The rules:
 
-* a device known to break on a bus reset that will get one: **fail**;
+* a device known to break on a bus reset that will get one: **fail**; when whether the kernel
+  carries the quirk could not be judged, **warn** saying so (never pass);
 * an unknown device with no FLR but a PM reset, where QEMU can bus-reset it first: **warn**
   naming QEMU's bus reset (the kernel's ``reset_method`` says ``pm`` and hides it);
 * a device with FLR: **info**;
 * no reset method at all: **info** on the root bus (QEMU says it cannot reset it; state may
-  carry over between VM boots), **warn** elsewhere.
+  carry over between VM boots), **warn** elsewhere;
+* a device that advertises FLR the kernel's ``quirk_no_flr`` says it does not survive: **fail**
+  where the judged kernel lacks the quirk and FLR is its first method, **info** (with the reset
+  that remains) where it has it, **warn** marked could-not-judge where that is unknown;
+* a device that needs time after FLR (``delay_250ms_after_flr``): **fail** on a bare FLR where
+  the judged kernel lacks the quirk, **info** where its device-specific FLR-and-wait comes first,
+  **warn** marked could-not-judge where that is unknown.
 """
 
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Iterator
 
 from harness.checks.base import CheckContext, device_label, scsi_disk_options, vm_for_fix
 from harness.findings import ALTERNATIVES, Evidence, Finding, Severity
 from harness.kernellog import describe_group, group_similar
-from harness.known_devices import LINK_DEAD_AFTER_BUS_RESET, FixStatus, KnownDevice, Problem, lookup
+from harness.kernels import answer_sentence
+from harness.known_devices import (
+    FLR_BREAKS_DEVICE,
+    LINK_DEAD_AFTER_BUS_RESET,
+    NOT_READY_AFTER_FLR,
+    KnownDevice,
+    Problem,
+    lookup,
+)
+from harness.reset_quirks import DELAY, DELAY_FUNCTIONS, REFUSED, KernelFix, kernel_fix, plan_under_kernel
 from harness.resets import ResetPlan, analyse
-from harness.sysfs import HostView, PciFunction, version_text
+from harness.sysfs import HostView, PciFunction, device_file
 
 _QEMU_SOURCE = "QEMU hw/vfio/pci.c vfio_pci_reset (8.1-9.2, Proxmox VE 8)"
 _RESET_LOG = re.compile(
@@ -47,15 +66,37 @@ def check(ctx: CheckContext) -> Iterator[Finding]:
     version = ctx.view.kernel_version
     for function in ctx.selected():
         known = lookup(function.vendor, function.device)
+        method_path = ctx.view.show(device_file(function.name, "reset_method"))
         problem = known.problem(LINK_DEAD_AFTER_BUS_RESET) if known else None
-        fix_status = FixStatus.ABSENT
-        if known is not None and known.kernel_fix is not None:
-            fix_status = known.kernel_fix.status(version)
-        plan = analyse(ctx.view, function, version, bus_reset_blocked=fix_status is FixStatus.PRESENT)
+        fix = kernel_fix(ctx.view, function, problem, "bus") if problem is not None else None
+        blocked = fix is not None and fix.answer.present
+        plan = analyse(ctx.view, function, version, bus_reset_blocked=blocked)
+        if fix is not None:
+            plan = plan_under_kernel(plan, fix, "bus", method_path)
+        flr_problem = known.problem(FLR_BREAKS_DEVICE) if known else None
+        if flr_problem is not None and all(entry.function.condition for entry in flr_problem.quirks()):
+            # The quirk acts only under a condition vfiolab does not evaluate (a revision, a DMI
+            # match): the generic reset finding, from what the kernel offers, stands.
+            flr_problem = None
+        flr_fix = kernel_fix(ctx.view, function, flr_problem, "flr") if flr_problem is not None else None
+        if flr_fix is not None:
+            plan = plan_under_kernel(plan, flr_fix, "flr", method_path)
+        delay_problem = known.problem(NOT_READY_AFTER_FLR) if known else None
+        if delay_problem is not None and not any(
+            entry.function.name in DELAY_FUNCTIONS for entry in delay_problem.quirks()
+        ):
+            delay_problem = None  # other post-FLR quirks (Immediate Readiness) leave the methods alone
+        delay_fix = kernel_fix(ctx.view, function, delay_problem, DELAY) if delay_problem is not None else None
+        if delay_fix is not None:
+            plan = plan_under_kernel(plan, delay_fix, DELAY, method_path)
         if plan.facts.methods is None:
             yield _unknown(ctx, function, plan)
         elif known is not None and problem is not None:
-            yield _known_bad(ctx, function, plan, known, problem, fix_status=fix_status, version=version)
+            yield _known_bad(ctx, function, plan, known, problem, fix=fix)
+        elif known is not None and flr_problem is not None and flr_fix is not None and plan.facts.has_flr:
+            yield from _flr_breaks(ctx, function, plan, known, flr_problem, fix=flr_fix)
+        elif known is not None and delay_problem is not None and delay_fix is not None and plan.facts.has_flr:
+            yield from _flr_delay(ctx, function, plan, known, delay_problem, fix=delay_fix)
         else:
             yield _generic(ctx, function, plan)
 
@@ -129,21 +170,18 @@ def _known_bad(
     known: KnownDevice,
     problem: Problem,
     *,
-    fix_status: FixStatus,
-    version: tuple[int, ...] | None,
+    fix: KernelFix | None,
 ) -> Finding:
     facts = plan.facts
     evidence = _evidence(ctx, function, plan) + _log_evidence(ctx.view, function)
-    kernel = version_text(version) or "unknown"
-    quirk = known.kernel_fix
     sources = "; ".join(problem.sources)
-    if fix_status is FixStatus.PRESENT and quirk is not None:
+    if fix is not None and fix.answer.present:
         return Finding(
             "reset.kernel-quirk-protects",
             Severity.INFO,
-            f"known to lose its link after a bus reset, but kernel {kernel} carries {quirk.quirk} for it",
-            f"{known.name} [{known.id_text}]: {problem.detail}. The kernel's {quirk.quirk} refuses every bus reset "
-            f"of it (read in {quirk.versions_text}), so QEMU's hot reset is refused and it falls back to "
+            f"known to lose its link after a bus reset, but {fix.kernel_text} carries {fix.quirk} for it",
+            f"{known.name} [{known.id_text}]: {problem.detail}. The kernel's {fix.quirk} refuses every bus reset "
+            f"of it ({fix.answer.reason}), so QEMU's hot reset is refused and it falls back to "
             f"{plan.function_reset or 'no reset'}. Sources: {sources}.",
             "",
             evidence,
@@ -173,37 +211,51 @@ def _known_bad(
     place = f"alone on bus {function.bdf.bus:02x} behind {function.parent.short}" if function.parent else "on its bus"
     if facts.alone_on_bus and function.parent is not None:
         who.append(f"it is {place}, so the bus reset is possible")
-    bus_hidden = facts.methods_source == "file" and "bus" not in (facts.methods or []) and facts.bus_reset_topology
+    observed = fix is None or not fix.assumed
+    bus_hidden = (
+        observed and facts.methods_source == "file" and "bus" not in (facts.methods or []) and facts.bus_reset_topology
+    )
     severity = Severity.FAIL
+    could_not_judge = False
     hedge = ""
     if bus_hidden:
-        if fix_status is FixStatus.UNKNOWN:
-            severity = Severity.WARN
         hedge = (
             " reset_method does not list bus: either this kernel carries a no-bus-reset quirk for it (then QEMU's "
             "hot reset is refused too) or someone wrote reset_method, which QEMU's hot reset ignores."
         )
-    if quirk is None:
+    if fix is None:
         kernel_text = f"No kernel has a no-bus-reset quirk for {known.id_text}."
     else:
-        kernel_text = (
-            f"Kernel {kernel} is not known to carry {quirk.quirk} for {known.id_text} (read in {quirk.versions_text})."
-        )
+        kernel_text = answer_sentence(fix.answer, fix.kernel_text, f"{fix.quirk} for {known.id_text}")
+    if fix is not None and fix.answer.unknown:
+        severity = Severity.WARN
+        could_not_judge = True
+    if fix is not None and fix.answer.unknown and bus_hidden:
+        severity = Severity.WARN
     fix_parts = [_disk_fix(ctx, function) + ALTERNATIVES]
-    if quirk is not None:
-        fix_parts.append(f"or boot a kernel with {quirk.quirk} for {known.id_text} ({quirk.versions_text} or later)")
+    if fix is not None:
+        fix_parts.append(
+            f"or boot a kernel that carries {fix.quirk} for {known.id_text} ({fix.quirks[0].carriers_text()})"
+        )
     else:
         fix_parts.append(f"or a kernel with a no-bus-reset quirk for {known.id_text} (none exists upstream yet)")
-    fix = "; ".join(fix_parts) + ". Once the link is dead only a host power cycle brings it back."
+    fix_text = "; ".join(fix_parts) + ". Once the link is dead only a host power cycle brings it back."
+    message = f"will be bus-reset, and {known.id_text} does not bring its link back after a bus reset"
+    if could_not_judge:
+        message = (
+            f"could not judge whether {fix.kernel_text if fix else 'this kernel'} refuses its bus reset; "
+            f"without the quirk it is bus-reset and {known.id_text} does not bring its link back"
+        )
     return Finding(
         "reset.bus-reset-breaks-device",
         severity,
-        f"will be bus-reset, and {known.id_text} does not bring its link back after a bus reset",
+        message,
         f"{'; '.join(who)}. {known.name}: {problem.detail}. {kernel_text}{hedge} Sources: {sources}.",
-        fix[0].upper() + fix[1:],
+        fix_text[0].upper() + fix_text[1:],
         evidence,
         device=function.name,
         alternatives=_other_controllers(ctx, function),
+        could_not_judge=could_not_judge,
     )
 
 
@@ -256,7 +308,8 @@ def _generic(ctx: CheckContext, function: PciFunction, plan: ResetPlan) -> Findi
             FUNCTION_RESET_CODES.get(plan.function_reset, "reset.other-method"),
             Severity.INFO,
             f"resets with {how} ({plan.describe()})",
-            "No FLR; the kernel's next method is used by vfio-pci and by QEMU's VFIO_DEVICE_RESET.",
+            ("FLR is not among the kernel's methods" if facts.has_flr else "No FLR")
+            + "; the kernel's next method is used by vfio-pci and by QEMU's VFIO_DEVICE_RESET.",
             "",
             evidence,
             device=function.name,
@@ -284,4 +337,119 @@ def _generic(ctx: CheckContext, function: PciFunction, plan: ResetPlan) -> Findi
         "Pass every device on the bus to the same VM (then the bus reset becomes possible), or use another slot.",
         evidence,
         device=function.name,
+    )
+
+
+def _flr_breaks(
+    ctx: CheckContext, function: PciFunction, plan: ResetPlan, known: KnownDevice, problem: Problem, *, fix: KernelFix
+) -> Iterator[Finding]:
+    """A device that advertises FLR (DevCap FLReset+ or AF FLR) which it does not survive, named
+    by the kernel's quirk_no_flr (drivers/pci/quirks.c). QEMU reads FLR from config space and so
+    calls VFIO_DEVICE_RESET (hw/vfio/pci.c vfio_pci_reset), i.e. the kernel's first method: FLR
+    unless the quirk's PCI_DEV_FLAGS_NO_FLR_RESET removed it (drivers/pci/pci.c pcie_reset_flr,
+    pci_af_flr). What the kernel logs when the device does not come back is pci_dev_wait's
+    "not ready %dms after FLR; giving up" (drivers/pci/pci.c, 6.12)."""
+    evidence = _evidence(ctx, function, plan) + _log_evidence(ctx.view, function)
+    sources = "; ".join(problem.sources)
+    methods = plan.facts.methods or []
+    uses_flr = plan.function_reset in REFUSED["flr"][0]
+    label = f"{known.name} [{known.id_text}]"
+    if not uses_flr and not fix.answer.unknown:
+        if fix.answer.present:
+            how = f"The {fix.kernel_text} carries {fix.quirk} for it ({fix.answer.reason}), so"
+        else:
+            how = f"FLR is not the kernel's first method here ({fix.answer.reason}), so"
+        yield Finding(
+            "reset.kernel-quirk-avoids-flr",
+            Severity.INFO,
+            f"advertises FLR, which it does not survive; the {fix.kernel_text} does not use it "
+            f"(reset methods: {' '.join(methods) or 'none'})",
+            f"{label}: {problem.detail}. {how} the kernel and QEMU's VFIO_DEVICE_RESET use "
+            f"{plan.function_reset or 'no reset'} instead. Sources: {sources}.",
+            "",
+            evidence,
+            device=function.name,
+        )
+        yield _generic(ctx, function, plan)
+        return
+    could_not_judge = fix.answer.unknown
+    if could_not_judge:
+        message = (
+            f"could not judge whether the {fix.kernel_text} avoids its FLR; without {fix.quirk} it is reset with "
+            f"FLR, which {known.id_text} does not survive"
+        )
+    else:
+        message = f"will be reset with FLR at VM start and guest reboot, and {known.id_text} does not survive FLR"
+    kernel_text = answer_sentence(fix.answer, fix.kernel_text, f"{fix.quirk} for {known.id_text}")
+    remaining = [name for name in methods if name not in REFUSED["flr"][0]]
+    fix_parts = [f"boot a kernel that carries {fix.quirk} for {known.id_text} ({fix.quirks[0].carriers_text()})"]
+    if remaining and plan.facts.methods_source == "file" and not fix.assumed:
+        path = f"/sys/bus/pci/devices/{function.name}/reset_method"
+        fix_parts.append(
+            "or, until then, take FLR out of its reset methods before the VM starts (as root, until the next "
+            f"boot): `echo {shlex.quote(' '.join(remaining))} > {shlex.quote(path)}`"
+        )
+    fix_text = "; ".join(fix_parts) + "."
+    yield Finding(
+        "reset.flr-breaks-device",
+        Severity.WARN if could_not_judge else Severity.FAIL,
+        message,
+        f"{label}: {problem.detail}. It advertises FLR in config space, so QEMU ({_QEMU_SOURCE}) calls "
+        f"VFIO_DEVICE_RESET, whose first kernel method {'is FLR' if uses_flr else 'may be FLR'}; a device that "
+        "does not come back makes the kernel log 'not ready 65535ms after FLR; giving up' and leaves its config "
+        f"space reading all-ones. {kernel_text} Sources: {sources}.",
+        fix_text[0].upper() + fix_text[1:],
+        evidence,
+        device=function.name,
+        could_not_judge=could_not_judge,
+    )
+
+
+def _flr_delay(
+    ctx: CheckContext, function: PciFunction, plan: ResetPlan, known: KnownDevice, problem: Problem, *, fix: KernelFix
+) -> Iterator[Finding]:
+    """A device that needs time after FLR before its driver touches it, named by the kernel's
+    delay_250ms_after_flr (drivers/pci/quirks.c pci_dev_reset_methods): with the quirk, the
+    kernel's first method is device_specific (FLR, then 250 ms); without it, a bare FLR, after
+    which the guest's NVMe driver can time out enabling the controller."""
+    evidence = _evidence(ctx, function, plan) + _log_evidence(ctx.view, function)
+    sources = "; ".join(problem.sources)
+    label = f"{known.name} [{known.id_text}]"
+    methods = " ".join(plan.facts.methods or []) or "none"
+    if fix.answer.present and plan.function_reset == "device_specific":
+        yield Finding(
+            "reset.kernel-quirk-delays-flr",
+            Severity.INFO,
+            f"needs time after FLR; the {fix.kernel_text} waits 250 ms after it (reset methods: {methods})",
+            f"{label}: {problem.detail}. The {fix.kernel_text} carries {fix.quirk} for it ({fix.answer.reason}): "
+            "vfio-pci and QEMU's VFIO_DEVICE_RESET reset it with FLR and then wait. "
+            f"Sources: {sources}.",
+            "",
+            evidence,
+            device=function.name,
+        )
+        return
+    if fix.answer.present or plan.function_reset not in ("flr", "af_flr", "device_specific"):
+        yield _generic(ctx, function, plan)
+        return
+    could_not_judge = fix.answer.unknown
+    if could_not_judge:
+        message = (
+            f"could not judge whether the {fix.kernel_text} waits after its FLR; without {fix.quirk} the guest's "
+            "driver can time out after every VM start and reboot"
+        )
+    else:
+        message = f"reset with a bare FLR, after which {known.id_text} needs time the kernel does not give it"
+    kernel_text = answer_sentence(fix.answer, fix.kernel_text, f"{fix.quirk} for {known.id_text}")
+    yield Finding(
+        "reset.flr-without-delay",
+        Severity.WARN if could_not_judge else Severity.FAIL,
+        message,
+        f"{label}: {problem.detail}. QEMU ({_QEMU_SOURCE}) calls VFIO_DEVICE_RESET at VM start and at every guest "
+        "reboot; the kernel resets it with FLR and hands it back at once, and the guest's driver, enabling the "
+        f"controller too soon, times out. {kernel_text} Sources: {sources}.",
+        f"Boot a kernel that carries {fix.quirk} for {known.id_text} ({fix.quirks[0].carriers_text()}).",
+        evidence,
+        device=function.name,
+        could_not_judge=could_not_judge,
     )

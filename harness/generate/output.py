@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import os
 import tempfile
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 
 from harness import paste
@@ -106,6 +107,20 @@ class GeneratedOutput:
         for comment, command in self.after_reboot:
             out += [paste.comment(comment), command] if comment else [command]
         return "".join(line + "\n" for line in out)
+
+    def redacted(self, redact: Callable[[str], str]) -> GeneratedOutput:
+        """A copy with ``redact`` applied to every text it prints or writes (``--redact``)."""
+        return replace(
+            self,
+            files=[
+                replace(item, content=redact(item.content), description=redact(item.description)) for item in self.files
+            ],
+            commands=[(redact(comment), redact(command)) for comment, command in self.commands],
+            after_reboot=[(redact(comment), redact(command)) for comment, command in self.after_reboot],
+            notes=[redact(note) for note in self.notes],
+            stdout=None if self.stdout is None else redact(self.stdout),
+            stdout_about=redact(self.stdout_about),
+        )
 
     def text(self, files: bool = True) -> str:
         """Everything as one text: notes as comments, each file under a header (unless ``files``
