@@ -96,7 +96,7 @@ CASES: dict[str, tuple[Callable[[Path, RenderRoot], list[str]], list[str], int, 
     "a device node": (special("device"), [], 65, "/dev/zero: not a regular file"),
     "17 MiB": (special("huge"), [], 65, "source.txt:1: 17825792 bytes; at most 16777216 are read"),
     "a directory without sys/": (special("empty-dir"), [], 65, "a directory without sys/ under it"),
-    # The bundle reader's own words say why (they differ between builds with and without it).
+    # The bundle reader's own words say why.
     "gzip that is not a tar": (special("not-a-bundle"), [], 65, "/work/source.txt: "),
     "a name that is a path": (text(TITLE + "\n"), ["--name", "../escape"], 64, "--name: '../escape' is not a valid"),
     "a name with a slash": (text(TITLE + "\n"), ["--name", "a/b"], 64, "--name: 'a/b' is not a valid"),
@@ -168,16 +168,12 @@ def test_a_hostile_source_gets_its_documented_exit_code(
     assert sorted(path.name for path in tmp_path.iterdir()) == sorted({*before, *(["out"] if not code else [])})
 
 
-#: The capture bundle reader's bad-input corpus (``vfiolab capture``'s branch): every bundle in
-#: it is refused by import too, with the reader's one line and exit 65.
+#: The capture bundle reader's bad-input corpus: every bundle in it is refused by import too,
+#: with the reader's one line and exit 65.
 HOSTILE_BUNDLES = Path(__file__).resolve().parent / "data" / "hostile-bundles"
 
 
-@pytest.mark.parametrize(
-    "bundle",
-    sorted(path.name for path in HOSTILE_BUNDLES.glob("*.tar.gz"))
-    or [pytest.param("", marks=pytest.mark.skip(reason="this build has no capture bundle corpus yet"))],
-)
+@pytest.mark.parametrize("bundle", sorted(path.name for path in HOSTILE_BUNDLES.glob("*.tar.gz")))
 def test_a_hostile_capture_bundle_is_refused_as_check_refuses_it(
     bundle: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -1,21 +1,20 @@
 """Issue 14's round trip: every shipped scenario, rendered, captured, imported and rendered again,
 gives the same ``lspci -vvv -nn`` (the real lspci) and the same checker verdicts and finding codes.
 
-"Captured" is a capture bundle made by ``harness.capture.bundle.capture`` (``vfiolab capture``)
-when this build has it, and the rendered root itself (read through the same confined reader,
-:mod:`harness.rootfs`) when it does not; the test says which it used. The imported scenario's own
+"Captured" is a capture bundle made by :func:`harness.capture.bundle.capture` (``vfiolab capture
+--root ROOT``, unredacted), read back by the bundle reader. The imported scenario's own
 expectations (the checker verdicts of the capture) must pass under the scenario runner too.
 """
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
 
 from fakesys.kernel.kernel import FakeKernel
 from fakesys.sysfs.render import render
+from harness.capture.bundle import capture
 from harness.checker import check_root
 from harness.scenario import load_scenario
 from harness.scenario.importer import import_sources
@@ -26,15 +25,11 @@ from tests.conftest import REPO, RenderRoot, RunLspci
 SCENARIOS = sorted(path.stem for path in (REPO / "scenarios").glob("*.yaml") if not load_scenario(str(path)).live)
 
 
-def captured(root: Path, directory: Path) -> tuple[Path, str]:
-    """What ``vfiolab capture --root ROOT`` makes of a root, and how it was made."""
-    if importlib.util.find_spec("harness.capture.bundle") is None:
-        return root, "the rendered root itself (this build has no vfiolab capture)"
-    from harness.capture.bundle import capture  # type: ignore[import-not-found,unused-ignore]
-
+def captured(root: Path, directory: Path) -> Path:
+    """What ``vfiolab capture --root ROOT --no-redact`` makes of a root."""
     bundle = directory / "capture.tar.gz"
     capture(root, bundle, redact=False)
-    return bundle, f"a capture bundle ({bundle.name})"
+    return bundle
 
 
 def verdicts(root: Path) -> tuple[list[tuple[str, str, list[str]]], list[str]]:
@@ -56,9 +51,9 @@ def test_render_capture_import_render_is_the_same_host(
     name: str, scenario_root: RenderRoot, lspci: RunLspci, tmp_path: Path
 ) -> None:
     original = scenario_root(name)
-    source, how = captured(original, tmp_path)
-    result = import_sources([str(source)], f"{name}-imported", tmp_path / "imported")
-    print(f"{name}: imported from {how}; {len(result.assumptions)} assumptions, {len(result.notes)} notes")
+    bundle = captured(original, tmp_path)
+    result = import_sources([str(bundle)], f"{name}-imported", tmp_path / "imported")
+    print(f"{name}: imported from {bundle.name}; {len(result.assumptions)} assumptions, {len(result.notes)} notes")
     for item in [*result.assumptions, *result.notes, *result.draft.group_summary]:
         print(f"  {item}")
     scenario = load_scenario(str(result.scenario))
