@@ -6,18 +6,25 @@ mail wrapped at 72 columns with headers and "> " quoting), it times in this proc
 * ``parse``: :func:`harness.capture.parse_lspci` (cleaning, re-joining, decoding, cross-check);
 * ``encode``: every decoded device's description encoded by fakesys (``fakesys.hw.describe``);
 * ``total``: both, the figure the target is about;
+* ``import``: for whole machines (30-50 functions), ``vfiolab scenario import`` of the paste in
+  this process (:func:`harness.scenario.importer.import_sources`: parsing, device files, the
+  staging that loads and boots the imported host in the simulated kernel, writing the files to a
+  temporary directory), the figure the target is about;
 * ``pci.ids``: reading the system ``pci.ids`` once (reports without ``-nn`` need it; it is read
   once per process and then reused, so it is shown apart from the per-paste figures).
 
-Every figure is the median of ``--runs`` runs (default 9) with min and max.
+Every figure is the median of ``--runs`` runs (default 9; ``--import-runs``, default 5, for the
+whole import) with min and max.
 
-    .venv/bin/python bench/import_text.py [--runs N]
+    .venv/bin/python bench/import_text.py [--runs N] [--import-runs N]
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
+import tempfile
 import time
 from collections.abc import Callable
 from functools import partial
@@ -27,6 +34,7 @@ from fakesys.hw.describe import encode
 from fakesys.source import Document
 from harness.capture import ImportedPaste, parse_lspci
 from harness.capture.pciids import SYSTEM_PATHS, load_ids
+from harness.scenario.importer import import_sources
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO / "tests" / "data" / "import"
@@ -70,6 +78,17 @@ def encode_all(paste: ImportedPaste) -> None:
             encode(Document(device.description, device.bdf))
 
 
+def import_paste(text: str) -> None:
+    """``vfiolab scenario import`` of ``text`` (as a file), written to a temporary directory."""
+    directory = Path(tempfile.mkdtemp(prefix="vfiolab-bench-"))
+    try:
+        source = directory / "report.eml"
+        source.write_text(text, encoding="utf-8")
+        import_sources([str(source)], "bench", directory / "out")
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 def row(label: str, seconds: list[float]) -> str:
     low, high = min(seconds) * 1000, max(seconds) * 1000
     return f"    {label:<7} {statistics.median(seconds) * 1000:8.1f} ms  (min {low:.1f}, max {high:.1f})"
@@ -78,6 +97,7 @@ def row(label: str, seconds: list[float]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=9)
+    parser.add_argument("--import-runs", type=int, default=5)
     options = parser.parse_args()
     ids_path = next((path for path in SYSTEM_PATHS if Path(path).is_file()), None)
     if ids_path is not None:
@@ -98,11 +118,14 @@ def main() -> int:
             print(row("parse", parse))
             print(row("encode", encoding))
             print(row("total", total))
-            print(f"    per device {statistics.median(total) / devices * 1000:.2f} ms\n")
+            print(f"    per device {statistics.median(total) / devices * 1000:.2f} ms")
             if 30 <= devices <= 50:
-                worst = max(worst, statistics.median(total))
+                whole = timed(options.import_runs, partial(import_paste, pasted))
+                print(row("import", whole))
+                worst = max(worst, statistics.median(whole))
+            print()
     verdict = "meets" if worst < TARGET_SECONDS else "MISSES"
-    summary = f"whole machine (30-50 functions), slowest median total: {worst * 1000:.1f} ms"
+    summary = f"whole machine (30-50 functions), slowest median import: {worst * 1000:.1f} ms"
     print(f"{summary}; {verdict} the {TARGET_SECONDS} s target")
     return 0 if worst < TARGET_SECONDS else 1
 

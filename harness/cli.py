@@ -165,24 +165,34 @@ def cmd_fakesys_sync(args: argparse.Namespace) -> int:
 
 
 def cmd_fakesys_describe(args: argparse.Namespace) -> int:
-    import yaml
+    from harness.scenario.importer.describe import describe_file
 
-    from fakesys.hw.describe import describe
-    from fakesys.hw.hexdump import read_hexdump
-    from fakesys.hw.model import DeviceModel
+    documents, remarks = describe_file(args.hexdump, args.device)
+    for remark in remarks:
+        print(f"vfiolab fakesys describe: {remark}", file=sys.stderr)
+    sys.stdout.write("---\n".join(documents))
+    if len(documents) > 1:
+        print(
+            f"vfiolab fakesys describe: {len(documents)} devices, as a YAML stream; a device file holds one "
+            "(--device BDF picks it)",
+            file=sys.stderr,
+        )
+    return EXIT_OK
 
-    with _simulated_machine_errors():
-        dumped = read_hexdump(args.hexdump)
-    selected = [item for item in dumped if args.device is None or item.bdf.endswith(args.device)]
-    if not selected:
-        raise CliError(f"{args.hexdump}: no device {args.device} in the dump")
-    documents = []
-    for item in selected:
-        model = DeviceModel(name=item.bdf.replace(":", "-"), config=bytearray(item.config), title=item.title)
-        model.sources.append(f"lspci hex dump {args.hexdump}, device {item.bdf} (line {item.line})")
-        with _simulated_machine_errors():
-            documents.append(describe(model))
-    yaml.safe_dump_all(documents, sys.stdout, sort_keys=False, width=100)
+
+def cmd_fakesys_devices(args: argparse.Namespace) -> int:
+    from harness.scenario.library_listing import write_listing
+
+    return write_listing(sys.stdout, args.scenario, verbose=args.verbose)
+
+
+def cmd_scenario_import(args: argparse.Namespace) -> int:
+    from harness.scenario.importer import import_sources
+    from harness.scenario.importer.report import write_report
+
+    result = import_sources(args.sources, args.name, Path(args.out) if args.out else None, args.overwrite)
+    write_report(result, sys.stderr)
+    print(result.scenario)
     return EXIT_OK
 
 
@@ -555,7 +565,34 @@ _RENDER_EXIT_CODES = (
 )
 
 
+def _device_dir_option() -> _Parser:
+    """``--device-dir DIR`` for every command that loads scenarios (one definition, applied once
+    in :func:`main`)."""
+    parent = _Parser(add_help=False)
+    parent.add_argument(
+        "--device-dir",
+        metavar="DIR",
+        action="append",
+        default=[],
+        help="also look up device descriptions in DIR (after the scenario's own devices/ and $VFIOLAB_DEVICE_PATH, "
+        "before the packaged library); repeat for more",
+    )
+    return parent
+
+
+def _use_device_dirs(args: argparse.Namespace) -> None:
+    directories = getattr(args, "device_dir", None) or []
+    for directory in directories:
+        if not os.path.isdir(directory):
+            raise CliError(f"--device-dir {directory}: no such directory", exitcodes.NO_INPUT)
+    if directories:
+        from harness.scenario import use_device_dirs
+
+        use_device_dirs(directories)
+
+
 def build_parser() -> argparse.ArgumentParser:
+    device_dirs = _device_dir_option()
     parser = _Parser(
         prog="vfiolab",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -573,6 +610,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = commands.add_parser(
         "check",
+        parents=[device_dirs],
         help="predict what will break when passing devices through, and how to fix it",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description=textwrap.dedent(
@@ -671,6 +709,7 @@ def build_parser() -> argparse.ArgumentParser:
     generate_targets = ", ".join(_target_names())
     generate = commands.add_parser(
         "generate",
+        parents=[device_dirs],
         help="write the configuration that passes devices through (Proxmox, libvirt, QEMU, boot files)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description=textwrap.dedent(
@@ -834,6 +873,7 @@ def build_parser() -> argparse.ArgumentParser:
     scenario_commands.required = True
     scenario_run = scenario_commands.add_parser(
         "run",
+        parents=[device_dirs],
         help="run scenarios and check their expectations",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description=textwrap.dedent(
@@ -873,11 +913,51 @@ def build_parser() -> argparse.ArgumentParser:
     scenario_list.set_defaults(handler=cmd_scenario_list)
     scenario_show = scenario_commands.add_parser(
         "show",
+        parents=[device_dirs],
         help="print a scenario's resolved host and steps",
         description="Print a scenario's host, with its extends: chain merged, and its steps, as YAML.",
     )
     scenario_show.add_argument("name", metavar="NAME|PATH", help="scenario name or path")
     scenario_show.set_defaults(handler=cmd_scenario_show)
+    scenario_import = scenario_commands.add_parser(
+        "import",
+        parents=[device_dirs],
+        help="turn a bug report or a captured host into a scenario and device descriptions",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=textwrap.dedent(
+            """\
+            Import SOURCE(s) as a scenario: NAME.yaml and devices/NAME-*.yaml in --out DIR (default: a new
+            directory NAME). Each source's kind is told from its content:
+
+              a capture bundle or a captured/rendered root directory: the whole host (PCI functions with
+                their config space, drivers, bus ranges, IOMMU groups; kernel, CPU, IOMMU; disks, mounts,
+                network interfaces; modprobe.d, initramfs, bootloader and VM configuration files);
+              text: lspci -v/-vv/-vvv output (with -nn, -k), lspci -x/-xxx/-xxxx hex dumps, lspci -tv trees,
+                IOMMU group listings ("IOMMU Group 12: 03:00.0 ..."), kernel log lines (dmesg, journalctl
+                -k), in any mix, as pasted into mail or forums (quoted, wrapped, with headers or fences).
+
+            Every device file is encoded again and must give back the bytes (or the decoded values) it was
+            made from; the scenario is loaded and booted in the simulated kernel, whose IOMMU groups are
+            compared with the captured ones. Every value no source showed is an assumption, listed in the
+            scenario's comments and on stderr. stdout is the scenario file's path."""
+        ),
+        epilog=textwrap.dedent(
+            """\
+            exit codes: 0 written; 64 usage error (no source, a bad --name, two roots); 65 a source that cannot
+            be imported (file:line and why); 66 a source that does not exist or cannot be read; 73 an output
+            file that exists (add --overwrite) or cannot be written.
+
+            examples:
+              vfiolab scenario import report.txt --name f4-424-asm1062
+              vfiolab scenario import capture.tar.gz --out my-scenarios
+              vfiolab check --scenario f4-424-asm1062/f4-424-asm1062.yaml"""
+        ),
+    )
+    scenario_import.add_argument("sources", nargs="+", metavar="SOURCE", help="bundle, root directory or text file")
+    scenario_import.add_argument("--name", metavar="NAME", help="scenario name (default: from the first source)")
+    scenario_import.add_argument("--out", metavar="DIR", help="output directory (default: ./NAME)")
+    scenario_import.add_argument("--overwrite", action="store_true", help="replace files an earlier import wrote")
+    scenario_import.set_defaults(handler=cmd_scenario_import)
 
     rom = commands.add_parser(
         "rom",
@@ -899,6 +979,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     render = fakesys_commands.add_parser(
         "render",
+        parents=[device_dirs],
         help="write a scenario's host as a root directory",
         description="Write the scenario's host as a root directory: DIR/sys, DIR/proc, DIR/dev, DIR/etc, "
         "DIR/var/log/dmesg. Real tools read it, e.g. lspci -A linux-sysfs -O sysfs.path=DIR/sys/bus/pci. "
@@ -918,6 +999,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     lspci = fakesys_commands.add_parser(
         "lspci",
+        parents=[device_dirs],
         help="run the real lspci on a scenario's host",
         description="Render the scenario to a temporary root and run the real lspci on it "
         "(lspci -A linux-sysfs -O sysfs.path=ROOT/sys/bus/pci LSPCI_ARGS). Exit code is lspci's.",
@@ -934,6 +1016,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = fakesys_commands.add_parser(
         "run",
+        parents=[device_dirs],
         help="apply a scenario's steps and leave the final tree in DIR",
         description="Boot the scenario's host, apply its steps (sysfs writes, VM starts and stops, waits, reboots), "
         "write the final root to DIR and print the kernel log the steps produced. Exit 0 when the steps ran; "
@@ -949,6 +1032,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sync = fakesys_commands.add_parser(
         "sync",
+        parents=[device_dirs],
         help="apply writes real processes made to a rendered root",
         description="Rebuild the scenario's state (its steps, then the writes earlier syncs applied, kept in "
         "DIR/.vfiolab-writes), apply the writes processes made to DIR's control files since (e.g. echo vfio-pci > "
@@ -966,16 +1050,33 @@ def build_parser() -> argparse.ArgumentParser:
 
     describe = fakesys_commands.add_parser(
         "describe",
-        help="turn an lspci -xxxx hex dump into device descriptions",
-        description="Print a device description (YAML, the fakesys/devices format) for each device of an "
-        "lspci -x/-xxx/-xxxx dump; encoding it gives back the same bytes. "
-        "BAR sizes are not in a dump: add size: to each BAR.",
-        epilog="exit codes: 0 printed; 64 no such device in the dump; 65 the dump is malformed (file:line); "
-        "66 the dump cannot be read (missing, not a regular file, over the size limit).",
+        help="turn lspci output (hex dumps, decoded text) into device descriptions",
+        description="Print a device description (YAML in the fakesys/devices format, numbers in hex) for each "
+        "device of DUMP: lspci -x/-xxx/-xxxx hex (64, 256 or 4096 bytes per device) and/or lspci -v/-vv/-vvv text, "
+        "in any paste form (mail quoting, wrapping, headers). A whole dump is described exactly (encoding the "
+        "description gives back its bytes); a 64-byte -x dump alone gives the header, with decoded text the "
+        "capabilities too. BAR sizes come from the text's [size=...]; a dump alone has none. Each description "
+        "cites DUMP and the device. Save one as devices/NAME.yaml beside a scenario to use it as device: NAME.",
+        epilog="exit codes: 0 printed; 64 --device names no device of DUMP; 65 DUMP holds no lspci output "
+        "(file:line and why); 66 DUMP cannot be read.",
     )
-    describe.add_argument("hexdump", metavar="DUMP", help="file with lspci -xxxx output")
-    describe.add_argument("--device", metavar="BDF", help="only this device (e.g. 03:00.0)")
+    describe.add_argument("hexdump", metavar="DUMP", help="file with lspci output (hex and/or decoded text)")
+    describe.add_argument("--device", metavar="BDF", type=_device_address, help="only this device (e.g. 03:00.0)")
     describe.set_defaults(handler=cmd_fakesys_describe)
+
+    devices = fakesys_commands.add_parser(
+        "devices",
+        parents=[device_dirs],
+        help="list every device description and behaviour, with where it comes from",
+        description="List every device a scenario's device: can name, in search order: the devices/ directory "
+        "beside --scenario, the directories of $VFIOLAB_DEVICE_PATH, --device-dir, the packaged library. The first "
+        "file of a name is used; --verbose also shows the search path, each device's title and behaviours, and the "
+        "files it shadows. Then the behaviours (built in).",
+        epilog="exit codes: 0 listed; 65 --scenario does not load; 66 a --device-dir that does not exist.",
+    )
+    devices.add_argument("--scenario", metavar="NAME|PATH", help="include the devices/ directory beside this scenario")
+    devices.add_argument("--verbose", "-v", action="store_true", help="search path, titles, shadowed files")
+    devices.set_defaults(handler=cmd_fakesys_devices)
     return parser
 
 
@@ -1021,6 +1122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from fakesys.errors import FakesysError
 
     try:
+        _use_device_dirs(args)
         code: int = args.handler(args)
     except CliError as error:
         print(f"vfiolab: error: {error}", file=sys.stderr)

@@ -19,9 +19,18 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def vfiolab(*args: str, cwd: Path = REPO, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """``vfiolab ARGS`` through this interpreter (no PATH lookup), output captured."""
+    """``vfiolab ARGS`` through this interpreter (no PATH lookup), output captured. The checkout
+    under test comes first on the module path whatever ``cwd`` is, so a test run from another
+    directory never reaches an older installed copy."""
+    environment = dict(os.environ if env is None else env)
+    environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), environment.get("PYTHONPATH", "")]))
     return subprocess.run(
-        [sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True, cwd=cwd, check=False, env=env
+        [sys.executable, "-m", "harness.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        check=False,
+        env=environment,
     )
 
 

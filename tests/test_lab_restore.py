@@ -89,11 +89,12 @@ def test_sigint_is_handled_like_sigterm(tmp_path: Path, scenario_root: RenderRoo
             os.kill(os.getpid(), signal.SIGINT)
 
     journal = RestoreJournal(tmp_path / "journal.json")
+    callers_handler = signal.getsignal(signal.SIGINT)  # pytest's default, or SIG_IGN in an xdist worker
     run = LabRunner(load_plan(_plan(tmp_path)), kernel, journal, act=True, emit=lambda _: None, on_phase=at_phase).run()
     assert run.interrupted and run.exit_code == exitcodes.INTERRUPTED
     assert [(step.step, step.classification) for step in run.steps] == [("restore", "pass")]
     assert {address: kernel.driver(address) for address in ORIGINAL} == ORIGINAL
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the caller's handler is back
+    assert signal.getsignal(signal.SIGINT) is callers_handler  # the caller's handler is back
 
 
 _KILLED_RUN = """\

@@ -144,19 +144,13 @@ def test_scenario_file_name_must_be_a_name(scratch: Path) -> None:
 def test_device_description_cycle_is_named(scratch: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (scratch / "left.yaml").write_text("extends: right\n")
     (scratch / "right.yaml").write_text("extends: left\n")
-    monkeypatch.setattr(library, "DEVICE_DIRECTORY", scratch)
-    library.library_names.cache_clear()
-    library._document.cache_clear()
-    try:
-        with pytest.raises(SourceError, match="extends: forms a cycle: left -> right -> left"):
-            library.load_device("left")
-        with pytest.raises(SourceError, match="is not a valid device name"):
-            library.load_device("../left")
-        with pytest.raises(SourceError, match="unknown device 'nothere'"):
-            library.load_device("nothere")
-    finally:
-        library.library_names.cache_clear()
-        library._document.cache_clear()
+    monkeypatch.setenv(library.DEVICE_PATH_VARIABLE, str(scratch))
+    with pytest.raises(SourceError, match="extends: forms a cycle: left -> right -> left"):
+        library.load_device("left")
+    with pytest.raises(SourceError, match="is not a valid device name"):
+        library.load_device("../left")
+    with pytest.raises(SourceError, match="unknown device 'nothere'"):
+        library.load_device("nothere")
 
 
 def test_find_device_looks_up_names_only() -> None:

@@ -31,7 +31,7 @@ from fakesys.host.model import (
     SwapSpec,
 )
 from fakesys.hw.behaviour import BehaviourError, make_behaviour
-from fakesys.hw.library import load_device
+from fakesys.hw.library import beside, load_device
 from fakesys.source import Document, JsonPath, format_path, validate
 from harness.pci.address import Bdf
 
@@ -258,7 +258,9 @@ class _HostLoader:
             if bdf in seen:
                 raise self.error(at + ("bdf",), f"{bdf} is listed twice (first at line {seen[bdf]})")
             seen[bdf] = self.line(*at)
-            model = load_device(item["device"], item.get("override"), where=self.where(at))
+            where = self.where(at)
+            # The devices/ directory beside the file naming the device, then beside this scenario.
+            model = load_device(item["device"], item.get("override"), where, beside((where[0], self.doc.path)))
             bus = item.get("bus") or {}
             secondary = bus.get("secondary")
             subordinate = bus.get("subordinate", secondary)

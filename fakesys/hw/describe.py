@@ -14,28 +14,15 @@ from typing import Any
 
 from fakesys.hw.ahci import AhciError, AhciSpec
 from fakesys.hw.behaviour import BehaviourError, make_behaviour
+from fakesys.hw.description_yaml import KEY_ORDER
 from fakesys.hw.model import Bar, BarKind, DeviceModel, Rom
 from fakesys.hw.rom import build_image, describe_image
 from fakesys.source import Document
 from harness.pci import regs
 from harness.pci.config import CapabilityLoopError, ConfigSpace
 
-DESCRIPTION_KEYS = {
-    "name",
-    "title",
-    "sources",
-    "notes",
-    "layout",
-    "config_size",
-    "header",
-    "bars",
-    "rom",
-    "capabilities",
-    "extended_capabilities",
-    "raw",
-    "behaviours",
-    "ahci",
-}
+#: The keys a description may have (``extends`` is the device library's, merged before encoding).
+DESCRIPTION_KEYS = frozenset(KEY_ORDER) - {"extends"}
 LAYOUTS = {"normal": regs.HEADER_LAYOUT_NORMAL, "bridge": regs.HEADER_LAYOUT_BRIDGE}
 _DERIVED_HEADER = {"capabilities_pointer", "header_type"}
 _MSI_KEYS = ("address", "data", "mask_bits", "pending_bits")
@@ -485,9 +472,23 @@ def _decode_compact(
     return result
 
 
+#: What a description of a 64-byte dump says about the bytes it does not have.
+HEADER_ONLY_NOTE = (
+    "The dump holds the first 64 bytes of config space (lspci -x, or a reader without root): "
+    "bytes 0x40 and up, the capabilities included, are unknown and read as zeros here; the "
+    "capabilities pointer and the Status capability bit are kept as the dump shows them (raw)."
+)
+
+
 def describe(model: DeviceModel) -> dict[str, object]:
-    """The description that encodes back to exactly ``model``'s bytes, BARs and ROM."""
+    """The description that encodes back to exactly ``model``'s bytes, BARs and ROM.
+
+    A 64-byte config space (an ``lspci -x`` dump) is described as a 256-byte device whose first
+    64 bytes are the dump's and whose capabilities are unknown (:data:`HEADER_ONLY_NOTE`)."""
     config = bytes(model.config)
+    header_only = len(config) == regs.UNPRIVILEGED_CONFIG_SIZE
+    if header_only:
+        config += bytes(regs.CONVENTIONAL_CONFIG_SIZE - len(config))
     space = ConfigSpace(config)
     layout = config[0x0E] & 0x7F
     description: dict[str, object] = {}
@@ -499,6 +500,8 @@ def describe(model: DeviceModel) -> dict[str, object]:
         description["sources"] = list(model.sources)
     if model.behaviours:
         description["behaviours"] = [dict(entry) for entry in model.behaviours]
+    if header_only:
+        description["notes"] = HEADER_ONLY_NOTE
     if model.ahci is not None:
         description["ahci"] = model.ahci.to_data()
     bridge = layout == regs.HEADER_LAYOUT_BRIDGE
@@ -530,8 +533,8 @@ def describe(model: DeviceModel) -> dict[str, object]:
             rom["image"] = describe_image(model.rom.image)
         description["rom"] = rom
     try:
-        capabilities = space.capabilities()
-        extended = space.extended_capabilities()
+        capabilities = [] if header_only else space.capabilities()
+        extended = [] if header_only else space.extended_capabilities()
     except CapabilityLoopError:
         capabilities, extended = [], []
     described_caps: list[dict[str, object]] = []

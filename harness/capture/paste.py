@@ -37,7 +37,7 @@ _QP_ESCAPE = re.compile(r"=([0-9A-F]{2})")
 _STDERR = re.compile(r"(?:lspci|pcilib|setpci): (?=[A-Za-z])")
 
 _TITLE = re.compile(
-    r"^(?:(?P<domain>[0-9a-fA-F]{4,8}):)?(?P<bus>[0-9a-fA-F]{1,2}):(?P<dev>[0-9a-fA-F]{2})\.(?P<fn>[0-7])"
+    r"^(?:(?P<domain>[0-9a-fA-F]{4,8}):)?(?P<bus>[0-9a-fA-F]{1,2}):(?P<dev>[01][0-9a-fA-F])\.(?P<fn>[0-7])"
     r"(?P<path>(?:/(?:[0-9a-fA-F]{2}:)?[0-9a-fA-F]{2}\.[0-7]){0,32}) (?P<rest>\S.*)$"
 )
 #: After the address: "Class name: ...", "Class name [0106]: ..." or "0106: 1b21:0612" (-n).
@@ -89,7 +89,8 @@ def _indent_width(text: str) -> int:
     return width
 
 
-def _strip_quotes(text: str) -> str:
+def unquote(text: str) -> str:
+    """``text`` without mail quoting (``> ``, ``>> `` ... at any depth up to 64)."""
     for _ in range(64):
         match = _QUOTE.match(text)
         if match is None:
@@ -107,7 +108,7 @@ def _strip_timestamp(text: str) -> str:
 
 
 def _is_quoted_printable(lines: list[str]) -> bool:
-    return any(_QP_HEADER.match(_strip_quotes(line).strip()) for line in lines[:400])
+    return any(_QP_HEADER.match(unquote(line).strip()) for line in lines[:400])
 
 
 def _decode_quoted_printable(lines: list[tuple[int, str]]) -> list[tuple[int, str]]:
@@ -149,8 +150,8 @@ def clean_lines(text: str, source: str = "<paste>") -> list[PasteLine]:
     for number, raw_line in numbered:
         line = raw_line.rstrip("\r\n")[:MAX_LINE_CHARS]
         line = "".join(char if char >= " " or char == "\t" else " " for char in line).rstrip()
-        line = _strip_timestamp(_strip_quotes(line))
-        line = _strip_quotes(line).rstrip()
+        line = _strip_timestamp(unquote(line))
+        line = unquote(line).rstrip()
         if _FENCE.match(line):
             line = ""
         spliced = False

@@ -2,12 +2,15 @@
 
 This package owns the whole scenario file; the ``host:`` part is fakesys's format and is
 loaded through :mod:`fakesys.host`. A file that does not load raises :class:`ScenarioError`
-(the simulated machine's input error, with file and line).
+(the simulated machine's input error, with file and line). :func:`use_device_dirs` adds the
+``--device-dir`` directories to the device search path (:mod:`fakesys.hw.library`); the importer
+(``vfiolab scenario import``) lives in :mod:`harness.scenario.importer`.
 """
 
 from __future__ import annotations
 
 from fakesys.errors import FakesysError as ScenarioError
+from fakesys.hw.library import set_device_dirs as use_device_dirs
 from harness.scenario.loader import (
     DEFAULT_SCENARIO,
     Scenario,
@@ -25,4 +28,5 @@ __all__ = [
     "list_scenarios",
     "load_scenario",
     "scenario_dirs",
+    "use_device_dirs",
 ]
