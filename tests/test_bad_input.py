@@ -100,11 +100,13 @@ def _shown(result: Result) -> str:
 
 
 @pytest.mark.parametrize("name", case_names())
-def test_case(name: str, corpus_results: CorpusResults) -> None:
+def test_case(name: str, corpus_results: CorpusResults, request: pytest.FixtureRequest) -> None:
     try:
         case = check_case_file(name)
     except CaseError as error:
         pytest.fail(f"malformed case: {error}", pytrace=False)
+    if "known_bug" in case.spec:
+        request.node.add_marker(pytest.mark.xfail(reason=case.spec["known_bug"], strict=True))
     result = corpus_results[name]
     if result.error:
         pytest.fail(f"the case could not be prepared: {result.error}", pytrace=False)
