@@ -24,6 +24,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -204,28 +205,30 @@ def _check_slash_as(user: str | None) -> dict[str, Any]:
     return result
 
 
-def _output_directory(tmp_path: Path, user: str | None) -> Path:
-    directory = tmp_path / "out"
-    directory.mkdir(parents=True)
-    if user is not None:
-        entry = pwd.getpwnam(user)
-        os.chown(directory, entry.pw_uid, entry.pw_gid)
-        # The test's temporary directories are root's; nobody must be able to reach this one.
-        for parent in [directory, *directory.parents]:
-            if parent == Path("/"):
-                break
-            parent.chmod(parent.stat().st_mode | 0o111)
+def _output_directory(tmp_path: Path, user: str | None, request: pytest.FixtureRequest) -> Path:
+    if user is None:
+        directory = tmp_path / "out"
+        directory.mkdir(parents=True)
+        return directory
+    # pytest keeps its temporary directories private to root (and puts the mode back whenever a
+    # session starts), so another user's directory lives in the system's temporary directory.
+    directory = Path(tempfile.mkdtemp(prefix="vfiolab-capture-test-", dir="/tmp"))
+    request.addfinalizer(lambda: shutil.rmtree(directory, ignore_errors=True))
+    entry = pwd.getpwnam(user)
+    os.chown(directory, entry.pw_uid, entry.pw_gid)
     return directory
 
 
 @pytest.mark.parametrize("as_user", [False, True], ids=["as-invoker", "as-nobody"])
-def test_capturing_this_machine_completes_and_checks_like_check(as_user: bool, tmp_path: Path) -> None:
+def test_capturing_this_machine_completes_and_checks_like_check(
+    as_user: bool, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     user = _user() if as_user else None
     if as_user and user is None:
         pytest.skip("the tests do not run as root: the capture already ran as a normal user (as-invoker)")
     if not os.path.isdir("/sys/bus/pci/devices") or not os.listdir("/sys/bus/pci/devices"):
         pytest.skip("this machine shows no PCI devices under /sys/bus/pci/devices")
-    out = _output_directory(tmp_path, user) / "this.tar.gz"
+    out = _output_directory(tmp_path, user, request) / "this.tar.gz"
     _run_capture(out, user)
     expected = _check_slash_as(user)
     assert "error" not in expected, expected
@@ -240,12 +243,12 @@ def test_capturing_this_machine_completes_and_checks_like_check(as_user: bool, t
     assert sizes <= ({64, 128} if manifest["privileged"] is False else {256, 4096})
 
 
-def test_capturing_this_machine_writes_nothing_but_the_bundle(tmp_path: Path) -> None:
+def test_capturing_this_machine_writes_nothing_but_the_bundle(tmp_path: Path, request: pytest.FixtureRequest) -> None:
     strace = shutil.which("strace")
     if strace is None:
         pytest.skip("strace is not installed: the write check traces the capture's system calls")
     for user in dict.fromkeys([None, _user()]):
-        directory = _output_directory(tmp_path / (user or "invoker"), user) if user else tmp_path / "invoker"
+        directory = _output_directory(tmp_path / (user or "invoker"), user, request) if user else tmp_path / "invoker"
         directory.mkdir(exist_ok=True, parents=True)
         out = directory / "this.tar.gz"
         log = tmp_path / f"strace-{user or 'invoker'}.log"

@@ -38,6 +38,7 @@ import errno
 import gzip
 import json
 import os
+import stat
 import struct
 import tarfile
 import tempfile
@@ -120,8 +121,14 @@ def check_output(out: Path, overwrite: bool) -> None:
     if os.path.isdir(out):
         raise OutputError(f"--out {shown}: is a directory")
     parent = out.parent if str(out.parent) else Path(".")
-    if not parent.is_dir():
-        raise OutputError(f"--out {shown}: {parent} is not a directory")
+    try:
+        parent_is_directory = stat.S_ISDIR(os.stat(parent).st_mode)
+    except PermissionError:
+        raise OutputError(f"--out {shown}: {paste.printable(str(parent))} cannot be reached by this user") from None
+    except OSError:
+        parent_is_directory = False
+    if not parent_is_directory:
+        raise OutputError(f"--out {shown}: {paste.printable(str(parent))} is not a directory")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise OutputError(f"--out {shown}: {parent} is not writable")
 
