@@ -298,7 +298,10 @@ class _Encoder:
                 raise self.fail(
                     at + (key,), f"unknown rom key {key!r}; allowed: address, size, enabled, image, virtual"
                 )
-        address = self.integer(item.get("address", 0), at + ("address",), "an address", 0xFFFFFFFF)
+        # The address is the CPU address sysfs ``resource`` shows (and lspci prints): behind a host
+        # bridge that translates (arm64 SoCs such as NXP's LX2160A) it lies above 4 GiB while the
+        # 32-bit ROM BAR holds the bus address; the register gets the low bits.
+        address = self.integer(item.get("address", 0), at + ("address",), "an address", 0xFFFFFFFFFFFFFFFF)
         size = self.integer(item.get("size"), at + ("size",), "the ROM BAR size")
         # The expansion ROM BAR is 32 bits wide and decodes at least 2 KiB (address bits 31:11).
         if size < 2048 or size > 1 << 31 or size & (size - 1):
