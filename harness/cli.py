@@ -1057,8 +1057,9 @@ def build_parser() -> argparse.ArgumentParser:
         "description gives back its bytes); a 64-byte -x dump alone gives the header, with decoded text the "
         "capabilities too. BAR sizes come from the text's [size=...]; a dump alone has none. Each description "
         "cites DUMP and the device. Save one as devices/NAME.yaml beside a scenario to use it as device: NAME.",
-        epilog="exit codes: 0 printed; 64 --device names no device of DUMP; 65 DUMP holds no lspci output "
-        "(file:line and why); 66 DUMP cannot be read.",
+        epilog="exit codes: 0 printed; 64 --device names no device of DUMP; 65 DUMP holds no lspci output, or "
+        "is a plain hex dump with a malformed row (file:line and why); 66 DUMP cannot be read (missing, not a "
+        "regular file, larger than 16 MiB).",
     )
     describe.add_argument("hexdump", metavar="DUMP", help="file with lspci output (hex and/or decoded text)")
     describe.add_argument("--device", metavar="BDF", type=_device_address, help="only this device (e.g. 03:00.0)")

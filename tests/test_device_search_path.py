@@ -10,6 +10,7 @@ link is refused rather than followed.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -18,9 +19,12 @@ from fakesys import names
 from fakesys.errors import SourceError
 from fakesys.hw import library
 from fakesys.hw.describe import encode
+from fakesys.hw.hexdump import is_plain_dump
 from fakesys.source import parse_yaml
 from harness.cli import main
+from harness.errors import InputError
 from harness.scenario import load_scenario
+from harness.scenario.importer.describe import describe_file
 from tests.conftest import RenderRoot, RunLspci
 from tests.helpers import vfiolab
 
@@ -185,6 +189,24 @@ def test_describe_with_decoded_text_gives_the_capabilities_too(
     assert completed.returncode == 0, completed.stderr
     model = encode(parse_yaml(completed.stdout, "described"))
     assert model.space.express() is not None and model.bars[5].size == 512
+
+
+def test_describe_reads_a_plain_dump_strictly_and_a_paste_as_a_paste(
+    scenario_root: RenderRoot, lspci: RunLspci, tmp_path: Path
+) -> None:
+    root = scenario_root("terramaster-f4-424-pro")
+    dump = lspci(root, "-x", "-s", "03:00.0")
+    broken = tmp_path / "broken.txt"
+    broken.write_text(re.sub(r"(?m)^(10:) [0-9a-f]{2}", r"\1 zz", dump, count=1))
+    with pytest.raises(InputError) as raised:
+        describe_file(str(broken))
+    assert str(raised.value) == f"{broken}:3: 'zz' is not a hex byte"
+    # A plain listing above the dump (lspci, then lspci -x) makes a paste, read as one.
+    listed = tmp_path / "listed.txt"
+    listed.write_text(lspci(root) + "\n" + dump)
+    assert not is_plain_dump(listed.read_text()) and is_plain_dump(dump)
+    documents, _ = describe_file(str(listed), "03:00.0")
+    assert "vendor: 0x1b21" in documents[0] and "device: 0x0612" in documents[0]
 
 
 def test_describe_errors_name_the_file_a_user_gave(tmp_path: Path) -> None:

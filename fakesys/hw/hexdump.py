@@ -84,6 +84,27 @@ def parse_hexdump(text: str, source: str = "<dump>") -> list[DumpedDevice]:
     return devices
 
 
+def is_plain_dump(text: str) -> bool:
+    """Whether ``text`` is in the dump's own form, well formed or not: every non-blank line a
+    device address line or an ``OFF:`` data line, and data lines after every device line. Such a
+    text is a dump and nothing else (no decoded text, no device listing without bytes), so
+    :func:`parse_hexdump` judges it whole."""
+    awaiting_data = seen_data = False
+    for raw_line in text.split("\n"):
+        line = raw_line.rstrip()
+        if not line.strip():
+            continue
+        if _DEVICE_LINE.match(line):
+            if awaiting_data:
+                return False
+            awaiting_data = True
+        elif _DATA_LINE.match(line):
+            awaiting_data, seen_data = False, True
+        else:
+            return False
+    return seen_data and not awaiting_data
+
+
 def read_hexdump(path: Path | str) -> list[DumpedDevice]:
     """Read and parse a dump file of at most :data:`MAX_DUMP_BYTES` (a regular file; a FIFO or
     device is refused rather than waited on or read without end: an

@@ -6,17 +6,20 @@ would write for it (:func:`harness.scenario.importer.devices.from_paste`): exact
 whole dump, header bytes from a 64-byte ``-x`` dump (capabilities from decoded text when the file
 has it), numbers in hex, the file and device cited. A plain ``lspci -x`` style dump whose device
 lines lspci would not print (no class name before a colon) is read with fakesys's strict dump
-reader (:func:`fakesys.hw.hexdump.parse_hexdump`). What the description assumed is returned as
-remarks, for stderr.
+reader (:func:`fakesys.hw.hexdump.parse_hexdump`), and so is every file that is a dump in
+lspci's own form and nothing else (:func:`fakesys.hw.hexdump.is_plain_dump`): a malformed row
+there is an error naming file and line (exit 65), not a device of zeros. What the description
+assumed is returned as remarks, for stderr.
 """
 
 from __future__ import annotations
 
 from fakesys.errors import HexDumpError
-from fakesys.hw.hexdump import parse_hexdump
+from fakesys.hw.hexdump import is_plain_dump, parse_hexdump
 from harness.capture import ImportedDevice, parse_lspci
 from harness.errors import PasteError, UsageError
 from harness.pci.address import Bdf
+from harness.scenario.errors import vfiolab_error
 from harness.scenario.importer import devices
 from harness.scenario.importer.model import DeviceFile
 from harness.scenario.importer.sources import read_text
@@ -71,6 +74,13 @@ def describe_file(path: str, only: str | None = None) -> tuple[list[str], list[s
     text = read_text(path)
     wanted = str(Bdf.parse(only)) if only is not None else None
     remarks: list[str] = []
+    if is_plain_dump(text):
+        # A dump in lspci's own form has no paste damage to undo: a short, broken or misplaced
+        # row is an error at its line, not bytes the paste reader fills in with zeros.
+        try:
+            parse_hexdump(text, path)
+        except HexDumpError as error:
+            raise vfiolab_error(error) from None
     try:
         paste = parse_lspci(text, path)
     except PasteError as error:

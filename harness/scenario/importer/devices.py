@@ -25,6 +25,7 @@ from fakesys.hw.describe import describe, encode
 from fakesys.hw.description_yaml import dump_description
 from fakesys.hw.model import Bar, BarKind, DeviceModel, Rom
 from fakesys.source import Document, parse_yaml
+from harness import paste
 from harness.capture import ImportedDevice, combined_description, compact_description
 from harness.pci import regs
 from harness.pci.address import Bdf
@@ -211,7 +212,11 @@ def _file_text(device: DeviceFile, made_by: str) -> str:
     description["name"] = device.name
     description = {"name": device.name, **{k: v for k, v in description.items() if k != "name"}}
     functions = ", ".join(device.functions)
-    comment = f"{description.get('title') or device.name}\nMade by {made_by} from {functions}."
+    # The title comes from the source (a pasted report): escaped, so a terminal escape or a NUL in
+    # it neither reaches the terminal nor makes the file invalid YAML (the title: value is escaped
+    # by the YAML writer).
+    title = paste.printable(str(description.get("title") or device.name))
+    comment = f"{title}\nMade by {made_by} from {functions}."
     return dump_description(description, comment)
 
 

@@ -11,7 +11,8 @@ A source is one of:
   line numbers stay the file's).
 
 Text is read whole up to the paste limit (:data:`harness.capture.paste.MAX_PASTE_CHARS`), from a
-regular file only (a FIFO or device is refused, not read).
+regular file only, by the reader of every input file (:func:`fakesys.source.read_file`: a FIFO
+or device is refused, not read; what cannot be read is exit 66, not bad data).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fakesys.errors import UnreadableFileError
+from fakesys.source import read_file
 from harness import exitcodes
 from harness.capture.paste import MAX_PASTE_CHARS, Kind, clean_lines, hex_row, title_match, unquote
 from harness.errors import InputError, VfiolabError
@@ -62,34 +65,14 @@ def _is_bundle(head: bytes) -> bool:
 
 def read_text(path: str) -> str:
     """A text source's content: a regular file of at most the paste limit, UTF-8 (bytes that are
-    not are replaced, so a Latin-1 paste still reads)."""
+    not are replaced, so a Latin-1 paste still reads). A file that cannot be read as a regular
+    file (missing, a FIFO, a device, a directory, over the limit) is :class:`SourceUnreadable`
+    (66): its contents were never judged."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except FileNotFoundError:
-        raise SourceUnreadable(f"{path}: no such file") from None
-    except OSError as error:
-        raise SourceUnreadable(f"{path}: cannot read: {error.strerror or error}") from None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise InputError(f"{path}: not a regular file; not read")
-        if info.st_size > MAX_PASTE_CHARS:
-            raise InputError(f"{path}:1: {info.st_size} bytes; at most {MAX_PASTE_CHARS} are read")
-        chunks = []
-        size = 0
-        while size <= MAX_PASTE_CHARS:
-            chunk = os.read(fd, 1 << 20)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-    except OSError as error:
-        raise SourceUnreadable(f"{path}: cannot read: {error.strerror or error}") from None
-    finally:
-        os.close(fd)
-    if size > MAX_PASTE_CHARS:
-        raise InputError(f"{path}:1: more than {MAX_PASTE_CHARS} bytes; not read")
-    return b"".join(chunks).decode("utf-8", errors="replace")
+        data = read_file(path, MAX_PASTE_CHARS)
+    except UnreadableFileError as error:
+        raise SourceUnreadable(str(error)) from None
+    return data.decode("utf-8", errors="replace")
 
 
 def classify(path: str) -> RootPath | TextSource:
