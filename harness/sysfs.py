@@ -47,8 +47,9 @@ _BDF_NAME = re.compile(r"^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$")
 KERNEL_LOG_FILES = ("var/log/dmesg", "var/log/kern.log")
 #: Where the kernel lists PCI functions and drivers, relative to a root (every path harness reads
 #: is relative to the root it was given; :func:`on_host` turns one into the path a user types).
-PCI_DEVICES = "sys/bus/pci/devices"
-PCI_DRIVERS = "sys/bus/pci/drivers"
+PCI_BUS = "sys/bus/pci"
+PCI_DEVICES = f"{PCI_BUS}/devices"
+PCI_DRIVERS = f"{PCI_BUS}/drivers"
 
 
 def device_file(address: str, attribute: str = "") -> str:

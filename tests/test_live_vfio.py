@@ -112,13 +112,15 @@ def test_a_failing_ioctl_names_the_call_and_the_errno(monkeypatch: pytest.Monkey
 
 
 def test_no_vfio_here_is_one_line(tmp_path: Path) -> None:
-    with pytest.raises(vfio.VfioError, match=rf"open container {tmp_path}/vfio: ENOENT \(No such file or directory\)"):
-        vfio.VfioSession("0000:01:00.0", sysfs=str(tmp_path), vfio_dir=str(tmp_path))
+    with pytest.raises(
+        vfio.VfioError, match=rf"open container {tmp_path}/dev/vfio/vfio: ENOENT \(No such file or directory\)"
+    ):
+        vfio.VfioSession("0000:01:00.0", root=str(tmp_path))
 
 
 def test_group_comes_from_the_iommu_group_link(tmp_path: Path) -> None:
-    device = tmp_path / "0000:01:00.0"
-    device.mkdir()
+    device = tmp_path / "sys/bus/pci/devices/0000:01:00.0"
+    device.mkdir(parents=True)
     (device / "iommu_group").symlink_to("../../../kernel/iommu_groups/4")
     assert vfio.iommu_group("0000:01:00.0", str(tmp_path)) == 4
     with pytest.raises(vfio.VfioError, match=r"no IOMMU group for 0000:02:00\.0"):

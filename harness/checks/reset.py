@@ -41,7 +41,7 @@ from harness.known_devices import (
 )
 from harness.reset_quirks import DELAY, DELAY_FUNCTIONS, REFUSED, KernelFix, kernel_fix, plan_under_kernel
 from harness.resets import ResetPlan, analyse
-from harness.sysfs import HostView, PciFunction, device_file
+from harness.sysfs import HostView, PciFunction, device_file, on_host
 
 _QEMU_SOURCE = "QEMU hw/vfio/pci.c vfio_pci_reset (8.1-9.2, Proxmox VE 8)"
 _RESET_LOG = re.compile(
@@ -384,7 +384,7 @@ def _flr_breaks(
     remaining = [name for name in methods if name not in REFUSED["flr"][0]]
     fix_parts = [f"boot a kernel that carries {fix.quirk} for {known.id_text} ({fix.quirks[0].carriers_text()})"]
     if remaining and plan.facts.methods_source == "file" and not fix.assumed:
-        path = f"/sys/bus/pci/devices/{function.name}/reset_method"
+        path = on_host(device_file(function.name, "reset_method"))
         fix_parts.append(
             "or, until then, take FLR out of its reset methods before the VM starts (as root, until the next "
             f"boot): `echo {shlex.quote(' '.join(remaining))} > {shlex.quote(path)}`"

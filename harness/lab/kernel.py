@@ -19,9 +19,8 @@ from pathlib import Path
 from typing import Protocol
 
 from harness.pci.address import Bdf
+from harness.sysfs import PCI_DEVICES, PCI_DRIVERS
 
-PCI_DEVICES = "sys/bus/pci/devices"
-PCI_DRIVERS = "sys/bus/pci/drivers"
 _DRIVER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$")
 #: sysfs attributes are at most a page; config space at most 4096 bytes.
 _READ_LIMIT = 4096
@@ -123,10 +122,8 @@ class HostKernel:
         from harness.live import vfio
 
         lines: list[str] = []
-        sysfs = os.path.join(self.root, PCI_DEVICES)
-        vfio_dir = os.path.join(self.root, "dev", "vfio")
         try:
-            session = vfio.VfioSession(address, sysfs=sysfs, vfio_dir=vfio_dir)
+            session = vfio.VfioSession(address, root=str(self.root))
         except vfio.VfioError as error:
             return VfioCycle(False, None, lines, str(error))
         with session:

@@ -16,10 +16,13 @@ import sys
 from pathlib import Path
 
 import harness
+from harness import sysfs
 from harness.live.qemu import HOST_ROOT_MOUNT
 from harness.live.spec import Step
+from harness.sysfs import on_host
 
-PCI_DEVICES = "/sys/bus/pci/devices"
+#: Paths in the guest's own /sys (the commands run there).
+PCI_DEVICES = on_host(sysfs.PCI_DEVICES)
 VFIO_MODULE = "harness.live.vfio"
 #: The environment of programs run in the host's root: a clean one, writable /dev/shm (the
 #: host's root is read-only), no bytecode written, no colours.
@@ -74,7 +77,7 @@ def step_command(step: Step) -> str:
             f"{{ modprobe {shlex.quote(driver)} 2>/dev/null; true; }}"
             f" && {_write(driver, _device_file(address, 'driver_override'))}"
             f" && {{ [ ! -e {device}/driver ] || {_write(address, _device_file(address, 'driver/unbind'))}; }}"
-            f" && {_write(address, '/sys/bus/pci/drivers_probe')}"
+            f" && {_write(address, on_host(f'{sysfs.PCI_BUS}/drivers_probe'))}"
             f' && bound=$(readlink {device}/driver) && [ "${{bound##*/}}" = {shlex.quote(driver)} ]'
             f' || {{ echo "{address} is bound to ${{bound:-no driver}}, not {driver}" >&2; false; }}'
         )
@@ -89,7 +92,7 @@ def step_command(step: Step) -> str:
     if action == "remove":
         return _write("1", _device_file(value, "remove"))
     if action == "rescan":
-        return _write("1", "/sys/bus/pci/rescan")
+        return _write("1", on_host(f"{sysfs.PCI_BUS}/rescan"))
     if action == "write":
         return _write(value["value"], value["path"])
     if action == "read":

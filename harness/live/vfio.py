@@ -39,6 +39,8 @@ import os
 import struct
 import sys
 
+from harness.sysfs import device_file
+
 # Not typing.TYPE_CHECKING: importing typing costs more than the rest of this module in a guest
 # (mypy treats any TYPE_CHECKING constant the same).
 TYPE_CHECKING = False
@@ -97,8 +99,8 @@ _DEPENDENT_DEVICE = struct.Struct("=IHBB")
 #: struct vfio_pci_hot_reset {u32 argsz, flags, count} + s32 group_fds[count]
 _HOT_RESET = struct.Struct("=III")
 
-SYSFS_PCI = "/sys/bus/pci/devices"
-VFIO_DIR = "/dev/vfio"
+#: Where the VFIO character devices are, relative to a root.
+VFIO_DIR = "dev/vfio"
 
 
 class VfioError(Exception):
@@ -184,9 +186,9 @@ class DependentDevice:
         return f"DependentDevice({self.address}, group {self.group})"
 
 
-def iommu_group(address: str, sysfs: str = SYSFS_PCI) -> int:
-    """The IOMMU group number of a PCI device (its ``iommu_group`` link's name)."""
-    link = os.path.join(sysfs, address, "iommu_group")
+def iommu_group(address: str, root: str = "/") -> int:
+    """The IOMMU group number of a PCI device (its ``iommu_group`` link's name) on ``root``."""
+    link = os.path.join(root, device_file(address, "iommu_group"))
     try:
         return int(os.readlink(link).rsplit("/", 1)[-1])
     except (OSError, ValueError) as error:
@@ -341,9 +343,11 @@ class VfioSession:
     device fd. Groups of other devices (for a hot reset) are opened on demand and attached to
     the same container. Closing releases everything in reverse order."""
 
-    def __init__(self, address: str, *, sysfs: str = SYSFS_PCI, vfio_dir: str = VFIO_DIR) -> None:
+    def __init__(self, address: str, *, root: str = "/") -> None:
+        """``root``: the host's ``/`` (a lab host, a guest), or the directory it is mounted at."""
         self.address = address
-        self.sysfs = sysfs
+        self.root = root
+        vfio_dir = os.path.join(root, VFIO_DIR)
         self.vfio_dir = vfio_dir
         self.container = Container(os.path.join(vfio_dir, "vfio"))
         self.groups: dict[int, Group] = {}
@@ -354,7 +358,7 @@ class VfioSession:
                 raise VfioError(f"VFIO API version {version}, expected {VFIO_API_VERSION}")
             if not self.container.check_extension(VFIO_TYPE1v2_IOMMU):
                 raise VfioError("the container does not support the type1v2 IOMMU")
-            self.group = self.open_group(iommu_group(address, sysfs))
+            self.group = self.open_group(iommu_group(address, root))
             self.device = self.group.device(address)
         except BaseException:
             self.close()

@@ -25,9 +25,10 @@ from fakesys.sysfs.rootdir import render_into
 from fakesys.userspace.machine import Machine, render_machine
 from fakesys.userspace.qemu import QemuError, QemuProcess
 from fakesys.userspace.sync import rerender
-from harness.lab.kernel import PCI_DEVICES, HostKernel, VfioCycle
+from harness.lab.kernel import HostKernel, VfioCycle
 from harness.pci.address import Bdf
 from harness.scenario.loader import Scenario
+from harness.sysfs import PCI_DEVICES
 
 _DEVICE_FILE = re.compile(
     rf"^{PCI_DEVICES}/(?P<address>[0-9a-f]{{4}}:[0-9a-f]{{2}}:[0-9a-f]{{2}}\.[0-7])/(?P<name>[a-z_]+)$"

@@ -40,6 +40,7 @@ from harness.live.qemu import HOST_ROOT_SLOT
 from harness.live.spec import PROXY, Device, GuestSpec, Step
 from harness.live.steps import PCI_DEVICES
 from harness.pci.address import Bdf
+from harness.sysfs import PCI_BUS, on_host
 
 #: The q35 functions every guest has (QEMU 7.2 hw/i386/pc_q35.c, -nodefaults).
 Q35_FUNCTIONS = (
@@ -254,7 +255,7 @@ def _apply(machine: Machine, step: Step) -> SimulatedStep:
     if action in ("reset", "remove"):
         return SimulatedStep(step, _write(machine, _device_path(value, action), "1"))
     if action == "rescan":
-        return SimulatedStep(step, _write(machine, "/sys/bus/pci/rescan", "1"))
+        return SimulatedStep(step, _write(machine, on_host(f"{PCI_BUS}/rescan"), "1"))
     if action == "reset_method":
         return SimulatedStep(step, _write(machine, _device_path(value["device"], "reset_method"), value["value"]))
     if action == "driver_override":
@@ -288,7 +289,7 @@ def _bind(machine: Machine, step: Step) -> SimulatedStep:
     if status == 0 and dev is not None and dev.driver is not None:
         status = _write(machine, _device_path(address, "driver/unbind"), address)
     if status == 0:
-        status = _write(machine, "/sys/bus/pci/drivers_probe", address)
+        status = _write(machine, on_host(f"{PCI_BUS}/drivers_probe"), address)
     if status == 0 and (dev is None or dev.driver != driver):
         status = 1
     return SimulatedStep(step, status)
