@@ -2,7 +2,7 @@
 
 It owns three things:
 
-- **Scenario files as tests.** Every ``*.yaml`` under the scenario directories (``--scenario-dir
+- **Scenario files as tests.** Every ``*.yaml`` directly in the scenario directories (``--scenario-dir
   DIR``, repeatable; else the ``vfiolab_scenario_dirs`` ini key; else ``scenarios/`` beside the
   ini file) is collected as one test item named after the scenario. The item runs the scenario
   (:func:`harness.scenario.runner.run_scenario`) and fails with the runner's report: file:line of
@@ -149,8 +149,9 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 def _in_scenario_directory(path: Path, directories: tuple[Path, ...]) -> bool:
-    resolved = path.resolve()
-    return any(resolved.is_relative_to(directory) for directory in directories)
+    # Only files directly in a scenario directory are scenarios: its devices/ subdirectory holds
+    # the device descriptions that imported scenarios name (harness.scenario.importer).
+    return path.resolve().parent in directories
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:

@@ -113,6 +113,17 @@ def test_scenario_dir_option_and_ini_key_choose_the_directories(inner: pytest.Py
     inner.runpytest(*PLUGIN, "elsewhere").assert_outcomes(passed=1)
 
 
+def test_device_descriptions_beside_scenarios_are_not_collected(inner: pytest.Pytester) -> None:
+    scenario = _scenario_copy(inner.path / "scenarios")
+    devices = inner.path / "scenarios" / "devices"
+    devices.mkdir()
+    # An imported scenario's device descriptions live in devices/ beside it: not scenarios.
+    (devices / "imported-00-17.0.yaml").write_text("title: not a scenario\nconfig: {}\n")
+    inner.runpytest(*PLUGIN, "-v").assert_outcomes(passed=1)
+    scenario.unlink()
+    inner.runpytest(*PLUGIN).assert_outcomes()
+
+
 def test_a_file_that_does_not_load_is_a_one_line_collection_error(inner: pytest.Pytester) -> None:
     path = _scenario_copy(inner.path / "scenarios", ("  - wait: 100", "  - wait: soon"))
     result = inner.runpytest(*PLUGIN)
