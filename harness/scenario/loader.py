@@ -52,6 +52,8 @@ class Scenario:
     document: Document | None = None
     steps: list[dict[str, Any]] = field(default_factory=list)
     expect: dict[str, Any] = field(default_factory=dict)
+    # The public bug report reproduced, with its outcome as stated (scenario.schema.json "report").
+    report: dict[str, Any] = field(default_factory=dict)
 
     def line(self, *at: str | int) -> int:
         return self.document.line(at) if self.document is not None else 0
@@ -221,7 +223,11 @@ def load_scenario(name_or_path: str) -> Scenario:
     _check_step_drivers(doc, steps)
     _check_generator_expectations(doc, expect.get("generator", []))
     _check_finding_codes(doc, expect.get("checker", {}))
-    return Scenario(name, path, host, description.strip(), list(tags), doc, steps, expect)
+    report = dict(data.get("report", {}))
+    for index, text in enumerate(report.get("devices", [])):
+        if Bdf.parse(text) not in known:
+            raise doc.error(("report", "devices", index), f"no device {text} in the host")
+    return Scenario(name, path, host, description.strip(), list(tags), doc, steps, expect, report)
 
 
 def _device_references(steps: list[dict[str, Any]], expect: dict[str, Any]) -> Iterator[tuple[JsonPath, str]]:
