@@ -5,6 +5,7 @@ behind a rendered root."""
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import subprocess
@@ -17,9 +18,10 @@ import pytest
 
 from harness import exitcodes
 from harness.errors import BusyError, CannotRunError
-from harness.lab.journal import Change, RestoreJournal
+from harness.lab.journal import Change, RestoreJournal, restore_binding
+from harness.lab.kernel import PhaseHook, VfioCycle
 from harness.lab.plan import load_plan
-from harness.lab.runner import LabRunner
+from harness.lab.runner import PAUSE_VARIABLE, LabRunner
 from harness.scenario import load_scenario
 from harness.scenario.labkernel import SimulatedKernel
 from tests.conftest import RenderRoot
@@ -35,9 +37,10 @@ devices:
 """
 #: Every phase boundary of the plan above, in order (the ASM1062 dies at VM start: its
 #: function-reset step is not run).
+VM_START = ("vm-start", "open", "reset", "read-back")
 PHASES = [
-    *(("0000:00:17.0", phase) for phase in ("bind", "vm-start", "observe", "function-reset", "observe", "restore")),
-    *(("0000:03:00.0", phase) for phase in ("bind", "vm-start", "observe", "restore")),
+    *(("0000:00:17.0", phase) for phase in ("bind", *VM_START, "function-reset", "read-back", "restore")),
+    *(("0000:03:00.0", phase) for phase in ("bind", *VM_START, "restore")),
 ]
 
 
@@ -117,7 +120,14 @@ LabRunner(load_plan(plan), kernel, RestoreJournal(journal), act=True, emit=print
 
 
 @pytest.mark.parametrize(
-    ("address", "phase"), [("0000:00:17.0", "vm-start"), ("0000:00:17.0", "restore"), ("0000:03:00.0", "observe")]
+    ("address", "phase"),
+    [
+        ("0000:00:17.0", "vm-start"),
+        ("0000:00:17.0", "reset"),
+        ("0000:00:17.0", "restore"),
+        ("0000:03:00.0", "open"),
+        ("0000:03:00.0", "read-back"),
+    ],
 )
 def test_after_sigkill_lab_restore_puts_the_binding_back(tmp_path: Path, address: str, phase: str) -> None:
     root, journal = tmp_path / "root", tmp_path / "journal.json"
@@ -204,3 +214,74 @@ def test_a_damaged_journal_is_bad_input(tmp_path: Path) -> None:
     result = vfiolab("lab", "restore", "--root", str(tmp_path), "--journal", str(path))
     assert result.returncode == exitcodes.DATA
     assert "damaged" in result.stderr and "Traceback" not in result.stderr
+
+
+class _DeadDeviceKernel:
+    """A kernel whose device answers all-ones and whose driver's probe fails (ENODEV), as a
+    real kernel's ahci does for the dead ASM1062 (tests/test_live_lab.py)."""
+
+    root = Path("/nonexistent")
+
+    def __init__(self) -> None:
+        self.bound: str | None = "vfio-pci"
+
+    def write(self, relative: str, value: str) -> None:
+        if relative.endswith("/unbind"):
+            self.bound = None
+        elif relative.endswith("/bind") or relative.endswith("drivers_probe"):
+            raise OSError(errno.ENODEV, os.strerror(errno.ENODEV), relative)
+
+    def read(self, relative: str) -> bytes | None:
+        return b"\xff" * 256 if relative.endswith("/config") else None
+
+    def driver(self, address: str) -> str | None:
+        return self.bound
+
+    def vfio_cycle(self, address: str, phase: PhaseHook | None = None) -> VfioCycle:
+        raise AssertionError("not used")
+
+    def new_log_lines(self) -> list[str]:
+        return []
+
+
+def test_a_dead_device_that_its_driver_cannot_have_back_is_said_to_need_a_power_cycle() -> None:
+    result = restore_binding(_DeadDeviceKernel(), Change("0000:03:01.0", "ahci", None))
+    assert not result.restored
+    assert result.detail == (
+        "0000:03:01.0 is bound to no driver, was ahci (sys/bus/pci/drivers/ahci/bind <- 0000:03:01.0: No such "
+        "device; sys/bus/pci/drivers_probe <- 0000:03:01.0: No such device); its config space reads all-ones: it "
+        "needs a power cycle before ahci can have it"
+    )
+
+
+def test_the_test_only_pause_holds_a_run_at_its_phase_until_sigterm(tmp_path: Path) -> None:
+    root, journal = tmp_path / "root", tmp_path / "journal.json"
+    environment = dict(os.environ, PYTHONPATH=str(REPO), **{PAUSE_VARIABLE: "reset"})
+    command = [sys.executable, "-m", "harness.cli", "lab", "run", str(_plan(tmp_path)), "--yes"]
+    command += ["--scenario", str(LAB_HOST), "--keep", str(tmp_path), "--journal", str(journal)]
+    with subprocess.Popen(command, cwd=REPO, env=environment, stderr=subprocess.PIPE, text=True) as lab:
+        assert lab.stderr is not None
+        said = []
+        for line in lab.stderr:
+            said.append(line)
+            if "paused before" in line:
+                break
+        assert said[-1] == f"lab: {PAUSE_VARIABLE}: paused before reset of 0000:00:17.0; waiting for a signal\n"
+        # The device is open in VFIO: bound to vfio-pci, the journal holding its original driver.
+        assert SimulatedKernel.attach(load_scenario(str(LAB_HOST)), root).driver("0000:00:17.0") == "vfio-pci"
+        assert journal.exists()
+        lab.send_signal(signal.SIGTERM)
+        rest = lab.stderr.read()
+        assert lab.wait(30) == exitcodes.INTERRUPTED
+    assert "lab: 0000:00:17.0: restore: 0000:00:17.0 bound to ahci again" in rest
+    assert "0000:03:00.0" not in rest  # nothing ran after the signal
+    after = SimulatedKernel.attach(load_scenario(str(LAB_HOST)), root)
+    assert {item: after.driver(item) for item in ORIGINAL} == ORIGINAL
+    assert not journal.exists()
+
+
+def test_the_test_only_pause_names_a_phase(tmp_path: Path) -> None:
+    environment = dict(os.environ, **{PAUSE_VARIABLE: "sometime"})
+    result = vfiolab("lab", "run", str(_plan(tmp_path)), "--scenario", str(LAB_HOST), env=environment)
+    assert result.returncode == exitcodes.USAGE
+    assert f"{PAUSE_VARIABLE}='sometime': expected one of bind, vm-start" in result.stderr

@@ -11,6 +11,10 @@ could not be restored); 64 usage; 65 the plan is malformed; 66 the plan cannot b
 output cannot be written; 75 another lab process holds the restore journal; 130 interrupted
 (SIGTERM/SIGINT: the bindings were restored first). ``lab restore``: 0 everything restored, 3 not.
 ``lab diff``: 0 no change, 1 changes (printed), 65/66 a file is not a lab run's JSON.
+
+Test-only: ``VFIOLAB_LAB_TEST_PAUSE=PHASE`` in the environment of ``lab run`` makes it wait at
+PHASE (``bind``, ``open``, ``reset``, ``read-back``, ...) for a signal, so a test can stop it there
+(:data:`harness.lab.runner.PAUSE_VARIABLE`); not for users, and inert unless set.
 """
 
 from __future__ import annotations
@@ -126,6 +130,7 @@ def _kernel(args: argparse.Namespace, root: Path, fresh: bool) -> HostKernel:
 
 def cmd_lab_run(args: argparse.Namespace) -> int:
     import json
+    import os
     import tempfile
     from pathlib import Path
 
@@ -133,12 +138,15 @@ def cmd_lab_run(args: argparse.Namespace) -> int:
     from harness.lab.journal import RestoreJournal
     from harness.lab.plan import load_plan
     from harness.lab.reports import table, write_json, write_junit
-    from harness.lab.runner import LabRunner
+    from harness.lab.runner import PAUSE_VARIABLE, PHASES, LabRunner
     from harness.outputs import check_output_path
 
     for option, value in (("--junit-xml", args.junit_xml), ("--json", args.json)):
         if value:
             check_output_path(Path(value), option)
+    pause_at = os.environ.get(PAUSE_VARIABLE) or None
+    if pause_at is not None and pause_at not in PHASES:
+        raise UsageError(f"{PAUSE_VARIABLE}={pause_at[:40]!r}: expected one of {', '.join(PHASES)}")
     plan = load_plan(args.plan)
     keep = Path(args.keep) if args.keep else None
     with tempfile.TemporaryDirectory(prefix="vfiolab-lab-") as scratch:
@@ -156,6 +164,7 @@ def cmd_lab_run(args: argparse.Namespace) -> int:
                 RestoreJournal(_journal_path(args, root)),
                 act=args.yes,
                 emit=lambda line: print(line, file=sys.stderr, flush=True),
+                pause_at=pause_at,
             )
             run = runner.run()
         finally:

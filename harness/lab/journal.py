@@ -160,4 +160,9 @@ def restore_binding(kernel: LabKernel, change: Change) -> RestoreResult:
     detail = f"{address} is bound to {now or 'no driver'}, was {change.driver or 'no driver'}"
     if problems:
         detail += " (" + "; ".join(problems) + ")"
+    config = kernel.read(device_file(address, "config"))
+    if config and all(byte == 0xFF for byte in config[:64]):
+        # A driver's probe fails on a device that answers nothing: only a power cycle helps.
+        wanted = change.driver or "a driver"
+        detail += f"; its config space reads all-ones: it needs a power cycle before {wanted} can have it"
     return RestoreResult(address, False, detail)

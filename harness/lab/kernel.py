@@ -14,6 +14,7 @@ from __future__ import annotations
 import errno
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -37,6 +38,10 @@ class VfioCycle:
     error: str | None = None
 
 
+#: Called at a phase boundary inside a kernel operation (``open``, ``reset``).
+PhaseHook = Callable[[str], object]
+
+
 class LabKernel(Protocol):
     """What the lab needs from the kernel of the host it runs on."""
 
@@ -54,8 +59,10 @@ class LabKernel(Protocol):
         """The driver the device is bound to, or None."""
         ...
 
-    def vfio_cycle(self, address: str) -> VfioCycle:
-        """Open the device through VFIO, reset it in QEMU's order, read config space, release."""
+    def vfio_cycle(self, address: str, phase: PhaseHook | None = None) -> VfioCycle:
+        """Open the device through VFIO, reset it in QEMU's order, read config space, release;
+        ``phase`` is called with ``open`` before the open and ``reset`` before the resets (an
+        exception it raises ends the cycle, the device released)."""
         ...
 
     def new_log_lines(self) -> list[str]:
@@ -118,10 +125,12 @@ class HostKernel:
             return None
         return target.rsplit("/", 1)[-1] or None
 
-    def vfio_cycle(self, address: str) -> VfioCycle:
+    def vfio_cycle(self, address: str, phase: PhaseHook | None = None) -> VfioCycle:
         from harness.live import vfio
 
         lines: list[str] = []
+        if phase is not None:
+            phase("open")
         try:
             session = vfio.VfioSession(address, root=str(self.root))
         except vfio.VfioError as error:
@@ -129,6 +138,8 @@ class HostKernel:
         with session:
             assert session.device is not None
             lines.append(f"vfio: group {session.group.number} opened, device {address}")
+            if phase is not None:
+                phase("reset")
             try:
                 info = session.device.info()
                 config = session.device.read_config(0, 256)

@@ -2,11 +2,18 @@
 checker, and (with ``act``) bind it to vfio-pci, exercise each step through the kernel's own
 interfaces, observe, restore the original binding, and compare prediction with outcome.
 
-Phases per device: ``bind``, then per step the step itself (``vm-start``, ``function-reset``)
-and ``observe``, then ``restore``. Every binding change is in the restore journal before it is
-made; the binding is restored at the end of the device's steps, on any exception, and on
-SIGTERM/SIGINT, which are only noted when they arrive and acted on at the next phase boundary
-(once the blocking call in progress returns: a hot reset of a dead device blocks about 65 s).
+Phases per device: ``bind``, then per step the step itself (``vm-start``, ``function-reset``),
+for ``vm-start`` the VFIO cycle's ``open`` and ``reset``, then ``read-back`` (config space and
+the kernel log read back), and finally ``restore``. Every binding change is in the restore
+journal before it is made; the binding is restored at the end of the device's steps, on any
+exception, and on SIGTERM/SIGINT, which are only noted when they arrive and acted on at the next
+phase boundary (once the blocking call in progress returns: a hot reset of a dead device blocks
+about 65 s).
+
+Test-only: :data:`PAUSE_VARIABLE` (``VFIOLAB_LAB_TEST_PAUSE=PHASE``, read by the CLI) makes a run
+wait at the first boundary before PHASE until a signal arrives (at most :data:`PAUSE_SECONDS`),
+so that a test on a real kernel can SIGTERM or SIGKILL it exactly there
+(``tests/test_live_lab.py``). Unset, it does nothing.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ import contextlib
 import errno
 import os
 import signal
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +38,11 @@ from harness.lab.results import FAIL, INFRA_ERROR, PASS, PLANNED, LabRun, StepRe
 
 VFIO_DRIVER = "vfio-pci"
 _CONFIG_BYTES = 64
+#: The phase boundaries of a run, in the order they come for one device.
+PHASES = ("bind", "vm-start", "function-reset", "open", "reset", "read-back", "restore")
+#: Test-only: the environment variable naming the phase a run pauses at (see the module's text).
+PAUSE_VARIABLE = "VFIOLAB_LAB_TEST_PAUSE"
+PAUSE_SECONDS = 300.0
 
 
 class LabInterrupted(Exception):
@@ -59,7 +72,8 @@ def refuse_real_root(root: Path, act: bool) -> None:
 
 class LabRunner:
     """Runs ``plan`` on ``kernel``. ``emit`` gets each line the user sees (stderr in the CLI);
-    ``on_phase`` is called at every phase boundary with (address, phase) before the phase."""
+    ``on_phase`` is called at every phase boundary with (address, phase) before the phase;
+    ``pause_at`` (test-only, see the module's text) names a phase to wait at for a signal."""
 
     def __init__(
         self,
@@ -70,6 +84,7 @@ class LabRunner:
         act: bool,
         emit: Callable[[str], object] = print,
         on_phase: Callable[[str, str], object] | None = None,
+        pause_at: str | None = None,
     ) -> None:
         self.plan = plan
         self.kernel = kernel
@@ -77,6 +92,7 @@ class LabRunner:
         self.act = act
         self.emit = emit
         self.on_phase = on_phase
+        self.pause_at = pause_at
         self._signal: int | None = None
         #: The checker's report of the host the prediction came from (set by :meth:`run`).
         self.report: CheckReport | None = None
@@ -101,8 +117,18 @@ class LabRunner:
     def _phase(self, address: str, phase: str) -> None:
         if self.on_phase is not None:
             self.on_phase(address, phase)
+        if phase == self.pause_at:
+            self.pause_at = None
+            self._pause(address, phase)
         if self._signal is not None:
             raise LabInterrupted(self._signal)
+
+    def _pause(self, address: str, phase: str) -> None:
+        """The test-only pause: wait for a signal before ``phase`` (bounded)."""
+        self.emit(f"lab: {PAUSE_VARIABLE}: paused before {phase} of {address}; waiting for a signal")
+        deadline = time.monotonic() + PAUSE_SECONDS
+        while self._signal is None and time.monotonic() < deadline:
+            time.sleep(0.05)
 
     def run(self) -> LabRun:
         refuse_real_root(self.kernel.root, self.act)
@@ -244,13 +270,12 @@ class LabRunner:
             # A step interrupted before it runs is not reported (the run says it was interrupted).
             self._phase(address, step)
             out.append(result)
+            result.reason = "interrupted before the outcome was read"
             observation = self._step(address, step)
             if not observation.opened:
                 result.reason = observation.outcome
                 result.outcome_evidence = observation.evidence
                 continue
-            result.reason = "interrupted before the outcome was read"
-            self._phase(address, "observe")
             result.reason = ""
             result.outcome = observation.outcome
             result.observed_survives = observation.survives
@@ -274,7 +299,7 @@ class LabRunner:
         evidence: list[str] = []
         reset_missing = False
         if step == "vm-start":
-            cycle = self.kernel.vfio_cycle(address)
+            cycle = self.kernel.vfio_cycle(address, lambda phase: self._phase(address, phase))
             evidence += cycle.lines
             if not cycle.opened:
                 evidence += [f"vfio: {cycle.error}", *(f"kernel: {line}" for line in self.kernel.new_log_lines())]
@@ -290,6 +315,7 @@ class LabRunner:
                 reset_missing = error.errno in (errno.ENOENT, errno.ENOTTY)
                 done = f"the function reset failed: {error.strerror or error}"
             evidence.append(f"{device_file(address, 'reset')} <- 1: {done}")
+        self._phase(address, "read-back")
         observation = self._observe(address, done, evidence)
         observation.reset_missing = reset_missing
         return observation

@@ -28,7 +28,7 @@ import resource
 import shutil
 import signal
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -254,6 +254,7 @@ def run_live(
     read_paths: Sequence[str] = (),
     binary_paths: Sequence[str] = (),
     read_before: Sequence[str] = (),
+    after_steps: Callable[[GuestSession], object] | None = None,
 ) -> LiveResult:
     """Run ``scenario``'s guest on ``kernel`` (default: the first of its ``kernels``) and judge it.
 
@@ -267,6 +268,9 @@ def run_live(
             subset, as hex bytes) into :attr:`LiveResult.values`.
         read_before: read these before the steps (after the modules), into
             :attr:`LiveResult.values_before`.
+        after_steps: called with the guest's session after the steps, before the guest is
+            judged: for tests that drive the guest's shell beyond the scenario's closed set of
+            steps (their own code, never a scenario file's).
 
     A malformed ``guest:`` part raises :class:`~harness.live.errors.GuestSpecError` (bad input,
     not a run outcome); everything else ends up in the result. A guest with proxied devices
@@ -290,6 +294,7 @@ def run_live(
             read_paths=read_paths,
             binary_paths=binary_paths,
             read_before=read_before,
+            after_steps=after_steps,
         )
         if not (result.boot_crash and spec.proxies and len(retries) < PROXY_BOOT_RETRIES):
             break
@@ -316,6 +321,7 @@ def _run_once(
     read_paths: Sequence[str],
     binary_paths: Sequence[str],
     read_before: Sequence[str],
+    after_steps: Callable[[GuestSession], object] | None,
 ) -> LiveResult:
     kernel = kernel or spec.kernels[0]
     began = time.monotonic()
@@ -354,6 +360,8 @@ def _run_once(
             if read_before:
                 result.values_before = session.read_values(read_before, binary_paths)
             _run_steps(session, scenario, spec, result)
+            if after_steps is not None:
+                after_steps(session)
             session.console.mark("steps")
             # What the guest printed up to here; the transfers that follow are base64 data.
             result.console_tail = session.tail(TAIL_LINES)

@@ -15,6 +15,7 @@ run left.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -23,9 +24,9 @@ from pathlib import Path
 from fakesys.kernel.attributes import device_attributes
 from fakesys.sysfs.rootdir import render_into
 from fakesys.userspace.machine import Machine, render_machine
-from fakesys.userspace.qemu import QemuError, QemuProcess
+from fakesys.userspace.qemu import AssignedDevice, QemuError, QemuProcess
 from fakesys.userspace.sync import rerender
-from harness.lab.kernel import HostKernel, VfioCycle
+from harness.lab.kernel import HostKernel, PhaseHook, VfioCycle
 from harness.pci.address import Bdf
 from harness.scenario.loader import Scenario
 from harness.sysfs import PCI_DEVICES
@@ -77,12 +78,32 @@ class SimulatedKernel(HostKernel):
             text = self._operations.read_text(encoding="utf-8")
         except FileNotFoundError:
             return
+        # A cycle's open, reset and close come from one process, one after the other: any other
+        # operation while a cycle is open means that process died, and the kernel closed its files.
+        opened: dict[str, tuple[QemuProcess, AssignedDevice]] = {}
         for line in text.splitlines():
             operation = json.loads(line)
-            if operation["op"] == "write":
+            op, address = operation["op"], operation.get("address", "")
+            if op not in ("vfio-reset", "vfio-close") or address not in opened:
+                self._close_all(opened)
+            if op == "write":
                 self.machine.write("/" + operation["path"], operation["value"])
-            else:
-                self._cycle(operation["address"])
+            elif op == "vfio-open":
+                qemu = QemuProcess(self.machine.kernel, self.machine.userspace)
+                with contextlib.suppress(QemuError):
+                    opened[address] = (qemu, qemu.realize(self.machine.kernel.device(address)))
+            elif op == "vfio-reset" and address in opened:
+                qemu, assigned = opened[address]
+                qemu.reset_device(assigned)
+            elif op == "vfio-close" and address in opened:
+                opened.pop(address)[0].exit()
+        self._close_all(opened)
+
+    @staticmethod
+    def _close_all(opened: dict[str, tuple[QemuProcess, AssignedDevice]]) -> None:
+        for qemu, _ in opened.values():
+            qemu.exit()
+        opened.clear()
 
     def _log_operation(self, operation: dict[str, str]) -> None:
         with open(self._operations, "a", encoding="utf-8") as stream:
@@ -116,21 +137,28 @@ class SimulatedKernel(HostKernel):
         """Render the simulated kernel's current state into the root."""
         rerender(self.machine, self.root)
 
-    def _cycle(self, address: str) -> VfioCycle:
+    def vfio_cycle(self, address: str, phase: PhaseHook | None = None) -> VfioCycle:
+        """QEMU's realize, its reset and its exit, each logged before it happens (a process
+        killed in between is replayed up to where it died, its files then closed)."""
+        if phase is not None:
+            phase("open")
         qemu = QemuProcess(self.machine.kernel, self.machine.userspace)
         start = len(self.machine.userspace.records)
+        self._log_operation({"op": "vfio-open", "address": address})
         try:
             assigned = qemu.realize(self.machine.kernel.device(address))
         except QemuError as error:
             return VfioCycle(False, None, [], str(error))
-        worked = qemu.reset_device(assigned)
-        qemu.exit()
+        try:
+            if phase is not None:
+                phase("reset")
+            self._log_operation({"op": "vfio-reset", "address": address})
+            worked = qemu.reset_device(assigned)
+        finally:
+            self._log_operation({"op": "vfio-close", "address": address})
+            qemu.exit()
         lines = [f"qemu: {record.text}" for record in self.machine.userspace.records[start:]]
         return VfioCycle(True, worked, lines)
-
-    def vfio_cycle(self, address: str) -> VfioCycle:
-        self._log_operation({"op": "vfio-cycle", "address": address})
-        return self._cycle(address)
 
     def new_log_lines(self) -> list[str]:
         records = self.machine.kernel.log.records[self._seen :]
