@@ -169,8 +169,20 @@ def to_json(report: CheckReport, title: str | None = None) -> dict[str, Any]:
 
 
 def write_json(report: CheckReport, out: TextIO, title: str | None = None) -> None:
-    # One write: json.dump would make a write() call per token (~300,000 on a large host).
-    out.write(json.dumps(to_json(report, title), indent=2) + "\n")
+    # json.dumps(indent=2), written in blocks: json.dump would make a write() call per token
+    # (~300,000 on a large host), one string of the whole document doubles the peak memory.
+    block: list[str] = []
+    for chunk in json.JSONEncoder(indent=2).iterencode(to_json(report, title)):
+        block.append(chunk)
+        if len(block) >= _CHUNKS_PER_WRITE:
+            out.write("".join(block))
+            block.clear()
+    block.append("\n")
+    out.write("".join(block))
+
+
+#: Tokens of the JSON document joined per write (a few hundred KiB).
+_CHUNKS_PER_WRITE = 32768
 
 
 # --- Human output -------------------------------------------------------------------------------
@@ -217,7 +229,14 @@ def _wrapped(prefix: str, text: str, width: int, indent: str) -> tuple[str, ...]
     words = shown.split()
     if not words:
         return (prefix.rstrip(),)
-    lines: list[str] = []
+    flat = " ".join(words)
+    filled = _fill(flat, width - len(prefix), width - len(indent))
+    if filled is not None:
+        lines = [prefix + filled[0], *(indent + line for line in filled[1:])]
+        if "`" in text:
+            return tuple(line.replace(_KEEP_TOGETHER, " ") for line in lines)
+        return tuple(lines)
+    lines = []
     current = prefix + words[0]
     for word in words[1:]:
         if len(current) + 1 + len(word) <= width:
@@ -229,6 +248,28 @@ def _wrapped(prefix: str, text: str, width: int, indent: str) -> tuple[str, ...]
     if "`" in text:
         return tuple(line.replace(_KEEP_TOGETHER, " ") for line in lines)
     return tuple(lines)
+
+
+def _fill(flat: str, first: int, rest: int) -> list[str] | None:
+    """Greedy filling of words joined by single spaces: as many words on a line as fit in
+    ``first`` characters (``rest`` after the first line), each line found by one search for the
+    last space that fits instead of a step per word. None when a word is longer than its line
+    (the word-by-word loop places it)."""
+    if first < 1 or rest < 1:
+        return None
+    lines = []
+    position = 0
+    end = len(flat)
+    room = first
+    while end - position > room:
+        cut = flat.rfind(" ", position, position + room + 1)
+        if cut <= position:
+            return None
+        lines.append(flat[position:cut])
+        position = cut + 1
+        room = rest
+    lines.append(flat[position:])
+    return lines
 
 
 def _finding_lines(finding: Finding, paint: _Painter, verbose: bool, width: int) -> list[str]:
@@ -288,7 +329,6 @@ def write_human(
 ) -> None:
     """``title`` names what was checked when the root is a temporary render (a scenario)."""
     paint = _Painter(use_colour(out) if colour is None else colour)
-    # Collected and written once: a write per line is a system call per line on a pipe.
     text: list[str] = []
     width = 100
     view = report.view
@@ -332,4 +372,11 @@ def write_human(
     text.append(f"{len(report.devices)} device(s) checked: {summary}; exit code {report.exit_code}\n")
     if not verbose:
         text.append("(information is shown as one line; --verbose shows why, evidence and fix for every finding)\n")
-    out.write("".join(text))
+    # In blocks: one string of the whole report (and its encoded copy) would double the peak
+    # memory of a large host, and a write per line is a system call per line on a pipe.
+    for start in range(0, len(text), _LINES_PER_WRITE):
+        out.write("".join(text[start : start + _LINES_PER_WRITE]))
+
+
+#: Parts of the human report joined per write (a few hundred KiB).
+_LINES_PER_WRITE = 2048
