@@ -9,19 +9,19 @@ import os
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 from typing import Any, TextIO
 
 from harness import __version__
 from harness.checker import CheckReport, DeviceReport
 from harness.findings import Finding, Severity, Verdict
+from harness.packaged import packaged_text
 from harness.paste import printable
 from harness.pciids import IDS_LIMIT, LOCATIONS, PciNames, find_ids_file
 from harness.sysfs import version_text
 
 
 def load_schema() -> dict[str, Any]:
-    text = resources.files("harness").joinpath("check.schema.json").read_text(encoding="utf-8")
+    text = packaged_text("harness", "check.schema.json")
     schema: dict[str, Any] = json.loads(text)
     return schema
 

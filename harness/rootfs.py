@@ -48,7 +48,6 @@ import contextlib
 import errno
 import itertools
 import os
-import platform
 import posix
 import stat
 import weakref
@@ -424,7 +423,10 @@ _POSIX_LSTAT = posix.lstat
 
 
 def _probe_openat2(root_fd: int) -> _Openat2 | None:
-    if not _real_os() or platform.system() != "Linux" or platform.machine().lower() not in _OPENAT2_MACHINES:
+    # os.uname() is what platform.system() and platform.machine() read (platform itself is a
+    # slow import).
+    system = os.uname()
+    if not _real_os() or system.sysname != "Linux" or system.machine.lower() not in _OPENAT2_MACHINES:
         return None
     try:
         call = _Openat2()
