@@ -302,9 +302,16 @@ def _wrapped(prefix: str, text: str, width: int, indent: str) -> tuple[str, ...]
     filled = _fill(flat, width - len(prefix), width - len(indent))
     if filled is not None:
         lines = [prefix + filled[0], *(indent + line for line in filled[1:])]
-        if "`" in text:
-            return tuple(line.replace(_KEEP_TOGETHER, " ") for line in lines)
-        return tuple(lines)
+    else:
+        lines = _fill_words(prefix, words, width, indent)
+    if "`" in text:
+        return tuple(line.replace(_KEEP_TOGETHER, " ") for line in lines)
+    return tuple(lines)
+
+
+def _fill_words(prefix: str, words: list[str], width: int, indent: str) -> list[str]:
+    """Greedy filling word by word (what :func:`_fill` does faster, and what places a word longer
+    than its line, alone on it)."""
     lines = []
     current = prefix + words[0]
     for word in words[1:]:
@@ -314,9 +321,7 @@ def _wrapped(prefix: str, text: str, width: int, indent: str) -> tuple[str, ...]
             lines.append(current)
             current = indent + word
     lines.append(current)
-    if "`" in text:
-        return tuple(line.replace(_KEEP_TOGETHER, " ") for line in lines)
-    return tuple(lines)
+    return lines
 
 
 def _fill(flat: str, first: int, rest: int) -> list[str] | None:

@@ -60,18 +60,7 @@ def test_a_long_list_is_written_in_blocks_and_still_whole() -> None:
 
 def _word_loop(prefix: str, text: str, width: int, indent: str) -> tuple[str, ...]:
     words = printable(text).split()
-    if not words:
-        return (prefix.rstrip(),)
-    lines = []
-    current = prefix + words[0]
-    for word in words[1:]:
-        if len(current) + 1 + len(word) <= width:
-            current += " " + word
-        else:
-            lines.append(current)
-            current = indent + word
-    lines.append(current)
-    return tuple(lines)
+    return tuple(report._fill_words(prefix, words, width, indent)) if words else (prefix.rstrip(),)
 
 
 @settings(max_examples=300, deadline=None)
