@@ -17,7 +17,9 @@ Every figure is the median of ``--runs`` runs (default 5) with min and max; peak
 measured process's own ``ru_maxrss``, taken by GNU time (Debian package ``time``) from
 ``wait4()`` on that very process (not from this script, whose own peak a child would inherit).
 Per-function cost is (median - the smallest host's median) divided by the extra functions, so
-start-up is not counted as per-function work.
+start-up is not counted as per-function work. Each row also gives vfiolab's median CPU seconds
+(user + system, from the same GNU time) and their ratio to the reference's, which a machine shared
+with other work disturbs much less than wall time, and the 1-minute load average after its runs.
 
     .venv/bin/python bench/compare.py [--runs N] [--sizes 64,256,1024] [--keep]
 """
@@ -32,7 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -51,6 +53,11 @@ class Figures:
     seconds: list[float]
     peak_mib: list[float]
     exit_codes: set[int]
+    #: User plus system CPU seconds of the process (GNU time): on a shared machine the wall time
+    #: includes waiting for a CPU, the CPU time much less so.
+    cpu_seconds: list[float] = field(default_factory=list)
+    #: The 1-minute load average when the runs ended (/proc/loadavg).
+    load: float = float("nan")
 
     @property
     def median(self) -> float:
@@ -64,18 +71,23 @@ class Figures:
     def peak(self) -> float:
         return statistics.median(self.peak_mib)
 
+    @property
+    def cpu(self) -> float:
+        return statistics.median(self.cpu_seconds) if self.cpu_seconds else float("nan")
+
 
 GNU_TIME = shutil.which("time") or ("/usr/bin/time" if os.path.exists("/usr/bin/time") else None)
 
 
-def run_once(command: list[str], env: dict[str, str] | None = None) -> tuple[float, float, int]:
-    """(wall seconds, the process's own peak MiB, exit code); stdout drained through a pipe.
+def run_once(command: list[str], env: dict[str, str] | None = None) -> tuple[float, float, int, float]:
+    """(wall seconds, the process's own peak MiB, exit code, its CPU seconds); stdout drained
+    through a pipe.
 
     The peak comes from GNU time's ``%M`` (``wait4()`` on the command, forked from a 1 MiB
     process): a child forked from this Python process would report this process's peak as its
     own floor, because Linux keeps the larger of the old and new mm's high-water mark at exec."""
     with tempfile.NamedTemporaryFile("r") as report:
-        wrapped = [GNU_TIME, "-f", "%M", "-o", report.name, *command] if GNU_TIME else command
+        wrapped = [GNU_TIME, "-f", "%M %U %S", "-o", report.name, *command] if GNU_TIME else command
         start = time.perf_counter()
         process = subprocess.Popen(wrapped, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
         assert process.stdout is not None
@@ -84,14 +96,30 @@ def run_once(command: list[str], env: dict[str, str] | None = None) -> tuple[flo
         code = process.wait()
         elapsed = time.perf_counter() - start
         lines = report.read().split()
-    peak_kib = float(lines[-1]) if lines and lines[-1].isdigit() else float("nan")
-    return elapsed, peak_kib / 1024, code
+    try:
+        peak_kib, user, system = (float(item) for item in lines[-3:])
+    except ValueError:
+        peak_kib = user = system = float("nan")
+    return elapsed, peak_kib / 1024, code, user + system
+
+
+def load_average() -> float:
+    try:
+        return float(Path("/proc/loadavg").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return float("nan")
 
 
 def measure(command: list[str], runs: int, env: dict[str, str] | None = None) -> Figures:
     run_once(command, env)  # warm the page cache: every run then starts equally cold in Python terms
     results = [run_once(command, env) for _ in range(runs)]
-    return Figures([item[0] for item in results], [item[1] for item in results], {item[2] for item in results})
+    return Figures(
+        [item[0] for item in results],
+        [item[1] for item in results],
+        {item[2] for item in results},
+        [item[3] for item in results],
+        load_average(),
+    )
 
 
 def vfiolab_command() -> list[str]:
@@ -111,9 +139,13 @@ def lspci_command(root: Path) -> list[str] | None:
 
 def row(what: str, ours: Figures, reference: Figures | None, note: str = "") -> None:
     ratio = f"{ours.median / reference.median:6.2f}" if reference else "     -"
+    cpu_ratio = f"{ours.cpu / reference.cpu:6.2f}" if reference else "     -"
     theirs = reference.text if reference else " " * 27
     their_peak = f"{reference.peak:6.1f}" if reference else "     -"
-    print(f"{what:<44} {ours.text}  {ours.peak:6.1f}  {theirs}  {their_peak}  {ratio}  {note}")
+    print(
+        f"{what:<44} {ours.text}  {ours.peak:6.1f}  {theirs}  {their_peak}  {ratio}  "
+        f"{ours.cpu:6.3f} {cpu_ratio}  {ours.load:5.2f}  {note}"
+    )
 
 
 def main() -> int:
@@ -130,11 +162,26 @@ def main() -> int:
     vfiolab = vfiolab_command()
     python = [sys.executable, "-c", "pass"]
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    # Byte-compiled first, as an installation is (pip compiles at install time): with
+    # PYTHONDONTWRITEBYTECODE every run would otherwise compile each module edited since the
+    # last run that could write its cache, and measure the compiler.
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", str(REPO / "harness"), str(REPO / "fakesys")],
+        check=False,
+        stdout=subprocess.DEVNULL,
+    )
     print(f"trees in {scratch}; {args.runs} runs per figure; median [min-max]; peak MiB of each process")
+    print(
+        "cpu s: median user+system seconds of vfiolab and its ratio to the reference's (steadier than wall"
+        " time on a shared machine); load: 1-minute load average after the row's runs"
+    )
     if GNU_TIME is None:
         print("GNU time is not installed (apt-get install time): no peak memory figures")
     print(f"vfiolab: {' '.join(vfiolab)}")
-    header = f"{'what':<44} {'vfiolab':<27}  {'MiB':>6}  {'reference':<27}  {'MiB':>6}  {'ratio':>6}"
+    header = (
+        f"{'what':<44} {'vfiolab':<27}  {'MiB':>6}  {'reference':<27}  {'MiB':>6}  {'ratio':>6}  "
+        f"{'cpu s':>6} {'ratio':>6}  {'load':>5}"
+    )
     print(header)
     print("-" * len(header))
     try:

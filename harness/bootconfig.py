@@ -21,7 +21,6 @@ module reads back.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import shlex
 from collections.abc import Iterable, Iterator
@@ -815,6 +814,9 @@ def _package_edits(view: HostView, scripts: list[BootScript]) -> list[PackageEdi
             edits.append(PackageEdit(script.path, "added", "no package owns it (not in /var/lib/dpkg/info/*.md5sums)"))
             continue
         if owner is not None:
+            # Imported here: hashlib loads OpenSSL, a cost every check would pay at start-up.
+            import hashlib
+
             data = view.read_bytes(_relative(script.path)) or b""
             if hashlib.md5(data, usedforsecurity=False).hexdigest() == owner[0]:
                 continue

@@ -117,6 +117,9 @@ def run_checks(view: HostView, options: CheckOptions | None = None) -> CheckRepo
     context = CheckContext(view, options)
     selected = context.selected()
     reports = {function.bdf: DeviceReport(function) for function in selected}
+    # Checks name devices as the kernel does (0000:03:00.0): found by that text without parsing
+    # it again for each of the thousands of findings of a large host; any other spelling parsed.
+    by_name = {report.function.name: report for report in reports.values()}
     host_findings: list[Finding] = []
     for name, check in CHECKS:
         for finding in check(context):
@@ -126,7 +129,9 @@ def run_checks(view: HostView, options: CheckOptions | None = None) -> CheckRepo
             if finding.could_not_judge and finding.severity < Severity.WARN:
                 # What could not be read is never a pass: "could not judge" is at least a warn.
                 finding.severity = Severity.WARN
-            target = reports.get(Bdf.parse(finding.device)) if finding.device else None
+            target = None
+            if finding.device:
+                target = by_name.get(finding.device) or reports.get(Bdf.parse(finding.device))
             if target is not None:
                 target.findings.append(finding)
             else:

@@ -13,8 +13,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 from typing import TYPE_CHECKING, Any
+
+from harness.packaged import packaged_text
 
 if TYPE_CHECKING:
     from harness.quirks import QuirkEntry
@@ -114,7 +115,7 @@ _ID_END = len(_LINE_START) + len("vvvv:dddd")
 def _raw_table() -> dict[tuple[int, int], str]:
     """Each shipped entry's JSON text by (vendor, device). A check looks up every device of the
     host and finds few: only the entries found are parsed, not the whole table."""
-    text = resources.files("harness").joinpath(DATA_FILE).read_text(encoding="utf-8")
+    text = packaged_text("harness", DATA_FILE)
     lines: dict[tuple[int, int], str] = {}
     try:
         for line in text.splitlines():

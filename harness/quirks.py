@@ -17,10 +17,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from functools import cache, cached_property
-from importlib import resources
 from typing import Any
 
 from harness.kernels import Answer, BranchEvent, Flavour, History, Kernel, TreeRead, carries
+from harness.packaged import packaged_text
 
 #: Quirk kinds, one data file each (harness/data/quirks/<kind>.yaml).
 KINDS = (
@@ -335,7 +335,7 @@ def judge(entries: Iterable[QuirkEntry], kernel: Kernel | None) -> Answer:
 
 def load_document() -> dict[str, Any]:
     """The compiled tables as shipped (``harness/data/quirks.json``)."""
-    text = resources.files("harness").joinpath(DATA_FILE).read_text(encoding="utf-8")
+    text = packaged_text("harness", DATA_FILE)
     document: dict[str, Any] = json.loads(text)
     return document
 

@@ -5,23 +5,25 @@ shipped in the package) and the human table, coloured only on a terminal.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
+from json.encoder import encode_basestring_ascii as _json_string
 from typing import Any, TextIO
 
 from harness import __version__
 from harness.checker import CheckReport, DeviceReport
 from harness.findings import Finding, Severity, Verdict
+from harness.packaged import packaged_text
 from harness.paste import printable
 from harness.pciids import IDS_LIMIT, LOCATIONS, PciNames, find_ids_file
 from harness.sysfs import version_text
 
 
 def load_schema() -> dict[str, Any]:
-    text = resources.files("harness").joinpath("check.schema.json").read_text(encoding="utf-8")
+    text = packaged_text("harness", "check.schema.json")
     schema: dict[str, Any] = json.loads(text)
     return schema
 
@@ -169,8 +171,87 @@ def to_json(report: CheckReport, title: str | None = None) -> dict[str, Any]:
 
 
 def write_json(report: CheckReport, out: TextIO, title: str | None = None) -> None:
-    # One write: json.dump would make a write() call per token (~300,000 on a large host).
-    out.write(json.dumps(to_json(report, title), indent=2) + "\n")
+    """The document as ``json.dumps(document, indent=2)`` writes it, byte for byte, followed by a
+    newline; encoded by :func:`_encode_json` and written in blocks of a few hundred KiB: json.dump
+    would make a write() call per token (~300,000 on a large host), and one string of the whole
+    document doubles the peak memory."""
+    parts: list[str] = []
+    _encode_json(to_json(report, title), parts, "\n", out)
+    parts.append("\n")
+    out.write("".join(parts))
+
+
+#: Encoded parts of the JSON document joined per write (a few hundred KiB).
+_PARTS_PER_WRITE = 32768
+
+
+def _encode_json(value: object, parts: list[str], newline: str, out: TextIO) -> None:
+    """``value`` encoded as ``json.dumps(indent=2)`` encodes it (ensure_ascii, ``", "``-free
+    separators, NaN and Infinity as JSON spells them), appended to ``parts``, which are written
+    to ``out`` between the items of a list once there are many. With an indent the standard
+    library encodes in Python, token by token through nested generators; this is the same
+    output from one recursive function, several times faster."""
+    if isinstance(value, str):
+        parts.append(_json_string(value))
+    elif value is None:
+        parts.append("null")
+    elif value is True:
+        parts.append("true")
+    elif value is False:
+        parts.append("false")
+    elif isinstance(value, int):
+        parts.append(int.__repr__(value))
+    elif isinstance(value, float):
+        parts.append(_json_float(value))
+    elif isinstance(value, list | tuple):
+        if not value:
+            parts.append("[]")
+            return
+        inner = newline + "  "
+        parts.append("[" + inner)
+        for index, item in enumerate(value):
+            if index:
+                parts.append("," + inner)
+            _encode_json(item, parts, inner, out)
+            if len(parts) >= _PARTS_PER_WRITE:
+                out.write("".join(parts))
+                parts.clear()
+        parts.append(newline + "]")
+    elif isinstance(value, dict):
+        if not value:
+            parts.append("{}")
+            return
+        inner = newline + "  "
+        parts.append("{" + inner)
+        for index, (key, item) in enumerate(value.items()):
+            if index:
+                parts.append("," + inner)
+            parts.append(_json_string(_json_key(key)) + ": ")
+            _encode_json(item, parts, inner, out)
+        parts.append(newline + "}")
+    else:
+        raise TypeError(f"Object of type {value.__class__.__name__} is not JSON serializable")
+
+
+def _json_float(value: float) -> str:
+    if math.isnan(value):
+        return "NaN"
+    if value in (math.inf, -math.inf):
+        return "Infinity" if value > 0 else "-Infinity"
+    return float.__repr__(value)
+
+
+def _json_key(key: object) -> str:
+    """A key as json.dumps turns it into a string."""
+    if isinstance(key, str):
+        return key
+    if isinstance(key, float):
+        return _json_float(key)
+    if key is True or key is False or key is None:
+        return {True: "true", False: "false", None: "null"}[key]
+    if isinstance(key, int):
+        return int.__repr__(key)
+    raise TypeError(f"keys must be str, int, float, bool or None, not {key.__class__.__name__}")
 
 
 # --- Human output -------------------------------------------------------------------------------
@@ -217,7 +298,21 @@ def _wrapped(prefix: str, text: str, width: int, indent: str) -> tuple[str, ...]
     words = shown.split()
     if not words:
         return (prefix.rstrip(),)
-    lines: list[str] = []
+    flat = " ".join(words)
+    filled = _fill(flat, width - len(prefix), width - len(indent))
+    if filled is not None:
+        lines = [prefix + filled[0], *(indent + line for line in filled[1:])]
+    else:
+        lines = _fill_words(prefix, words, width, indent)
+    if "`" in text:
+        return tuple(line.replace(_KEEP_TOGETHER, " ") for line in lines)
+    return tuple(lines)
+
+
+def _fill_words(prefix: str, words: list[str], width: int, indent: str) -> list[str]:
+    """Greedy filling word by word (what :func:`_fill` does faster, and what places a word longer
+    than its line, alone on it)."""
+    lines = []
     current = prefix + words[0]
     for word in words[1:]:
         if len(current) + 1 + len(word) <= width:
@@ -226,9 +321,29 @@ def _wrapped(prefix: str, text: str, width: int, indent: str) -> tuple[str, ...]
             lines.append(current)
             current = indent + word
     lines.append(current)
-    if "`" in text:
-        return tuple(line.replace(_KEEP_TOGETHER, " ") for line in lines)
-    return tuple(lines)
+    return lines
+
+
+def _fill(flat: str, first: int, rest: int) -> list[str] | None:
+    """Greedy filling of words joined by single spaces: as many words on a line as fit in
+    ``first`` characters (``rest`` after the first line), each line found by one search for the
+    last space that fits instead of a step per word. None when a word is longer than its line
+    (the word-by-word loop places it)."""
+    if first < 1 or rest < 1:
+        return None
+    lines = []
+    position = 0
+    end = len(flat)
+    room = first
+    while end - position > room:
+        cut = flat.rfind(" ", position, position + room + 1)
+        if cut <= position:
+            return None
+        lines.append(flat[position:cut])
+        position = cut + 1
+        room = rest
+    lines.append(flat[position:])
+    return lines
 
 
 def _finding_lines(finding: Finding, paint: _Painter, verbose: bool, width: int) -> list[str]:
@@ -288,7 +403,6 @@ def write_human(
 ) -> None:
     """``title`` names what was checked when the root is a temporary render (a scenario)."""
     paint = _Painter(use_colour(out) if colour is None else colour)
-    # Collected and written once: a write per line is a system call per line on a pipe.
     text: list[str] = []
     width = 100
     view = report.view
@@ -332,4 +446,11 @@ def write_human(
     text.append(f"{len(report.devices)} device(s) checked: {summary}; exit code {report.exit_code}\n")
     if not verbose:
         text.append("(information is shown as one line; --verbose shows why, evidence and fix for every finding)\n")
-    out.write("".join(text))
+    # In blocks: one string of the whole report (and its encoded copy) would double the peak
+    # memory of a large host, and a write per line is a system call per line on a pipe.
+    for start in range(0, len(text), _LINES_PER_WRITE):
+        out.write("".join(text[start : start + _LINES_PER_WRITE]))
+
+
+#: Parts of the human report joined per write (a few hundred KiB).
+_LINES_PER_WRITE = 2048

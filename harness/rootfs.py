@@ -46,14 +46,14 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import itertools
 import os
-import platform
 import posix
 import stat
 import weakref
 from abc import ABC, abstractmethod
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -176,6 +176,16 @@ class Listing(NamedTuple):
 
     names: list[str]
     truncated: bool = False
+
+
+class DirectoryFiles(NamedTuple):
+    """What :meth:`RootFS.read_files` read in one directory: per name, the :class:`Blob` or the
+    :class:`RootError` :meth:`RootFS.read` gives for it; ``names``: every name the directory
+    held when it was listed for the read (None: it was not listed), for existence questions
+    about its other entries without a system call each."""
+
+    files: dict[str, Blob | RootError]
+    names: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -307,6 +317,18 @@ class RootFS(ABC):
             raise NotRegular(path, kind)
         return self._read_canonical(canonical, limit)
 
+    def read_files(self, directory: str, wanted: Sequence[tuple[str, int]]) -> DirectoryFiles:
+        """Each ``(name, limit)`` of ``wanted`` (a plain name in ``directory``) read exactly as
+        :meth:`read` reads ``directory/name``; a refusal is returned in its place, not raised.
+        One call per directory lets a backend resolve and list it once."""
+        files: dict[str, Blob | RootError] = {}
+        for name, limit in wanted:
+            try:
+                files[name] = self.read(f"{directory}/{name}", limit)
+            except RootError as error:
+                files[name] = error
+        return DirectoryFiles(files)
+
     def listdir(self, path: str, limit: int = LISTING_LIMIT) -> Listing:
         canonical = self.resolve(path)
         if self.kind(canonical) is not Kind.DIRECTORY:
@@ -401,7 +423,10 @@ _POSIX_LSTAT = posix.lstat
 
 
 def _probe_openat2(root_fd: int) -> _Openat2 | None:
-    if not _real_os() or platform.system() != "Linux" or platform.machine().lower() not in _OPENAT2_MACHINES:
+    # os.uname() is what platform.system() and platform.machine() read (platform itself is a
+    # slow import).
+    system = os.uname()
+    if not _real_os() or system.sysname != "Linux" or system.machine.lower() not in _OPENAT2_MACHINES:
         return None
     try:
         call = _Openat2()
@@ -662,6 +687,59 @@ class DirectoryRoot(RootFS):
             return super().read(path, limit)
         raise NotRegular(path, Kind.of(info.st_mode))
 
+    def read_files(self, directory: str, wanted: Sequence[tuple[str, int]]) -> DirectoryFiles:
+        # The directory is resolved once and listed once (d_type): a listed regular file is
+        # opened relative to it (O_NOFOLLOW, checked again with fstat), a name the listing does
+        # not hold does not exist, anything else (a symlink, a directory, a FIFO) takes the
+        # generic path, which answers as read() does.
+        directory = directory.strip("/")
+        prefix = f"{directory}/" if directory else ""
+        try:
+            handle = self._directory(directory)
+        except RootError:
+            return super().read_files(directory, wanted)
+        kinds = self._kinds(handle)
+        if kinds is None:
+            return super().read_files(directory, wanted)
+        files: dict[str, Blob | RootError] = {}
+        for name, limit in wanted:
+            path = prefix + name
+            regular = kinds.get(name)
+            try:
+                if regular is None:
+                    if "/" in name or name in ("", ".", ".."):
+                        files[name] = self.read(path, limit)
+                    else:
+                        files[name] = NotFound(path)
+                elif regular:
+                    files[name] = self._read_in(handle, name, path, limit)
+                else:
+                    files[name] = self.read(path, limit)
+                    # The generic path may have cached other handles and evicted this one.
+                    handle = self._directory(directory)
+            except RootError as error:
+                files[name] = error
+        return DirectoryFiles(files, frozenset(kinds))
+
+    def _kinds(self, directory: int) -> dict[str, bool] | None:
+        """Every name in the directory, True for a regular file (d_type; no lstat each), or None
+        when it cannot be listed or holds more than the listing bound for this fast path."""
+        try:
+            fd = os.open(".", os.O_RDONLY | _O_DIRECTORY | _O_CLOEXEC, dir_fd=directory)
+        except OSError:
+            return None
+        try:
+            with os.scandir(fd) as entries:
+                kinds = {
+                    entry.name: entry.is_file(follow_symlinks=False)
+                    for entry in itertools.islice(entries, _LISTED_DIRECTORY_LIMIT + 1)
+                }
+        except OSError:
+            return None
+        finally:
+            os.close(fd)
+        return kinds if len(kinds) <= _LISTED_DIRECTORY_LIMIT else None
+
     def _read_in(self, directory: int, name: str, path: str, limit: int) -> Blob:
         try:
             fd = os.open(name, _FILE_READ, dir_fd=directory)
@@ -737,24 +815,24 @@ def _read_capped(fd: int, limit: int, expected: int = 0) -> Blob:
     ``expected`` (the size stat reports: exact for a disk file, a page for sysfs, 0 for procfs)
     sizes the first read."""
     wanted = limit + 1
-    step = min(max(expected + 1, _FIRST_READ), _READ_CHUNK)
-    chunks: list[bytes] = []
-    size = 0
-    while size < wanted:
-        chunk = os.read(fd, min(wanted - size, step))
-        if not chunk:
-            break
-        chunks.append(chunk)
-        size += len(chunk)
-        if size == expected:
-            # The whole file as stat sized it (exact for disk, tmpfs and binary sysfs files):
-            # no read is needed to see the end. A file that grew since is caught next time.
-            break
-        step = _READ_CHUNK
-    data = chunks[0] if len(chunks) == 1 else b"".join(chunks)  # one chunk: no copy
+    first = os.read(fd, min(wanted, max(expected + 1, _FIRST_READ), _READ_CHUNK))
+    size = len(first)
+    # The whole file as stat sized it (exact for disk, tmpfs and binary sysfs files) needs no
+    # read to see the end; a file that grew since is caught next time.
+    if size and size != expected:
+        chunks = [first]
+        while size < wanted:
+            chunk = os.read(fd, min(wanted - size, _READ_CHUNK))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+            if size == expected:
+                break
+        first = chunks[0] if len(chunks) == 1 else b"".join(chunks)  # one chunk: no copy
     if size > limit:
-        return Blob(data[:limit], truncated=True)
-    return Blob(data)
+        return Blob(first[:limit], truncated=True)
+    return Blob(first)
 
 
 def open_root(root: str | os.PathLike[str]) -> RootFS:

@@ -17,6 +17,7 @@ import fnmatch
 import os
 import re
 import shlex
+from collections.abc import Container, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -307,11 +308,32 @@ class HostView:
         try:
             blob = self.fs.read(relative, limit)
         except RootError as error:
-            self._refused(relative, error, note_missing)
-            return None, error.reason
-        if blob.truncated:
+            return self._checked(relative, error, note_missing, limit)
+        return self._checked(relative, blob, note_missing, limit)
+
+    def _checked(
+        self, relative: str, result: Blob | RootError, note_missing: bool, limit: int
+    ) -> tuple[Blob | None, str | None]:
+        if isinstance(result, RootError):
+            self._refused(relative, result, note_missing)
+            return None, result.reason
+        if result.truncated:
             self.note(relative, f"larger than {limit} bytes: read the first {limit}")
-        return blob, None
+        return result, None
+
+    def read_directory(
+        self, directory: str, wanted: Sequence[tuple[str, int]], note_missing: Container[str] = ()
+    ) -> tuple[dict[str, tuple[Blob | None, str | None]], frozenset[str] | None]:
+        """:meth:`read_checked` of each ``(name, limit)`` in ``directory``, in that order, through
+        one :meth:`~harness.rootfs.RootFS.read_files`; and the directory's names when it was
+        listed (None: ask :meth:`exists`)."""
+        directory = directory.strip("/")
+        found = self.fs.read_files(directory, wanted)
+        results = {
+            name: self._checked(f"{directory}/{name}", found.files[name], name in note_missing, limit)
+            for name, limit in wanted
+        }
+        return results, found.names
 
     def read_checked_text(self, relative: str, limit: int = TEXT_LIMIT) -> tuple[str | None, str | None]:
         blob, reason = self.read_checked(relative, limit=limit)
@@ -542,15 +564,16 @@ def _parse_hex_attribute(text: str, digits: int) -> tuple[int | None, str | None
     return value, None
 
 
-def _read_identity(view: HostView, function: PciFunction, base: str) -> None:
-    """vendor, device, class, revision and subsystem IDs from their sysfs files. A file that is
-    missing, empty or malformed is recorded in :attr:`PciFunction.problems`, and the value is
-    taken from config space when its header is there and answering (subsystem IDs only from a
-    type 0 header)."""
+def _read_identity(view: HostView, function: PciFunction, files: dict[str, tuple[Blob | None, str | None]]) -> None:
+    """vendor, device, class, revision and subsystem IDs from their sysfs files (read by
+    :func:`_read_function`). A file that is missing, empty or malformed is recorded in
+    :attr:`PciFunction.problems`, and the value is taken from config space when its header is
+    there and answering (subsystem IDs only from a type 0 header)."""
     space = function.config
     usable = space is not None and space.header_complete and not space.dead
     for name, digits, offset, width in IDENTITY_ATTRIBUTES:
-        text, reason = view.read_checked_text(f"{base}/{name}", limit=ATTRIBUTE_LIMIT)
+        blob, reason = files[name]
+        text = None if blob is None else blob.data.decode("utf-8", errors="replace")
         value = None
         if text is not None:
             value, reason = _parse_hex_attribute(text, digits)
@@ -589,6 +612,29 @@ def _link_name(
     return match.group(1)
 
 
+#: The files of a device directory :func:`_read_function` reads, in the order it reads them
+#: (which is the order of what could not be read in the report).
+_FUNCTION_FILES = (
+    ("config", CONFIG_SPACE_LIMIT),
+    *((name, ATTRIBUTE_LIMIT) for name, _, _, _ in IDENTITY_ATTRIBUTES),
+    *(
+        (name, ATTRIBUTE_LIMIT)
+        for name in (
+            "driver_override",
+            "reset_method",
+            "power_state",
+            "label",
+            "irq",
+            "current_link_speed",
+            "max_link_speed",
+            "current_link_width",
+            "max_link_width",
+            "secondary_bus_number",
+        )
+    ),
+)
+
+
 def _read_function(view: HostView, name: str) -> PciFunction:
     link = device_file(name)
     function = PciFunction(Bdf.parse(name), link)
@@ -599,7 +645,8 @@ def _read_function(view: HostView, name: str) -> PciFunction:
         function.problems["directory"] = error.reason
         return function
     function.path = base
-    config, reason = view.read_checked(f"{base}/config", note_missing=True, limit=CONFIG_SPACE_LIMIT)
+    files, names = view.read_directory(base, _FUNCTION_FILES, note_missing=("config",))
+    config, reason = files["config"]
     if config is not None:
         function.config = ConfigSpace(config.data)
         size = len(config.data)
@@ -609,10 +656,14 @@ def _read_function(view: HostView, name: str) -> PciFunction:
             function.problems["config"] = "empty (0 bytes)" if not size else f"{size} bytes"
     elif reason is not None:
         function.problems["config"] = reason
-    _read_identity(view, function, base)
+    _read_identity(view, function, files)
 
     def text(attribute: str) -> str | None:
-        return view.read_text(f"{base}/{attribute}", limit=ATTRIBUTE_LIMIT)
+        blob = files[attribute][0]
+        return None if blob is None else blob.data.decode("utf-8", errors="replace")
+
+    def exists(name: str) -> bool:
+        return name in names if names is not None else view.exists(f"{base}/{name}")
 
     function.driver = _link_name(
         view, function, base, "driver", shape=_DRIVER_LINK, expected="../bus/pci/drivers/<name>"
@@ -623,9 +674,9 @@ def _read_function(view: HostView, name: str) -> PciFunction:
         view, function, base, "iommu_group", shape=_GROUP_LINK, expected="../kernel/iommu_groups/<number>"
     )
     function.iommu_group = _int(group)
-    methods, _ = view.read_checked_text(f"{base}/reset_method", limit=ATTRIBUTE_LIMIT)
+    methods = text("reset_method")
     function.reset_method = methods.split() if methods is not None else None
-    function.has_reset_file = view.exists(f"{base}/reset")
+    function.has_reset_file = exists("reset")
     function.power_state = _strip(text("power_state"))
     function.label = _strip(text("label"))
     function.irq = _int(text("irq"))
@@ -634,7 +685,7 @@ def _read_function(view: HostView, name: str) -> PciFunction:
     function.current_link_width = _strip(text("current_link_width"))
     function.max_link_width = _strip(text("max_link_width"))
     function.secondary_bus = _int(text("secondary_bus_number"))
-    function.has_rom = view.exists(f"{base}/rom")
+    function.has_rom = exists("rom")
     parent_name = base.rpartition("/")[0].rpartition("/")[2]
     if _BDF_NAME.match(parent_name):
         function.parent = Bdf.parse(parent_name)

@@ -231,6 +231,40 @@ def test_listings_are_capped(reader: Reader, tmp_path: Path) -> None:
     assert reader(root).listdir("many").names == [f"{index:02d}" for index in range(10)]
 
 
+def _answer(result: object) -> tuple[str, object]:
+    if isinstance(result, RootError):
+        return type(result).__name__, result.reason
+    return "blob", result
+
+
+def test_read_files_answers_as_read_does_for_every_kind_of_entry(reader: Reader, hostile: Path) -> None:
+    """One call per directory (the checker's per-device read) gives, name by name, what read()
+    gives: a file, a link followed inside the root, a missing name, a FIFO not opened, a
+    directory, a link out of the root, a loop, a capped read."""
+    device = "sys/bus/pci/devices/0000:00:17.0"
+    (hostile / "sys/devices/pci0000:00/0000:00:17.0/big").write_bytes(b"x" * 5000)
+    (hostile / "sys/devices/pci0000:00/0000:00:17.0/sub").mkdir()
+    (hostile / "sys/devices/pci0000:00/0000:00:17.0/passwd").symlink_to("/etc/passwd")
+    (hostile / "sys/devices/pci0000:00/0000:00:17.0/canary").symlink_to("../../../../../outside/canary")
+    (hostile / "sys/devices/pci0000:00/0000:00:17.0/loop").symlink_to("loop")
+    wanted = [(name, 4096) for name in ("vendor", "config", "missing", "sub", "passwd", "canary", "loop", "big")]
+    fs = reader(hostile)
+    with deadline(5):
+        found = fs.read_files(device, wanted)
+    expected = {}
+    for name, limit in wanted:
+        try:
+            expected[name] = _answer(fs.read(f"{device}/{name}", limit))
+        except RootError as error:
+            expected[name] = _answer(error)
+    assert {name: _answer(result) for name, result in found.files.items()} == expected
+    assert expected["vendor"] == ("blob", (b"0x8086\n", False))
+    assert expected["big"] == ("blob", (b"x" * 4096, True))
+    assert expected["passwd"] == ("blob", (b"root-inside:x:0:0\n", False))
+    assert expected["config"][0] == "NotRegular" and expected["missing"][0] == "NotFound"
+    assert found.names is not None and "loop" in found.names and "missing" not in found.names
+
+
 # --- Both modes agree, and agree with the kernel --------------------------------------------------
 
 

@@ -75,6 +75,12 @@ def decode_registers(
     return decoded
 
 
+#: Where a field of a structure's register lies, by (structure, register, field): a check of a
+#: large host asks the same few dozen fields tens of thousands of times, and the structures find
+#: names by a scan. The structure is kept in the value, so that its id() is never reused.
+_FIELD_LAYOUT: dict[tuple[int, str, str], tuple[regs.Structure, int, int, int, int]] = {}
+
+
 class ConfigSpace:
     """Read-only view of configuration-space bytes."""
 
@@ -105,8 +111,14 @@ class ConfigSpace:
 
     def field(self, structure: regs.Structure, base: int, register: str, name: str) -> int:
         """Raw value of one field of a register in ``structure`` located at ``base``."""
-        spec = structure.register(register)
-        return spec.field(name).get(self.read(base + spec.offset, spec.width))
+        key = (id(structure), register, name)
+        found = _FIELD_LAYOUT.get(key)
+        if found is None:
+            spec = structure.register(register)
+            bits = spec.field(name)
+            found = _FIELD_LAYOUT[key] = (structure, spec.offset, spec.width, bits.mask, bits.shift)
+        _, offset, width, mask, shift = found
+        return (self.read(base + offset, width) & mask) >> shift
 
     @property
     def vendor_id(self) -> int:
