@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import TypeVar
@@ -65,17 +64,6 @@ def _numbered(line: str) -> tuple[int | None, str]:
     if len(parts) != 2:
         return None, ""
     return _number(parts[0]), parts[1].strip()
-
-
-def _subsystem(line: str) -> tuple[int, int, str] | None:
-    """A ``\\t\\tssss dddd  name`` line's numbers and name (None when it does not parse)."""
-    parts = line.strip().split(None, 2)
-    if len(parts) != 3:
-        return None
-    subvendor, subdevice = _number(parts[0]), _number(parts[1])
-    if subvendor is None or subdevice is None:
-        return None
-    return subvendor, subdevice, parts[2].strip()
 
 
 #: The end of a vendor's block: a line that is neither indented nor a comment.
@@ -212,35 +200,52 @@ def _add(index: dict[Key, list[int]], key: Key, value: int) -> None:
         values.append(value)
 
 
-@dataclass
+#: Device and subsystem lines of a vendor's block, after their newline (a literal first character
+#: lets the regular expression engine skip ahead; device lines have one tab, subsystems two).
+_DEVICE_LINE = re.compile(r"\n\t([0-9A-Fa-f]{4})[ \t]+([^\n]*)")
+_SUBSYSTEM_LINE = re.compile(r"\n\t\t([0-9A-Fa-f]{4})[ \t]+([0-9A-Fa-f]{4})[ \t]+([^\n]*)")
+#: The end of a device's subsystem lines: a line that is neither a subsystem nor a comment.
+_SUBSYSTEMS_END = re.compile(r"\n(?!\t\t|#)")
+
+
+def _subsystem_index(text: str) -> dict[tuple[int, str], list[int]]:
+    """(subvendor, name) -> subdevices, of the subsystem lines in ``text``."""
+    index: dict[tuple[int, str], list[int]] = {}
+    for match in _SUBSYSTEM_LINE.finditer(text):
+        _add(index, (int(match[1], 16), match[3].strip()), int(match[2], 16))
+    return index
+
+
 class _Vendor:
-    """One vendor's block, parsed both ways."""
+    """One vendor's block; its indexes are made when first used (Intel's block has ~10,000 lines,
+    most of them subsystems)."""
 
-    name: str
-    device_names: dict[int, str] = field(default_factory=dict)
-    devices: dict[str, list[int]] = field(default_factory=dict)
-    #: (device, subvendor, name) -> subdevices.
-    subsystems: dict[tuple[int, int, str], list[int]] = field(default_factory=dict)
-    #: Subsystem names under any of the vendor's devices: (subvendor, name) -> subdevices.
-    any_subsystems: dict[tuple[int, str], list[int]] = field(default_factory=dict)
+    def __init__(self, block: str) -> None:
+        self.block = block
+        self._devices: dict[str, list[int]] | None = None
+        self._subsystems: dict[int, dict[tuple[int, str], list[int]]] = {}
+        self._any_subsystems: dict[tuple[int, str], list[int]] | None = None
 
-    @classmethod
-    def parse(cls, block: str) -> _Vendor:
-        vendor = cls(_vendor_name(block))
-        device: int | None = None
-        for line in block.splitlines()[1:]:
-            if line.startswith("\t\t"):
-                sub = _subsystem(line) if device is not None else None
-                if sub is not None and device is not None:
-                    subvendor, subdevice, name = sub
-                    _add(vendor.subsystems, (device, subvendor, name), subdevice)
-                    _add(vendor.any_subsystems, (subvendor, name), subdevice)
-            elif line.startswith("\t"):
-                device, name = _numbered(line)
-                if device is not None:
-                    vendor.device_names[device] = name
-                    _add(vendor.devices, name, device)
-        return vendor
+    def device_ids(self, name: str) -> list[int]:
+        if self._devices is None:
+            self._devices = {}
+            for match in _DEVICE_LINE.finditer(self.block):
+                _add(self._devices, match[2].strip(), int(match[1], 16))
+        return self._devices.get(name, [])
+
+    def subsystem_ids(self, device: int, subvendor: int, name: str) -> list[int]:
+        if device not in self._subsystems:
+            line = _device_line(self.block, device)
+            at = self.block.find(line) + len(line) if line else -1
+            end = _SUBSYSTEMS_END.search(self.block, at) if at >= 0 else None
+            lines = self.block[at : end.start() if end else len(self.block)] if at >= 0 else ""
+            self._subsystems[device] = _subsystem_index(lines)
+        return self._subsystems[device].get((subvendor, name), [])
+
+    def any_subsystem_ids(self, subvendor: int, name: str) -> list[int]:
+        if self._any_subsystems is None:
+            self._any_subsystems = _subsystem_index(self.block)
+        return self._any_subsystems.get((subvendor, name), [])
 
 
 class PciIds:
@@ -249,23 +254,31 @@ class PciIds:
     def __init__(self, text: str, path: str) -> None:
         self.path = path
         self.text = text
+        self._blocks: dict[int, str | None] = {}
         self._vendors: dict[int, _Vendor | None] = {}
         self._vendor_index: dict[str, list[int]] | None = None
         self._classes: list[tuple[int, int | None, str]] | None = None
 
+    def _block(self, vendor: int) -> str | None:
+        if vendor not in self._blocks:
+            self._blocks[vendor] = _vendor_block(self.text, vendor)
+        return self._blocks[vendor]
+
     def _vendor(self, vendor: int) -> _Vendor | None:
         if vendor not in self._vendors:
-            block = _vendor_block(self.text, vendor)
-            self._vendors[vendor] = _Vendor.parse(block) if block is not None else None
+            block = self._block(vendor)
+            self._vendors[vendor] = _Vendor(block) if block is not None else None
         return self._vendors[vendor]
 
     def vendor_name(self, vendor: int) -> str | None:
-        found = self._vendor(vendor)
-        return found.name if found is not None else None
+        block = self._block(vendor)
+        return _vendor_name(block) if block is not None else None
 
     def device_name(self, vendor: int, device: int) -> str | None:
-        found = self._vendor(vendor)
-        return found.device_names.get(device) if found is not None else None
+        block = self._block(vendor)
+        line = _device_line(block, device) if block is not None else ""
+        number, name = _numbered(line) if line else (None, "")
+        return name if number is not None else None
 
     def vendor_ids(self, name: str) -> list[int]:
         """The vendors called ``name`` (the index of every vendor name is made on first use)."""
@@ -287,17 +300,17 @@ class PciIds:
 
     def device_ids(self, vendor: int, name: str) -> list[int]:
         found = self._vendor(vendor)
-        return found.devices.get(name, []) if found is not None else []
+        return found.device_ids(name) if found is not None else []
 
     def subsystem_ids(self, vendor: int, device: int, subvendor: int, name: str) -> list[int]:
         """Subsystem devices ``name`` stands for under the device ``vendor:device``."""
         found = self._vendor(vendor)
-        return found.subsystems.get((device, subvendor, name), []) if found is not None else []
+        return found.subsystem_ids(device, subvendor, name) if found is not None else []
 
     def any_subsystem_ids(self, vendor: int, subvendor: int, name: str) -> list[int]:
         """Subsystem devices ``name`` stands for under any device of ``vendor``."""
         found = self._vendor(vendor)
-        return found.any_subsystems.get((subvendor, name), []) if found is not None else []
+        return found.any_subsystem_ids(subvendor, name) if found is not None else []
 
     def _class_list(self) -> list[tuple[int, int | None, str]]:
         if self._classes is None:

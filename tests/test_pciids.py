@@ -114,7 +114,7 @@ def test_a_paste_with_numbers_never_indexes_names() -> None:
         ("Intel Corporation", "Alder Lake-N SATA AHCI Controller"),
         ("ASMedia Technology Inc.", "ASM1062 Serial ATA Controller"),
     ]
-    assert ids._vendor_index is None
+    assert ids._vendor_index is None and not ids._vendors  # no name index, no block indexed
     named = parse_lspci(NUMBERED.replace(" [8086:54d3]", ""), "named.txt", ids=ids)
     assert (named.devices[0].vendor_id, named.devices[0].device_id) == (0x8086, 0x54D3)
     assert ids._vendor_index is not None

@@ -35,8 +35,7 @@ from harness.pci.address import Bdf
 from harness.scenario.importer import devices
 from harness.scenario.importer.dmesg import worth_expecting
 from harness.scenario.importer.groups import GroupListing
-from harness.scenario.importer.model import DeviceFile, ExpectedLine, HostDraft
-from harness.scenario.importer.root import short_bdf
+from harness.scenario.importer.model import DeviceFile, ExpectedLine, HostDraft, short_bdf
 from harness.scenario.importer.sources import TextSource
 
 #: fakesys's default kernel when a paste names none (fakesys.host.model.DEFAULT_RELEASE).

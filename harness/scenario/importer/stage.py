@@ -35,9 +35,8 @@ from typing import Any
 from fakesys.errors import FakesysError
 from fakesys.kernel.kernel import FakeKernel
 from harness.scenario.importer import devices
-from harness.scenario.importer.dmesg import LogEntry
-from harness.scenario.importer.model import HostDraft
-from harness.scenario.importer.root import BOOT_LINES, LOG_BUDGET, short_bdf
+from harness.scenario.importer.dmesg import BOOT_LINES, LOG_BUDGET, LogEntry
+from harness.scenario.importer.model import HostDraft, short_bdf
 from harness.scenario.loader import Scenario, load_scenario
 
 #: Lines of a log worth keeping when the log is over budget: they name a PCI function, or report
