@@ -25,17 +25,15 @@ as a mail reply (headers, wrapped at 72 columns, quoted with "> "):
 from __future__ import annotations
 
 import argparse
-import os
 import re
-import resource
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cold import REPO, environment, loadavg, row, timed, vfiolab
+
 DATA = REPO / "tests" / "data" / "import"
 TARGET_SECONDS = 0.5
 _TITLE = re.compile(r"^(?:[0-9a-f]{4}:)?[0-9a-f]{2}:[0-9a-f]{2}\.[0-7] ")
@@ -87,55 +85,15 @@ def inputs() -> list[tuple[str, str]]:
     ]
 
 
-def loadavg() -> str:
-    try:
-        return " ".join(Path("/proc/loadavg").read_text(encoding="ascii").split()[:3])
-    except OSError:
-        return "unknown"
-
-
-def run_import(source: Path, out: Path, env: dict[str, str]) -> tuple[float, float]:
-    """One ``vfiolab scenario import`` in a new process: (wall seconds, CPU seconds)."""
-    command = [sys.executable, "-m", "harness.cli", "scenario", "import", str(source), "--out", str(out)]
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.perf_counter()
-    completed = subprocess.run(command, env=env, capture_output=True, check=False)
-    wall = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if completed.returncode != 0:
-        message = completed.stderr.decode(errors="replace")[-500:]
-        raise SystemExit(f"vfiolab scenario import {source} failed ({completed.returncode}): {message}")
-    cpu = after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime
-    return wall, cpu
-
-
-def timed_runs(source: Path, directory: Path, runs: int, env: dict[str, str]) -> tuple[list[float], list[float]]:
-    walls: list[float] = []
-    cpus: list[float] = []
-    for index in range(runs + 1):
-        out = directory / f"out-{index}"
-        wall, cpu = run_import(source, out, env)
-        if index:  # the first run writes missing bytecode caches
-            walls.append(wall)
-            cpus.append(cpu)
-    return walls, cpus
-
-
-def row(label: str, seconds: list[float]) -> str:
-    low, high = min(seconds) * 1000, max(seconds) * 1000
-    return f"    {label:<5} {statistics.median(seconds) * 1000:7.0f} ms  (min {low:.0f}, max {high:.0f})"
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=7, help="timed runs per input (at least 5)")
     parser.add_argument("--quick", action="store_true", help="only the first input (the main figure)")
     options = parser.parse_args()
     runs = max(options.runs, 5)
-    env = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
-    env["PYTHONPATH"] = str(REPO)
+    env = environment()
     chosen = inputs()[:1] if options.quick else inputs()
-    worst = 0.0
+    worst = worst_cpu = 0.0
     print(f"vfiolab scenario import, a new process per run, {runs} timed runs per input (median, min, max)")
     with tempfile.TemporaryDirectory(prefix="vfiolab-bench-import-") as temporary:
         directory = Path(temporary)
@@ -143,13 +101,22 @@ def main() -> int:
             source = directory / f"report-{number}.txt"
             source.write_text(text, encoding="utf-8")
             before = loadavg()
-            walls, cpus = timed_runs(source, directory / f"runs-{number}", runs, env)
+            runs_in = directory / f"runs-{number}"
+            walls, cpus = timed(
+                runs,
+                lambda index, source=source, runs_in=runs_in: vfiolab(
+                    "scenario", "import", str(source), "--out", f"{runs_in}/{index}"
+                ),
+                env,
+            )
             print(f"{title} ({len(text.splitlines())} lines); load average {before} -> {loadavg()}")
             print(row("wall", walls))
             print(row("CPU", cpus))
             worst = max(worst, statistics.median(walls))
+            worst_cpu = max(worst_cpu, statistics.median(cpus))
     verdict = "meets" if worst < TARGET_SECONDS else "MISSES"
     print(f"slowest median (wall): {worst * 1000:.0f} ms; {verdict} the {TARGET_SECONDS} s target")
+    print(f"slowest median (CPU): {worst_cpu * 1000:.0f} ms (the wall time of an otherwise idle machine is close)")
     return 0 if worst < TARGET_SECONDS else 1
 
 
