@@ -312,15 +312,13 @@ def test_staging_loads_each_text_once(
     stage = importlib.import_module("harness.scenario.importer.stage")
     loads: list[str] = []
     boots: list[object] = []
-    real_load, real_kernel = stage.load_scenario, stage.FakeKernel
-
     def counted_load(path: str) -> Scenario:
         loads.append(Path(path).read_text(encoding="utf-8"))
-        return real_load(path)
+        return load_scenario(path)
 
     def counted_kernel(host: Any) -> FakeKernel:
         boots.append(host)
-        return real_kernel(host)
+        return FakeKernel(host)
 
     monkeypatch.setattr(stage, "load_scenario", counted_load)
     monkeypatch.setattr(stage, "FakeKernel", counted_kernel)
