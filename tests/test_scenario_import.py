@@ -312,6 +312,7 @@ def test_staging_loads_each_text_once(
     stage = importlib.import_module("harness.scenario.importer.stage")
     loads: list[str] = []
     boots: list[object] = []
+
     def counted_load(path: str) -> Scenario:
         loads.append(Path(path).read_text(encoding="utf-8"))
         return load_scenario(path)
