@@ -38,8 +38,8 @@ from harness.capture.lspci_ecaps import EXTENDED
 from harness.capture.lspci_header import parse_title
 from harness.capture.lspci_text import blocks_of, records_of
 from harness.capture.paste import clean_lines, title_match
-from harness.capture.pciids import IdDatabase, system_ids
 from harness.pci.address import Bdf
+from harness.pciids import PciIds, system_ids
 from tests.conftest import lspci_path
 
 #: Records lspci fills from outside config space, which the flat tree does not reproduce
@@ -152,8 +152,8 @@ def _printed_name(device: ImportedDevice) -> str:
     return parse_title(match).name if match is not None else ""
 
 
-def _vendor_split(name: str, vendor: int, database: IdDatabase | None, seen: dict[int, str]) -> tuple[str, str]:
-    known = seen.get(vendor) or (database.vendor_names.get(vendor) if database else None)
+def _vendor_split(name: str, vendor: int, database: PciIds | None, seen: dict[int, str]) -> tuple[str, str]:
+    known = seen.get(vendor) or (database.vendor_name(vendor) if database else None)
     if known and (name == known or name.startswith(known + " ")):
         return known, name[len(known) :].strip()
     head, _, rest = name.partition(" ")
@@ -181,7 +181,7 @@ def names_database(paste: ImportedPaste) -> str:
         if device.subsystem and device.subsystem_name:
             text = re.sub(r" ?\[[0-9a-f]{4}:[0-9a-f]{4}\]$", "", device.subsystem_name)
             subvendor, subdevice = device.subsystem
-            known = database.vendor_names.get(subvendor) if database else None
+            known = database.vendor_name(subvendor) if database else None
             if known and text.startswith(known):
                 vendors.setdefault(subvendor, known)
                 rest = text[len(known) :].strip()
@@ -203,8 +203,8 @@ def names_database(paste: ImportedPaste) -> str:
                     if (sv, sd) == (vendor, device_id):
                         lines.append(f"\t\t{subvendor:04x} {subdevice:04x}  {sub_name}")
     for base in sorted({code >> 8 for code in subclasses}):
-        base_names = [name for name, codes in (database.classes if database else {}).items() if base in codes]
-        lines.append(f"C {base:02x}  {base_names[0] if base_names else f'Class {base:02x}'}")
+        base_name = database.base_class_name(base) if database else None
+        lines.append(f"C {base:02x}  {base_name or f'Class {base:02x}'}")
         for code in sorted(subclasses):
             if code >> 8 == base:
                 lines.append(f"\t{code & 0xFF:02x}  {subclasses[code]}")

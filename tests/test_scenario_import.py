@@ -10,19 +10,23 @@ machine, taken as the archive holds it (already wrapped by the sender's mail cli
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
 from fakesys.hw.describe import encode
+from fakesys.kernel.kernel import FakeKernel
 from fakesys.source import load_yaml
 from harness.capture.paste import hex_row
 from harness.scenario import load_scenario
 from harness.scenario.importer import default_name, import_sources
 from harness.scenario.importer.devices import at_rest
+from harness.scenario.loader import Scenario
 from tests.conftest import RenderRoot, RunLspci
 from tests.helpers import vfiolab
 from tests.test_import_lspci import quoted, wrapped
@@ -296,6 +300,36 @@ def test_group_numbers_the_simulation_forms_alike_are_pinned(
     assert entry["iommu_group"] == 7
     kernel_groups = load_scenario(str(result.scenario)).host.functions[0].iommu_group
     assert kernel_groups == 7
+
+
+def test_staging_loads_each_text_once(
+    scenario_root: RenderRoot, lspci: RunLspci, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The staged scenario is loaded again only when its text changed: pins (an IOMMU group
+    number, the IRQ lspci -vv shows) change it and the host boots again; the final text equals the
+    pinned one here (a paste has nothing to compare after the boot), so it is not loaded twice."""
+    # The module (the package's ``stage`` is its function of that name).
+    stage = importlib.import_module("harness.scenario.importer.stage")
+    loads: list[str] = []
+    boots: list[object] = []
+
+    def counted_load(path: str) -> Scenario:
+        loads.append(Path(path).read_text(encoding="utf-8"))
+        return load_scenario(path)
+
+    def counted_kernel(host: Any) -> FakeKernel:
+        boots.append(host)
+        return FakeKernel(host)
+
+    monkeypatch.setattr(stage, "load_scenario", counted_load)
+    monkeypatch.setattr(stage, "FakeKernel", counted_kernel)
+    root = scenario_root("terramaster-f4-424-pro")
+    (tmp_path / "lspci.txt").write_text(lspci(root, "-nnvv", "-s", "00:17.0"))
+    (tmp_path / "groups.txt").write_text("IOMMU Group 7: 00:17.0 SATA controller [0106]: Intel [8086:54d3]\n")
+    result = import_sources([str(tmp_path / "lspci.txt"), str(tmp_path / "groups.txt")], "pinned", tmp_path / "out")
+    assert len(boots) == 2 and boots[0] is not boots[1]
+    assert len(loads) == 2 and "iommu_group" not in loads[0] and "iommu_group: 7" in loads[1]
+    assert loads[1] == result.scenario.read_text(encoding="utf-8")  # the final text, loaded once
 
 
 # --- A captured root ---------------------------------------------------------------------------

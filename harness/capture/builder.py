@@ -152,17 +152,18 @@ class Sink:
     base: int
     path: str
 
+    def __post_init__(self) -> None:
+        self._by_name = _registers(self.structure) if self.structure is not None else {}
+
     def register(self, name: str) -> regs.Register | None:
-        if self.structure is None:
-            return None
-        return _registers(self.structure).get(name)
+        return self._by_name.get(name)
 
     def set(
         self, register_name: str, field_name: str | None, value: object, line: int, shown: int | None = None
     ) -> bool:
         """Store one field (or a whole register when ``field_name`` is None; ``shown`` is then
         the mask of the bits the paste showed, when not all)."""
-        register = self.register(register_name)
+        register = self._by_name.get(register_name)
         where = f"{self.path}.{register_name}" + (f".{field_name}" if field_name else "")
         if register is None:
             self.builder.problem(line, where, "no such register in the description vocabulary")

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from harness.capture.builder import DeviceBuilder, Sink
 from harness.capture.lspci_header import Title
 from harness.capture.model import Assumption, ImportedDevice
-from harness.capture.pciids import IdDatabase
 from harness.pci import regs
+from harness.pciids import PciIds
 
 #: The subsystem device a paste did not show (its subsystem vendor is known).
 UNKNOWN_SUBDEVICE = -1
@@ -31,7 +31,7 @@ class Identity:
     subsystem: tuple[int, int] | None = None
 
 
-def _choose(candidates: set[tuple[int, int]], name: str, database: IdDatabase) -> tuple[tuple[int, int], str] | None:
+def _choose(candidates: set[tuple[int, int]], name: str, database: PciIds) -> tuple[tuple[int, int], str] | None:
     """The lowest of the IDs a name stands for, and why (naming the others when there are)."""
     if not candidates:
         return None
@@ -43,7 +43,7 @@ def _choose(candidates: set[tuple[int, int]], name: str, database: IdDatabase) -
     return ordered[0], why
 
 
-def _lookup_device(title: Title, database: IdDatabase | None) -> tuple[tuple[int, int], str] | None:
+def _lookup_device(title: Title, database: PciIds | None) -> tuple[tuple[int, int], str] | None:
     if database is None or not title.name:
         return None
     candidates: set[tuple[int, int]] = set()
@@ -52,12 +52,12 @@ def _lookup_device(title: Title, database: IdDatabase | None) -> tuple[tuple[int
         if number is not None:
             candidates.add((vendor, int(number[1], 16)))
             continue
-        for device in database.devices.get((vendor, rest), []):
+        for device in database.device_ids(vendor, rest):
             candidates.add((vendor, device))
     return _choose(candidates, title.name, database)
 
 
-def resolve(builder: DeviceBuilder, sink: Sink, title: Title, database: IdDatabase | None, line: int) -> Identity:
+def resolve(builder: DeviceBuilder, sink: Sink, title: Title, database: PciIds | None, line: int) -> Identity:
     """Fill the header's identity registers and the device record; return what is known."""
     device = builder.device
     identity = Identity()
@@ -98,7 +98,7 @@ def resolve(builder: DeviceBuilder, sink: Sink, title: Title, database: IdDataba
     if class_code is None and config is not None:
         class_code = regs.read_register(config, 0x0A, 2)
     if class_code is None and title.class_name and database is not None:
-        matches = database.subclasses.get(title.class_name, [])
+        matches = database.subclass_codes(title.class_name)
         if len(matches) == 1:
             class_code = matches[0]
             builder.assume(
@@ -129,11 +129,11 @@ def resolve(builder: DeviceBuilder, sink: Sink, title: Title, database: IdDataba
     return identity
 
 
-def _split_names(name: str, vendor: int | None, database: IdDatabase | None) -> tuple[str | None, str | None]:
+def _split_names(name: str, vendor: int | None, database: PciIds | None) -> tuple[str | None, str | None]:
     if not name:
         return None, None
     if database is not None and vendor is not None:
-        vendor_name = database.vendor_names.get(vendor)
+        vendor_name = database.vendor_name(vendor)
         if vendor_name and name.startswith(vendor_name + " "):
             return vendor_name, name[len(vendor_name) + 1 :]
         if vendor_name == name:
@@ -145,7 +145,7 @@ def resolve_subsystem(
     builder: DeviceBuilder,
     text: str | None,
     identity: Identity,
-    database: IdDatabase | None,
+    database: PciIds | None,
     *,
     line: int,
     title_name: str = "",
@@ -174,13 +174,13 @@ def resolve_subsystem(
             line,
         )
         return (identity.vendor, identity.device), False
-    own_name = database.device_names.get((identity.vendor or 0, identity.device or 0))
+    own_name = database.device_name(identity.vendor or 0, identity.device or 0)
     for subvendor, rest in database.vendor_prefixes(text):
         number = re.fullmatch(r"Device ([0-9a-fA-F]{4})", rest)
         if number is not None:
             candidates.add((subvendor, int(number[1], 16)))
         elif identity.vendor is not None and identity.device is not None:
-            for subdevice in database.subsystems.get((identity.vendor, identity.device, subvendor, rest), []):
+            for subdevice in database.subsystem_ids(identity.vendor, identity.device, subvendor, rest):
                 candidates.add((subvendor, subdevice))
             if own_name is not None and rest == own_name:
                 if subvendor == identity.vendor:
@@ -193,7 +193,7 @@ def resolve_subsystem(
         # A name pci.ids has under another device of the vendor (the device IDs were looked up
         # by a name several devices share), or a name this pci.ids no longer has.
         for subvendor, rest in database.vendor_prefixes(text):
-            for subdevice in database.vendor_subsystems.get((identity.vendor, subvendor, rest), []):
+            for subdevice in database.any_subsystem_ids(identity.vendor, subvendor, rest):
                 candidates.add((subvendor, subdevice))
         if not candidates:
             for subvendor, _rest in database.vendor_prefixes(text)[:1]:

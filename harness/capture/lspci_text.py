@@ -27,9 +27,9 @@ from harness.capture.lspci_header import HEADER_STARTS, HeaderDecoder, Title, pa
 from harness.capture.lspci_tree import parse_tree
 from harness.capture.model import Assumption, HexDump, ImportedDevice, ImportedPaste, UnparsedLine
 from harness.capture.paste import Kind, PasteLine, clean_lines, command_args, hex_row, title_match
-from harness.capture.pciids import IdDatabase, system_ids
 from harness.errors import PasteError
 from harness.pci import regs
+from harness.pciids import PciIds, system_ids
 
 #: Records longer than this are cut (a wrapped lspci record is a few hundred characters).
 MAX_RECORD_CHARS = 8192
@@ -198,7 +198,7 @@ def records_of(block: Block, builder: DeviceBuilder) -> tuple[list[Record], str]
 class DeviceDecoder:
     """Decodes one device block into its :class:`ImportedDevice`."""
 
-    def __init__(self, block: Block, title: Title, builder: DeviceBuilder, database: IdDatabase | None) -> None:
+    def __init__(self, block: Block, title: Title, builder: DeviceBuilder, database: PciIds | None) -> None:
         self.block = block
         self.title = title
         self.builder = builder
@@ -440,7 +440,7 @@ def _hexdump(block: Block, builder: DeviceBuilder) -> HexDump | None:
 def parse_lspci(
     text: str,
     source: str = "<paste>",
-    ids: IdDatabase | str | None = "system",
+    ids: PciIds | str | None = "system",
 ) -> ImportedPaste:
     """Every device of a pasted ``lspci`` output (``-v``/``-vv``/``-vvv``, ``-x`` to ``-xxxx``,
     ``-t``, ``-nn``, ``-k``, ``-P``, in any mix and any paste form).
@@ -455,7 +455,7 @@ def parse_lspci(
     paste.tree = parse_tree(tree_lines, paste.unparsed)
     if not blocks and not paste.tree:
         raise PasteError(source, 1, "no lspci output found (expected lines like '03:00.0 SATA controller: ...')")
-    database = system_ids() if ids == "system" else ids if isinstance(ids, IdDatabase) else None
+    database = system_ids() if ids == "system" else ids if isinstance(ids, PciIds) else None
     style = PasteStyle.of("\n".join(line.text for line in lines))
     # One device may come twice: "lspci -vv" and then "lspci -x" of the same machine. Its text
     # is the block with the most records, its bytes the first dump; they are decoded together so

@@ -139,6 +139,10 @@ def split_lines(text: str, source: str) -> list[tuple[int, str]]:
     return [(number, line) for number, line in enumerate(raw, start=1)]
 
 
+#: Control characters other than tab become spaces.
+_CONTROL_TO_SPACE = {code: " " for code in range(0x20) if code != ord("\t")}
+
+
 def clean_lines(text: str, source: str = "<paste>") -> list[PasteLine]:
     """Every line of ``text`` with quoting, timestamps, fences, CR and stderr noise removed."""
     # Mail clients indent with no-break spaces (Thunderbird's format=flowed): they are spaces.
@@ -149,7 +153,7 @@ def clean_lines(text: str, source: str = "<paste>") -> list[PasteLine]:
     cleaned: list[PasteLine] = []
     for number, raw_line in numbered:
         line = raw_line.rstrip("\r\n")[:MAX_LINE_CHARS]
-        line = "".join(char if char >= " " or char == "\t" else " " for char in line).rstrip()
+        line = line.translate(_CONTROL_TO_SPACE).rstrip()
         line = _strip_timestamp(unquote(line))
         line = unquote(line).rstrip()
         if _FENCE.match(line):

@@ -34,7 +34,6 @@ from harness.rootfs import RootError, open_root
 from harness.scenario.importer import devices, writer
 from harness.scenario.importer.model import Assumption, HostDraft, Note
 from harness.scenario.importer.pasted import import_pastes
-from harness.scenario.importer.root import import_root
 from harness.scenario.importer.sources import RootPath, TextSource, classify
 from harness.scenario.importer.stage import StageError, stage
 
@@ -84,6 +83,9 @@ def render_files(name: str, draft: HostDraft) -> dict[str, str]:
 
 
 def _import_root(path: RootPath, name: str, draft: HostDraft) -> None:
+    # Imported here: a root's import runs the checker, whose modules a paste never needs.
+    from harness.scenario.importer.root import import_root
+
     try:
         fs = open_root(path.path)
     except RootError as error:

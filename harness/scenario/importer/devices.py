@@ -181,16 +181,21 @@ def _ordered(description: dict[str, Any]) -> dict[str, Any]:
     return {**head, **{key: value for key, value in description.items() if key not in head}}
 
 
-def _identity_key(description: Mapping[str, Any]) -> str:
-    return json.dumps({k: v for k, v in description.items() if k not in _PROVENANCE}, sort_keys=True, default=str)
+def _identity_key(device: DeviceFile) -> str:
+    if device.identity is None:
+        description = device.description
+        device.identity = json.dumps(
+            {k: v for k, v in description.items() if k not in _PROVENANCE}, sort_keys=True, default=str
+        )
+    return device.identity
 
 
 def add_device(files: list[DeviceFile], candidate: DeviceFile) -> str:
     """Add ``candidate`` unless a file with the same description exists (then the function joins
     it); returns the name the function's ``device:`` uses."""
-    key = _identity_key(candidate.description)
+    key = _identity_key(candidate)
     for existing in files:
-        if _identity_key(existing.description) == key and existing.bar_sizes == candidate.bar_sizes:
+        if _identity_key(existing) == key and existing.bar_sizes == candidate.bar_sizes:
             existing.functions.extend(candidate.functions)
             for source in candidate.description.get("sources", []):
                 if source not in existing.description.setdefault("sources", []):

@@ -12,7 +12,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.pci.address import Bdf
 from harness.scenario.importer.dmesg import LogEntry
+
+
+def short_bdf(bdf: Bdf | str) -> str:
+    """``03:00.0`` in domain 0, the full address elsewhere (as shipped scenarios write them)."""
+    text = str(bdf)
+    return text[5:] if text.startswith("0000:") else text
 
 
 @dataclass(frozen=True)
@@ -66,6 +73,9 @@ class DeviceFile:
     facts: list[tuple[str, object, Callable[[bytes], object]]] = field(default_factory=list)
     #: The file's text once written (it does not change while the scenario is staged).
     text: str | None = None
+    #: The description without provenance, as compared to find the same device again (made once
+    #: it is added: only its provenance changes afterwards).
+    identity: str | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass

@@ -35,8 +35,7 @@ from harness.pci.address import Bdf
 from harness.scenario.importer import devices
 from harness.scenario.importer.dmesg import worth_expecting
 from harness.scenario.importer.groups import GroupListing
-from harness.scenario.importer.model import DeviceFile, ExpectedLine, HostDraft
-from harness.scenario.importer.root import short_bdf
+from harness.scenario.importer.model import DeviceFile, ExpectedLine, HostDraft, short_bdf
 from harness.scenario.importer.sources import TextSource
 
 #: fakesys's default kernel when a paste names none (fakesys.host.model.DEFAULT_RELEASE).
@@ -110,6 +109,8 @@ class PasteImporter:
         self.where = where
         self.entries: dict[str, dict[str, Any]] = {}
         self.models: dict[str, bytes] = {}
+        #: Config space of each device file by name (functions sharing a file encode the same).
+        self.encoded: dict[str, bytes] = {}
         self.parents: dict[str, str] = {}
 
     def add(self, device: ImportedDevice, where: str) -> None:
@@ -180,8 +181,9 @@ class PasteImporter:
         elif state is not None:
             draft.note(bdf, f"the paste shows it in {state}; a host description holds D0, D3hot or D3cold: D0 is kept")
         self.entries[bdf] = entry
-        model = devices.encoded(description, f"devices/{name}.yaml")
-        self.models[bdf] = bytes(model.config)
+        if name not in self.encoded:
+            self.encoded[name] = bytes(devices.encoded(description, f"devices/{name}.yaml").config)
+        self.models[bdf] = self.encoded[name]
         if device.parent:
             self.parents[bdf] = device.parent
         if device.iommu_group is not None and 0 <= device.iommu_group <= 65535:

@@ -29,7 +29,7 @@ from harness.pciids import PciNames, find_ids_file
 from harness.rootfs import ATTRIBUTE_LIMIT, CONFIG_SPACE_LIMIT, RootFS
 from harness.scenario.importer import devices
 from harness.scenario.importer.dmesg import LogEntry, log_entry, worth_expecting
-from harness.scenario.importer.model import DeviceFile, ExpectedLine, HostDraft
+from harness.scenario.importer.model import DeviceFile, ExpectedLine, HostDraft, short_bdf
 from harness.sysfs import BlockDevice, HostView, PciFunction, read_host
 
 #: include/linux/ioport.h
@@ -88,15 +88,6 @@ _KERNEL_CONFIG_LINE = re.compile(r"^(?:# )?CONFIG_\w*(?:IOMMU|VFIO|PCI)\w*")
 #: Modules whose parameters a host description carries (the ones the checker and the simulated
 #: kernel act on).
 MODULES = ("vfio", "vfio_pci", "vfio_iommu_type1", "vfio_pci_core", "kvm", "kvm_intel", "kvm_amd")
-#: Kernel log lines the simulated kernel writes itself when it boots (they are not carried over
-#: from the capture, whatever numbers they hold: it writes its own).
-BOOT_LINES = re.compile(
-    r"^(?:Linux version |Command line: |DMI: |Hypervisor detected: |DMAR: IOMMU enabled$|DMAR-IR: Enabled IRQ remapping"
-    r"|AMD-Vi: Interrupt remapping enabled$|iommu: Default domain type: |VFIO - User Level meta-driver version"
-    r"|\S+ [0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]: Adding to iommu group \d+$)"
-)
-#: The scenario's kernel log: at most this many bytes of lines (the rest is summarised in a note).
-LOG_BUDGET = 256 * 1024
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
@@ -107,12 +98,6 @@ class RootSource:
     fs: RootFS
     label: str
     view: HostView
-
-
-def short_bdf(bdf: Bdf | str) -> str:
-    """``03:00.0`` in domain 0, the full address elsewhere (as shipped scenarios write them)."""
-    text = str(bdf)
-    return text[5:] if text.startswith("0000:") else text
 
 
 def _hex_number(text: str | None) -> int | None:
@@ -816,8 +801,3 @@ def import_root(fs: RootFS, label: str, scenario: str, draft: HostDraft) -> None
     importer.import_files()
     importer.import_checker()
     draft.sources.append(f"{label}: a captured root ({len(view.functions)} PCI functions)")
-
-
-def boot_line(text: str) -> bool:
-    """A line the simulated kernel writes itself at boot (:data:`BOOT_LINES`)."""
-    return BOOT_LINES.match(text) is not None

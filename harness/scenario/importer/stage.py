@@ -18,8 +18,9 @@ The scenario and its devices are written to a temporary directory and loaded exa
 
 The files live in one staging directory for the whole check; a file is rewritten only when its
 text changed, so the device library's cache (keyed by file, modification time and size) encodes
-each device file once however often the scenario is loaded again. The host is booted a second
-time only when pins changed it, and the final files are loaded once more at the end.
+each device file once however often the scenario is loaded again, and texts that did not change
+since the last load are not loaded again. The host is booted a second time only when pins changed
+it, and the final files are loaded once more at the end when they changed.
 """
 
 from __future__ import annotations
@@ -35,9 +36,8 @@ from typing import Any
 from fakesys.errors import FakesysError
 from fakesys.kernel.kernel import FakeKernel
 from harness.scenario.importer import devices
-from harness.scenario.importer.dmesg import LogEntry
-from harness.scenario.importer.model import HostDraft
-from harness.scenario.importer.root import BOOT_LINES, LOG_BUDGET, short_bdf
+from harness.scenario.importer.dmesg import BOOT_LINES, LOG_BUDGET, LogEntry
+from harness.scenario.importer.model import HostDraft, short_bdf
 from harness.scenario.loader import Scenario, load_scenario
 
 #: Lines of a log worth keeping when the log is over budget: they name a PCI function, or report
@@ -60,8 +60,10 @@ class Staging:
         self.name = name
         self.directory = Path(tempfile.mkdtemp(prefix="vfiolab-import-"))
         self.written: dict[str, str] = {}
+        self.loaded: Scenario | None = None
 
     def load(self, files: dict[str, str]) -> Scenario:
+        changed = self.loaded is None
         for relative, text in files.items():
             if self.written.get(relative) == text:
                 continue
@@ -69,7 +71,11 @@ class Staging:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(text, encoding="utf-8")
             self.written[relative] = text
-        return load_scenario(str(self.directory / f"{self.name}.yaml"))
+            changed = True
+        if changed or self.loaded is None:
+            # The same texts loaded before load the same: each is loaded once.
+            self.loaded = load_scenario(str(self.directory / f"{self.name}.yaml"))
+        return self.loaded
 
     def remove(self) -> None:
         shutil.rmtree(self.directory, ignore_errors=True)

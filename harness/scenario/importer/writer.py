@@ -47,6 +47,8 @@ _HOST_ORDER = (
 
 
 def printable(text: str) -> str:
+    if text.isprintable():
+        return text
     return "".join(char if char.isprintable() else "?" for char in text)
 
 
