@@ -108,6 +108,19 @@ def parse_dmesg(text: str) -> list[TimedLine]:
     return lines
 
 
+def mount_host_root_command() -> str:
+    """The guest's shell line that mounts the host's root (9p, read-only) at /host with the
+    guest's /proc, /sys and /dev over the host's, and a writable /dev/shm, so ``chroot /host``
+    runs the host's programs on the guest's kernel (the 9p modules must be loaded)."""
+    root = HOST_ROOT_MOUNT
+    return (
+        f"mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=262144,cache=loose {HOST_ROOT_TAG} {root}"
+        f" && mount -t proc proc {root}/proc && mount -t sysfs sysfs {root}/sys"
+        f" && mount -t devtmpfs devtmpfs {root}/dev && mkdir -p {root}/dev/shm"
+        f" && mount -t tmpfs -o mode=1777 tmpfs {root}/dev/shm"
+    )
+
+
 def _without_kernel_lines(text: str) -> str:
     return "\n".join(line for line in text.split("\n") if CONSOLE_KERNEL_LINE.match(line) is None)
 
@@ -233,17 +246,8 @@ class GuestSession:
             self.check("modprobe -a " + " ".join(shlex.quote(name) for name in wanted), phase=phase)
 
     def mount_host_root(self) -> None:
-        """Mount the host's root (9p, read-only) at /host with the guest's /proc, /sys and /dev
-        over the host's, and a writable /dev/shm, so ``chroot /host`` runs the host's programs on
-        the guest's kernel."""
-        root = HOST_ROOT_MOUNT
-        self.check(
-            f"mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=262144,cache=loose {HOST_ROOT_TAG} {root}"
-            f" && mount -t proc proc {root}/proc && mount -t sysfs sysfs {root}/sys"
-            f" && mount -t devtmpfs devtmpfs {root}/dev && mkdir -p {root}/dev/shm"
-            f" && mount -t tmpfs -o mode=1777 tmpfs {root}/dev/shm",
-            phase="host-root",
-        )
+        """Mount the host's root at /host (:func:`mount_host_root_command`)."""
+        self.check(mount_host_root_command(), phase="host-root")
 
     def kmsg(self, text: str) -> None:
         """A line in the guest's kernel log (``vfiolab-live: TEXT``), at info level."""
