@@ -114,7 +114,7 @@ def test_command_line_has_the_guest_devices_iommu_and_host_root_in_order(tmp_pat
     assert "pci-bridge,id=br1,chassis_nr=7" in argv and "e1000,id=nic1,bus=br1,addr=01.0,romfile=" in argv
     assert f"virtio-9p-pci,fsdev={HOST_ROOT_TAG},mount_tag={HOST_ROOT_TAG},bus=pcie.0,addr=1e.0" in argv
     assert "readonly=on" in joined
-    assert argv[-2:] == ["-append", "console=ttyS0 panic=-1 intel_iommu=on"]
+    assert argv[-2:] == ["-append", "console=ttyS0 panic=-1 no_timer_check intel_iommu=on"]
     assert shlex.split(launch.quoted()) == argv
 
 
