@@ -26,6 +26,16 @@ DESCRIPTION_KEYS = frozenset(KEY_ORDER) - {"extends"}
 LAYOUTS = {"normal": regs.HEADER_LAYOUT_NORMAL, "bridge": regs.HEADER_LAYOUT_BRIDGE}
 _DERIVED_HEADER = {"capabilities_pointer", "header_type"}
 _MSI_KEYS = ("address", "data", "mask_bits", "pending_bits")
+#: A bridge's windows as (base register, limit register, closed base, closed limit): what firmware
+#: leaves in a window it does not use, base above limit (PCI-to-PCI Bridge Architecture 1.2,
+#: 3.2.5.6-3.2.5.9: a window with limit below base forwards nothing; lspci prints "[disabled]").
+#: The low four bits (the window's type: 16/32-bit I/O, 32/64-bit prefetchable) are the device's
+#: and are kept from the description.
+BRIDGE_WINDOWS = (
+    ("io_base", "io_limit", 0xF0, 0x00),
+    ("memory_base", "memory_limit", 0xFFF0, 0x0000),
+    ("prefetchable_base", "prefetchable_limit", 0xFFF0, 0x0000),
+)
 
 
 def capability_length(structure: regs.Structure, config: bytes | bytearray, offset: int) -> int:
@@ -157,6 +167,8 @@ class _Encoder:
                     f"unknown {header_spec.name} register {name!r}; allowed: {', '.join(allowed)}",
                 )
             self.put_register(config, 0, header_spec.register(str(name)), value, ("header", name))
+        if layout == regs.HEADER_LAYOUT_BRIDGE:
+            _close_windows(config, header)
         bars = self.encode_bars(config, layout)
         rom = self.encode_rom(config, layout)
         self.encode_capabilities(config, capabilities)
@@ -449,6 +461,21 @@ class _Encoder:
             config[start : start + len(chunk)] = chunk
 
 
+def _close_windows(config: bytearray, header: Mapping[str, Any]) -> None:
+    """Close the windows whose base and limit the description does not give, keeping the type
+    bits it gave (``io_base: 0x01`` alone is a closed 32-bit I/O window)."""
+    for base_name, limit_name, closed_base, closed_limit in BRIDGE_WINDOWS:
+        base = regs.HEADER_TYPE1.register(base_name)
+        limit = regs.HEADER_TYPE1.register(limit_name)
+        current_base = regs.read_register(config, base.offset, base.width)
+        current_limit = regs.read_register(config, limit.offset, limit.width)
+        if (base_name in header and limit_name in header) or (current_base | current_limit) & ~0x0F:
+            continue  # the description gives the window
+        type_bits = (current_base | current_limit) & 0x0F
+        regs.write_register(config, base.offset, base.width, closed_base | type_bits)
+        regs.write_register(config, limit.offset, limit.width, closed_limit | type_bits)
+
+
 def encode(doc: Document) -> DeviceModel:
     """Encode a description (a :class:`Document` so errors carry file and line)."""
     return _Encoder(doc).encode()
@@ -519,6 +546,10 @@ def describe(model: DeviceModel) -> dict[str, object]:
         status.pop("capabilities", None)
         if not status:
             header.pop("status")
+    if bridge:
+        for base_name, limit_name, _, _ in BRIDGE_WINDOWS:
+            if base_name not in header and limit_name not in header:
+                header[base_name] = header[limit_name] = 0  # open at 0: not what the encoder assumes
     description["header"] = header
     bars = _describe_bars(model, config, bridge)
     if bars:
