@@ -29,8 +29,8 @@ _MSI_KEYS = ("address", "data", "mask_bits", "pending_bits")
 #: A bridge's windows as (base register, limit register, closed base, closed limit): what firmware
 #: leaves in a window it does not use, base above limit (PCI-to-PCI Bridge Architecture 1.2,
 #: 3.2.5.6-3.2.5.9: a window with limit below base forwards nothing; lspci prints "[disabled]").
-#: The low four bits (the window's type: 16/32-bit I/O, 32/64-bit prefetchable) are the device's
-#: and are kept from the description.
+#: A description that gives a window's type (16/32-bit I/O, 32/64-bit prefetchable, the low four
+#: bits) names both registers: ``io_base: 0xf1, io_limit: 0x01`` is a closed 32-bit I/O window.
 BRIDGE_WINDOWS = (
     ("io_base", "io_limit", 0xF0, 0x00),
     ("memory_base", "memory_limit", 0xFFF0, 0x0000),
@@ -462,18 +462,14 @@ class _Encoder:
 
 
 def _close_windows(config: bytearray, header: Mapping[str, Any]) -> None:
-    """Close the windows whose base and limit the description does not give, keeping the type
-    bits it gave (``io_base: 0x01`` alone is a closed 32-bit I/O window)."""
+    """Close the windows of which the description names neither base nor limit register."""
     for base_name, limit_name, closed_base, closed_limit in BRIDGE_WINDOWS:
+        if base_name in header or limit_name in header:
+            continue  # the description gives the window (a register it leaves out is zero)
         base = regs.HEADER_TYPE1.register(base_name)
         limit = regs.HEADER_TYPE1.register(limit_name)
-        current_base = regs.read_register(config, base.offset, base.width)
-        current_limit = regs.read_register(config, limit.offset, limit.width)
-        if (base_name in header and limit_name in header) or (current_base | current_limit) & ~0x0F:
-            continue  # the description gives the window
-        type_bits = (current_base | current_limit) & 0x0F
-        regs.write_register(config, base.offset, base.width, closed_base | type_bits)
-        regs.write_register(config, limit.offset, limit.width, closed_limit | type_bits)
+        regs.write_register(config, base.offset, base.width, closed_base)
+        regs.write_register(config, limit.offset, limit.width, closed_limit)
 
 
 def encode(doc: Document) -> DeviceModel:
