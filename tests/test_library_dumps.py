@@ -704,3 +704,21 @@ def test_a_port_with_a_slot_and_nothing_below_reads_presence_clear() -> None:
     port.downstream.append(Device(library_model("realtek-rtl8125")))
     detect_presence(port)
     assert regs.read_register(port.registers, base + 0x1A, 2) & 0x40
+
+
+# --- Unprogrammed bridge windows ---------------------------------------------------------------
+
+_WINDOW_LINE = re.compile(r"^\s*((?:I/O|Memory|Prefetchable memory) behind bridge: .*)$", re.MULTILINE)
+
+
+def test_an_unprogrammed_window_renders_as_firmware_leaves_it(scenario_root: RenderRoot, lspci: RunLspci) -> None:
+    """fakesys programs no bridge window: the switch port reads as the X370's empty port 06:03.0."""
+    root = scenario_root("n100-asm1184e-switch")
+    rendered = _WINDOW_LINE.findall(lspci(root, "-vv", "-s", "02:03.0"))
+    block = (DATA / X370).read_text(encoding="utf-8").split("\n06:03.0 ")[1].split("\n\n")[0]
+    assert rendered == _WINDOW_LINE.findall(block)
+    assert rendered == [
+        "I/O behind bridge: [disabled] [32-bit]",
+        "Memory behind bridge: [disabled] [32-bit]",
+        "Prefetchable memory behind bridge: [disabled] [64-bit]",
+    ]
