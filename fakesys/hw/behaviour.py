@@ -80,6 +80,10 @@ class Behaviour:
         """Whether this port's Link Status registers follow its link (training, SBR)."""
         return True
 
+    def presence_detect_follows(self) -> bool:
+        """Whether this port's Slot Status Presence Detect State follows what is plugged in."""
+        return True
+
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, **self.params}
 
@@ -310,6 +314,20 @@ class FixedLinkStatus(Behaviour):
         return False
 
 
+class NoPresenceDetect(Behaviour):
+    """A downstream port with a slot whose Presence Detect State reads 0 whatever is plugged in.
+    The ASMedia ASM1184e's downstream ports do so: in Sami Farin's `lspci -vvnnx` (amd-gfx,
+    2023-03-12, "[amdgpu] [RX550] 6.1.15+ kernel system freeze when display turned off"), port
+    06:05.0 shows SltSta PresDet- with DLActive+ and an Intel I211 working behind it."""
+
+    name = "no_presence_detect"
+    description = "Slot Status Presence Detect State stays 0 with a device plugged in"
+    parameters: ClassVar[dict[str, str]] = {}
+
+    def presence_detect_follows(self) -> bool:
+        return False
+
+
 REGISTRY: dict[str, Callable[..., Behaviour]] = {
     cls.name: cls
     for cls in (
@@ -320,6 +338,7 @@ REGISTRY: dict[str, Callable[..., Behaviour]] = {
         DmaAlias,
         DegradedLink,
         FixedLinkStatus,
+        NoPresenceDetect,
         VfioPresented,
     )
 }

@@ -26,6 +26,16 @@ DESCRIPTION_KEYS = frozenset(KEY_ORDER) - {"extends"}
 LAYOUTS = {"normal": regs.HEADER_LAYOUT_NORMAL, "bridge": regs.HEADER_LAYOUT_BRIDGE}
 _DERIVED_HEADER = {"capabilities_pointer", "header_type"}
 _MSI_KEYS = ("address", "data", "mask_bits", "pending_bits")
+#: A bridge's windows as (base register, limit register, closed base, closed limit): what firmware
+#: leaves in a window it does not use, base above limit (PCI-to-PCI Bridge Architecture 1.2,
+#: 3.2.5.6-3.2.5.9: a window with limit below base forwards nothing; lspci prints "[disabled]").
+#: A description that gives a window's type (16/32-bit I/O, 32/64-bit prefetchable, the low four
+#: bits) names both registers: ``io_base: 0xf1, io_limit: 0x01`` is a closed 32-bit I/O window.
+BRIDGE_WINDOWS = (
+    ("io_base", "io_limit", 0xF0, 0x00),
+    ("memory_base", "memory_limit", 0xFFF0, 0x0000),
+    ("prefetchable_base", "prefetchable_limit", 0xFFF0, 0x0000),
+)
 
 
 def capability_length(structure: regs.Structure, config: bytes | bytearray, offset: int) -> int:
@@ -157,6 +167,8 @@ class _Encoder:
                     f"unknown {header_spec.name} register {name!r}; allowed: {', '.join(allowed)}",
                 )
             self.put_register(config, 0, header_spec.register(str(name)), value, ("header", name))
+        if layout == regs.HEADER_LAYOUT_BRIDGE:
+            _close_windows(config, header)
         bars = self.encode_bars(config, layout)
         rom = self.encode_rom(config, layout)
         self.encode_capabilities(config, capabilities)
@@ -449,6 +461,17 @@ class _Encoder:
             config[start : start + len(chunk)] = chunk
 
 
+def _close_windows(config: bytearray, header: Mapping[str, Any]) -> None:
+    """Close the windows of which the description names neither base nor limit register."""
+    for base_name, limit_name, closed_base, closed_limit in BRIDGE_WINDOWS:
+        if base_name in header or limit_name in header:
+            continue  # the description gives the window (a register it leaves out is zero)
+        base = regs.HEADER_TYPE1.register(base_name)
+        limit = regs.HEADER_TYPE1.register(limit_name)
+        regs.write_register(config, base.offset, base.width, closed_base)
+        regs.write_register(config, limit.offset, limit.width, closed_limit)
+
+
 def encode(doc: Document) -> DeviceModel:
     """Encode a description (a :class:`Document` so errors carry file and line)."""
     return _Encoder(doc).encode()
@@ -519,6 +542,10 @@ def describe(model: DeviceModel) -> dict[str, object]:
         status.pop("capabilities", None)
         if not status:
             header.pop("status")
+    if bridge:
+        for base_name, limit_name, _, _ in BRIDGE_WINDOWS:
+            if base_name not in header and limit_name not in header:
+                header[base_name] = header[limit_name] = 0  # open at 0: not what the encoder assumes
     description["header"] = header
     bars = _describe_bars(model, config, bridge)
     if bars:

@@ -1,5 +1,6 @@
 """PCI Express links between a downstream port and the device below it.
 
+Presence Detect State in a slot's Slot Status follows whether a device is wired below the port.
 Link training sets both ends' Link Status: the highest speed both support (capped by the port's
 Target Link Speed in LnkCtl2) and the widest common width; a port that reports Data Link Layer
 state (LnkCap LLActRep+) shows DLActive+. A link that fails to train leaves the port with
@@ -16,6 +17,8 @@ from harness.pci.config import ConfigSpace
 LNKSTA = 0x12
 LNKCAP = 0x0C
 LNKCTL2 = 0x30
+#: PCI Express Capabilities register: Slot Implemented.
+FLAGS_SLOT = 0x0100
 
 
 def _max_speed(device: Device) -> int:
@@ -31,6 +34,18 @@ def _link_partner(port: Device) -> Device | None:
 
 def _status_follows(port: Device) -> bool:
     return all(behaviour.link_status_follows() for behaviour in port.behaviours)
+
+
+def detect_presence(port: Device) -> None:
+    """Slot Status Presence Detect State of a port with a slot follows what is wired below it: set
+    while a card is present (PCIe r6.0 7.5.3.11, required where Slot Implemented is set), unless a
+    behaviour says the port's presence detect does not (``presence_detect_follows``)."""
+    base = port.express_offset
+    if not base or not regs.read_register(port.registers, base + 2, 2) & FLAGS_SLOT:
+        return
+    if not all(behaviour.presence_detect_follows() for behaviour in port.behaviours):
+        return
+    port.update_field(regs.EXPRESS, base, "sltsta", "presence_detect", int(bool(port.downstream)))
 
 
 def link_down(port: Device) -> None:

@@ -5,7 +5,7 @@ the text showed them (and the cross-check compares them). The device library's f
 what is set: the encoder starts from zeros, so a field whose value encodes to zero (``false``,
 ``D0``, ``MaxPayload 128``, ``ASPM disabled``) changes no byte. :func:`compact_description`
 drops those, and registers and entries left empty, and nothing else: the result encodes to the
-same bytes.
+same bytes. A bridge's window registers are kept (the encoder closes a window left out).
 """
 
 from __future__ import annotations
@@ -20,6 +20,9 @@ from harness.pci import regs
 #: encoder takes by name, left out when zero.
 _KEEP = {"id", "at", "version"}
 _MSI_VALUES = ("address", "data", "mask_bits", "pending_bits")
+#: A bridge's window registers: the encoder closes a window whose registers a description leaves
+#: out (fakesys.hw.describe.BRIDGE_WINDOWS), so a window that reads zero keeps its zeros.
+_WINDOWS = {"io_base", "io_limit", "memory_base", "memory_limit", "prefetchable_base", "prefetchable_limit"}
 
 
 def _structure(entry: Mapping[str, Any], table: Mapping[str, regs.Structure]) -> regs.Structure | None:
@@ -52,7 +55,7 @@ def compact_description(description: Mapping[str, Any]) -> dict[str, Any]:
     bridge = result.get("layout") == "bridge"
     header = result.get("header")
     if isinstance(header, dict):
-        _compact_registers(header, regs.HEADER_TYPE1 if bridge else regs.HEADER_TYPE0, set())
+        _compact_registers(header, regs.HEADER_TYPE1 if bridge else regs.HEADER_TYPE0, _WINDOWS if bridge else set())
     for key, table in (("capabilities", regs.CAPABILITIES), ("extended_capabilities", regs.EXTENDED_CAPABILITIES)):
         for entry in result.get(key, []):
             _compact_registers(entry, _structure(entry, table), _KEEP | set(_MSI_VALUES))

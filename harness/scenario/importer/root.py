@@ -25,6 +25,7 @@ from fakesys.sysfs.render import udev_id
 from harness.checker import run_checks
 from harness.pci import regs
 from harness.pci.address import Bdf
+from harness.pci.config import ConfigSpace
 from harness.pciids import PciNames, find_ids_file
 from harness.rootfs import ATTRIBUTE_LIMIT, CONFIG_SPACE_LIMIT, RootFS
 from harness.scenario.importer import devices
@@ -262,6 +263,10 @@ class RootImporter:
         if dead:
             notes.append("The captured device read all-ones; its host entry says condition: dead.")
         description = devices.from_model(model, [source], notes)
+        if self.presence_hardwired_clear(function, config):
+            # fakesys sets Presence Detect State from the topology; this port read clear with a
+            # device below it, which the no_presence_detect behaviour keeps.
+            description["behaviours"] = [{"name": "no_presence_detect"}]
         sizes = {bar.index: bar.size for bar in bars if bar.size is not None}
         expected = None if dead else config
         if not dead and len(config) > regs.UNPRIVILEGED_CONFIG_SIZE:
@@ -273,6 +278,15 @@ class RootImporter:
         if function.reset_method is not None:
             self.draft.captured_reset[bdf] = function.reset_method
         return DeviceFile(devices.device_file_name(self.scenario, bdf), description, [bdf], expected, sizes, source)
+
+    def presence_hardwired_clear(self, function: PciFunction, config: bytes) -> bool:
+        """A port with a slot whose Slot Status shows no card while a function sits below it."""
+        if len(config) < regs.CONVENTIONAL_CONFIG_SIZE or function.config_dead:
+            return False
+        express = ConfigSpace(config).express()
+        if express is None or not express.slot_implemented or express.get("sltsta", "presence_detect"):
+            return False
+        return bool(self.view.children(function.bdf))
 
     def pci_entry(self, function: PciFunction, name: str) -> dict[str, object]:
         bdf = str(function.bdf)
