@@ -98,6 +98,8 @@ CODES: dict[str, str] = {
     "power-link.narrow-link": "the link is narrower than both ends support",
     "power-link.slow-link": "the link is slower than both ends support",
     "power-link.d3cold-wake": "known not to wake from D3cold",
+    # power-link, families 3 and 4 of issue 16 (helper H5).
+    "power-link.d3cold-wake-failed": "the kernel log shows it, or a port above it, not waking from D3cold",
     # binding: drivers and early binding.
     "binding.driver": "the driver that holds it now",
     "binding.none": "no early binding to vfio-pci is configured",
