@@ -22,10 +22,10 @@ import re
 import shlex
 from collections.abc import Iterator
 
-from harness.checks.base import CheckContext
+from harness.checks.base import CheckContext, log_matches
 from harness.findings import Evidence, Finding, Severity
 from harness.idle_d3 import COST, KERNEL_ARG, MODPROBE_LINE, IdleD3, idle_d3
-from harness.kernellog import LogLine, describe_group, group_similar
+from harness.kernellog import describe_group, group_similar
 from harness.known_devices import D3COLD_WAKE_FAILURE, lookup
 from harness.sysfs import PciFunction, device_file, on_host
 
@@ -190,20 +190,11 @@ def _path_up(ctx: CheckContext, function: PciFunction) -> list[PciFunction]:
     return chain
 
 
-def _wake_lines(ctx: CheckContext) -> list[LogLine]:
-    cached = ctx.view.derived.get("d3cold-wake-lines")
-    if isinstance(cached, list):
-        return cached
-    found = [line for line in ctx.view.kernel_log or [] if _D3COLD_WAKE.search(line.text)]
-    ctx.view.derived["d3cold-wake-lines"] = found
-    return found
-
-
 def _d3cold_wake_failed(ctx: CheckContext, function: PciFunction) -> Iterator[Finding]:
     view = ctx.view
     if not view.kernel_log or view.kernel_log_path is None:
         return
-    candidates = _wake_lines(ctx)
+    candidates = [line for _, line in log_matches(ctx, _D3COLD_WAKE)]
     if not candidates:
         return
     chain = _path_up(ctx, function)

@@ -24,7 +24,7 @@ import re
 import shlex
 from collections.abc import Iterator
 
-from harness.checks.base import CheckContext
+from harness.checks.base import CheckContext, log_matches
 from harness.findings import Evidence, Finding, Severity
 from harness.kernellog import LogLine, describe_group, group_similar
 from harness.known_devices import FLR_BREAKS_DEVICE, LINK_DEAD_AFTER_BUS_RESET, lookup
@@ -34,20 +34,11 @@ _GAVE_UP = re.compile(r"not ready \d+ms after (FLR|AF_FLR|bus reset); giving up"
 _FLR_METHODS = ("flr", "af_flr")
 
 
-def _gave_up(ctx: CheckContext) -> list[tuple[str, LogLine]]:
-    cached = ctx.view.derived.get("reset-gave-up")
-    if isinstance(cached, list):
-        return cached
-    found = [(match[1], line) for line in ctx.view.kernel_log or [] if (match := _GAVE_UP.search(line.text))]
-    ctx.view.derived["reset-gave-up"] = found
-    return found
-
-
 def check(ctx: CheckContext) -> Iterator[Finding]:
     view = ctx.view
     if not view.kernel_log or view.kernel_log_path is None:
         return
-    found = _gave_up(ctx)
+    found = [(match[1], line) for match, line in log_matches(ctx, _GAVE_UP)]
     if not found:
         return
     for function in ctx.selected():
