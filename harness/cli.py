@@ -450,6 +450,8 @@ def _print_refusal(refused: GenerateRefused, redact: Callable[[str], str]) -> in
     if refused.alternative:
         print("# Instead, pass the disks (vfiolab generate proxmox-disks prints these on stdout):", file=sys.stderr)
         print(redact(refused.alternative), end="", file=sys.stderr)
+    for fix in refused.fixes:
+        print(redact(paste.printable(fix.rstrip("\n"))), file=sys.stderr)
     return EXIT_REFUSED
 
 

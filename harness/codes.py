@@ -98,6 +98,10 @@ CODES: dict[str, str] = {
     "power-link.narrow-link": "the link is narrower than both ends support",
     "power-link.slow-link": "the link is slower than both ends support",
     "power-link.d3cold-wake": "known not to wake from D3cold",
+    # power-link and reset-observed, families 3 and 4 of issue 16 (helper H5).
+    "reset.flr-failed-here": "the kernel log shows FLR never finishing for it on this host",
+    "reset.bus-reset-failed-here": "the kernel log shows a bus reset it did not come back from on this host",
+    "power-link.d3cold-wake-failed": "the kernel log shows it, or a port above it, not waking from D3cold",
     # binding: drivers and early binding.
     "binding.driver": "the driver that holds it now",
     "binding.none": "no early binding to vfio-pci is configured",

@@ -127,6 +127,42 @@ class LinkDeadAfterBusReset(Behaviour):
         return not self.dead
 
 
+class AllOnesAfterReset(Behaviour):
+    """The function stops answering after a reset although its link stays up: every config read
+    completes with all-ones until a reset it does survive (by default only a power cycle). The
+    MediaTek MT7922 after FLR is one (its config reads return ~0 until a secondary bus reset,
+    per the commit message of "PCI: Avoid FLR for Mediatek MT7922 WiFi", linux-pci, 2025-02-12);
+    devices that only a host power cycle brings back are another."""
+
+    name = "all_ones_after_reset"
+    description = "after the given resets config reads return all-ones (link up) until a reset it recovers from"
+    parameters: ClassVar[dict[str, str]] = {
+        "after": "reset kinds after which it stops answering (default [flr])",
+        "recovered_by": "reset kinds that bring it back (a power cycle always does)",
+    }
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self.kinds = _kinds(params.get("after", ["flr"]), self.name)
+        self.recovered_by = _kinds(params.get("recovered_by", ["power_cycle"]), self.name)
+        self.silent = False
+
+    def on_config_read(self, offset: int, width: int, value: int) -> int:
+        # The link is up and requests complete, with all-ones data (the device is not "dead" in
+        # fakesys's sense: Device.alive would take the link down as well).
+        return (1 << (8 * width)) - 1 if self.silent else value
+
+    def on_config_write(self, offset: int, width: int, value: int) -> int | None:
+        return None if self.silent else value
+
+    def on_reset(self, kind: ResetKind) -> float:
+        if kind in self.kinds:
+            self.silent = True
+        elif kind in self.recovered_by or kind is ResetKind.POWER_CYCLE:
+            self.silent = False  # power removed and restored: a new boot of the function
+        return 0.0
+
+
 class ReadyAfterReset(Behaviour):
     """The device answers config requests only some time after a reset (slow firmware boot)."""
 
@@ -332,6 +368,7 @@ REGISTRY: dict[str, Callable[..., Behaviour]] = {
     cls.name: cls
     for cls in (
         LinkDeadAfterBusReset,
+        AllOnesAfterReset,
         ReadyAfterReset,
         PmResetIgnored,
         D3coldWakeFailure,

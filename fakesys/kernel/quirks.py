@@ -9,6 +9,7 @@ Debian stable series; 5.10 likewise lacks it. Vendor IDs are from include/linux/
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -43,13 +44,35 @@ class DeviceMatch:
     class_code: int | None = None
     class_shift: int = 8
     profiles: frozenset[str] = ALL_PROFILES
+    #: Within its profiles, the releases that carry it: the first release of each stable branch
+    #: that took it, then the first mainline release (empty: every release of the profiles).
+    since: tuple[tuple[int, ...], ...] = ()
 
-    def matches(self, vendor: int, device: int, class_code: int, profile: str) -> bool:
+    def matches(self, vendor: int, device: int, class_code: int, profile: str, release: tuple[int, ...] = ()) -> bool:
         if profile not in self.profiles or vendor != self.vendor:
+            return False
+        if self.since and release and not _carried(self.since, release):
             return False
         if self.device is not None and device & self.device_mask != self.device:
             return False
         return self.class_code is None or class_code >> self.class_shift == self.class_code
+
+
+def _carried(since: tuple[tuple[int, ...], ...], release: tuple[int, ...]) -> bool:
+    """A release carries an entry from its branch's first release with it, or from the first
+    mainline release (the last of ``since``) on."""
+    *branches, mainline = since
+    if release >= mainline:
+        return True
+    return any(release[:2] == first[:2] and release >= first for first in branches)
+
+
+def release_numbers(release: str) -> tuple[int, ...]:
+    """(major, minor, patch) of a release string such as 6.12.16+deb13-amd64; () when it has none."""
+    match = re.match(r"^(\d+)\.(\d+)(?:\.(\d+))?", release)
+    if match is None:
+        return ()
+    return tuple(int(part) for part in match.groups(default="0"))
 
 
 def _ids(vendor: int, *devices: int, profiles: frozenset[str] = ALL_PROFILES) -> list[DeviceMatch]:
@@ -75,11 +98,14 @@ NO_PM_RESET: list[DeviceMatch] = [
     *_ids(VENDOR_MELLANOX, 0xCB84, 0xCF6C, 0xCF70, 0xCF80),
 ]
 
-# quirk_no_flr: PCI_DEV_FLAGS_NO_FLR_RESET. MediaTek entries appear in 6.12 only.
+# quirk_no_flr: PCI_DEV_FLAGS_NO_FLR_RESET. MediaTek entries appear in 6.12 only: the MT7922's
+# ("PCI: Avoid FLR for Mediatek MT7922 WiFi", 81f64e925c29) first in v6.14 and in stable 6.12.16
+# (its ChangeLog-6.12.16), so 6.12.0-6.12.15 lack it.
 NO_FLR: list[DeviceMatch] = [
     *_ids(VENDOR_AMD, 0x1487, 0x148C, 0x149C, 0x7901),
     *_ids(VENDOR_INTEL, 0x1502, 0x1503),
-    *_ids(VENDOR_MEDIATEK, 0x0616, 0x7925, profiles=frozenset({"6.12"})),
+    DeviceMatch(VENDOR_MEDIATEK, 0x0616, profiles=frozenset({"6.12"}), since=((6, 12, 16), (6, 14))),
+    *_ids(VENDOR_MEDIATEK, 0x7925, profiles=frozenset({"6.12"})),
 ]
 
 # quirk_dma_func0_alias / quirk_dma_func1_alias: requester ID of function 0 / 1.
@@ -235,5 +261,7 @@ def acs_quirk(vendor: int, device: int, port_type: int | None, multifunction: bo
     return None
 
 
-def matches(table: list[DeviceMatch], vendor: int, device: int, class_code: int, profile: str) -> bool:
-    return any(entry.matches(vendor, device, class_code, profile) for entry in table)
+def matches(
+    table: list[DeviceMatch], vendor: int, device: int, class_code: int, profile: str, *, release: tuple[int, ...] = ()
+) -> bool:
+    return any(entry.matches(vendor, device, class_code, profile, release) for entry in table)

@@ -18,6 +18,7 @@ from harness.checks import (
     platform,
     power_link,
     reset,
+    reset_observed,
     rom,
 )
 from harness.checks.base import Check, CheckContext, CheckOptions
@@ -31,6 +32,7 @@ CHECKS: tuple[tuple[str, Check], ...] = (
     ("acs-quirks", acs_quirks.check),
     ("host-use", host_use.check),
     ("reset", reset.check),
+    ("reset-observed", reset_observed.check),
     ("power-link", power_link.check),
     ("binding", binding.check),
     ("rom", rom.check),

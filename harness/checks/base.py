@@ -14,6 +14,7 @@ from pathlib import Path
 
 from harness import paste
 from harness.findings import Evidence, Finding
+from harness.kernellog import LogLine
 from harness.storage import disk_path
 from harness.sysfs import BlockDevice, HostView, PciFunction, device_file
 
@@ -97,3 +98,15 @@ def scsi_disk_options(view: HostView, vmid: str, disks: list[BlockDevice]) -> st
         used = {int(number) for number in _SCSI_KEY.findall(current)}
     free = (index for index in range(MAX_SCSI_DISKS) if index not in used)
     return " ".join(paste.command(f"-scsi{index}", disk_path(disk)) for index, disk in zip(free, disks, strict=False))
+
+
+def log_matches(ctx: CheckContext, pattern: re.Pattern[str]) -> list[tuple[re.Match[str], LogLine]]:
+    """The kernel log lines ``pattern`` finds, with the match, scanned once per view and pattern
+    (a host's log has thousands of lines and every selected device asks)."""
+    key = f"log-matches:{pattern.pattern}"
+    cached = ctx.view.derived.get(key)
+    if isinstance(cached, list):
+        return cached
+    found = [(match, line) for line in ctx.view.kernel_log or [] if (match := pattern.search(line.text))]
+    ctx.view.derived[key] = found
+    return found

@@ -19,6 +19,7 @@ import shlex
 
 from harness import paste
 from harness.bootconfig import Bootloader, KernelArg, has_arg, intel_iommu_default
+from harness.generate.idle_d3_fix import cmdline_arguments as idle_d3_arguments
 from harness.generate.output import GeneratedFile, GeneratedOutput
 from harness.generate.plan import Plan
 
@@ -47,6 +48,9 @@ def wanted_arguments(plan: Plan) -> tuple[list[str], list[str]]:
     if "acs-override" in plan.options.unsafe:
         add.append(ACS_OVERRIDE)
         why.append(ACS_OVERRIDE_WARNING)
+    idle_add, idle_why = idle_d3_arguments(plan)
+    add += idle_add
+    why += idle_why
     return add, why
 
 

@@ -79,11 +79,13 @@ class GenerateRefused(VfiolabError):
 
     exit_code = exitcodes.FAIL
 
-    def __init__(self, reasons: list[str], alternative: str | None = None) -> None:
+    def __init__(self, reasons: list[str], alternative: str | None = None, fixes: tuple[str, ...] = ()) -> None:
         super().__init__("; ".join(reasons))
         self.reasons = reasons
         #: What to do instead (the proxmox-disks output for a storage controller), as text.
         self.alternative = alternative
+        #: Fixes for the failures' families (each text ends with a newline).
+        self.fixes = fixes
 
 
 class GenerateError(UsageError):
@@ -345,7 +347,11 @@ def build_plan(
             reasons.append(f"{who}: " + "; ".join(failures))
     if reasons and refuse and not options.force:
         asked_for = [bdf for bdf, asked in chosen.items() if asked]
-        raise GenerateRefused(reasons, _disk_alternative(view, asked_for, options))
+        from harness.generate.idle_d3_fix import refused_fix
+
+        idle_d3 = refused_fix(view, [reports[bdf] for bdf in chosen])
+        fixes = (idle_d3,) if idle_d3 else ()
+        raise GenerateRefused(reasons, _disk_alternative(view, asked_for, options), fixes)
     plan.forced = reasons if refuse else []
     planned = [
         PlannedFunction(
