@@ -5,12 +5,44 @@ Debian linux-source 6.1.192 (profile 6.1), Debian linux-source 6.12.117 (profile
 6.8 profile (Proxmox VE 8's 6.8 kernels) has the 6.1/6.12 entries that predate 2024 and lacks
 the ASMedia 1164 no-bus-reset quirk, which was added in January 2026 and backported only to the
 Debian stable series; 5.10 likewise lacks it. Vendor IDs are from include/linux/pci_ids.h.
+
+A profile stands for a range of releases (5.10 for everything before 5.15), so an entry younger
+than its profile's oldest release also names the releases that carry it (:class:`Since`): the
+first mainline release, and the first release of each stable series it was backported to. A
+kernel of another series older than the mainline release lacks it.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
+
+Release = tuple[int, int, int]
+
+
+def parse_release(release: str) -> Release | None:
+    """(major, minor, patch) of a kernel release (5.6.13-300.fc32.x86_64, 6.8.12-4-pve, 6.5)."""
+    match = re.match(r"^(\d+)\.(\d+)(?:\.(\d+))?", release)
+    if match is None:
+        return None
+    return int(match[1]), int(match[2]), int(match[3] or 0)
+
+
+@dataclass(frozen=True)
+class Since:
+    """The releases that carry a quirk entry: from ``mainline`` (major, minor) on, and in each
+    stable series of ``stable`` ((major, minor), first patch release) from that release on."""
+
+    mainline: tuple[int, int]
+    stable: tuple[tuple[tuple[int, int], int], ...] = ()
+
+    def carried_by(self, release: Release) -> bool:
+        series = release[:2]
+        if series >= self.mainline:
+            return True
+        return any(series == branch and release[2] >= first for branch, first in self.stable)
+
 
 VENDOR_AMD = 0x1022
 VENDOR_ATI = 0x1002
@@ -43,17 +75,25 @@ class DeviceMatch:
     class_code: int | None = None
     class_shift: int = 8
     profiles: frozenset[str] = ALL_PROFILES
+    #: For an entry younger than the oldest release a profile stands for: which releases carry it.
+    since: Since | None = None
 
-    def matches(self, vendor: int, device: int, class_code: int, profile: str) -> bool:
+    def matches(
+        self, vendor: int, device: int, class_code: int, profile: str, *, release: Release | None = None
+    ) -> bool:
         if profile not in self.profiles or vendor != self.vendor:
+            return False
+        if self.since is not None and release is not None and not self.since.carried_by(release):
             return False
         if self.device is not None and device & self.device_mask != self.device:
             return False
         return self.class_code is None or class_code >> self.class_shift == self.class_code
 
 
-def _ids(vendor: int, *devices: int, profiles: frozenset[str] = ALL_PROFILES) -> list[DeviceMatch]:
-    return [DeviceMatch(vendor, device, profiles=profiles) for device in devices]
+def _ids(
+    vendor: int, *devices: int, profiles: frozenset[str] = ALL_PROFILES, since: Since | None = None
+) -> list[DeviceMatch]:
+    return [DeviceMatch(vendor, device, profiles=profiles, since=since) for device in devices]
 
 
 # quirk_no_bus_reset / quirk_nvidia_no_bus_reset: PCI_DEV_FLAGS_NO_BUS_RESET.
@@ -77,7 +117,12 @@ NO_PM_RESET: list[DeviceMatch] = [
 
 # quirk_no_flr: PCI_DEV_FLAGS_NO_FLR_RESET. MediaTek entries appear in 6.12 only.
 NO_FLR: list[DeviceMatch] = [
-    *_ids(VENDOR_AMD, 0x1487, 0x148C, 0x149C, 0x7901),
+    # 0d14f06cd665 "PCI: Avoid FLR for AMD Matisse HD Audio & USB 3.0" and 5727043c73fd "PCI: Avoid
+    # FLR for AMD Starship USB 3.0": both first in v5.8 (no stable release recorded before it).
+    *_ids(VENDOR_AMD, 0x1487, 0x148C, 0x149C, since=Since((5, 8))),
+    # "PCI: Avoid FLR for AMD FCH AHCI adapters" (linux-pci, January 2023): v6.3, stable 6.1.16
+    # and 5.10.173.
+    *_ids(VENDOR_AMD, 0x7901, since=Since((6, 3), (((6, 1), 16), ((5, 10), 173)))),
     *_ids(VENDOR_INTEL, 0x1502, 0x1503),
     *_ids(VENDOR_MEDIATEK, 0x0616, 0x7925, profiles=frozenset({"6.12"})),
 ]
@@ -92,7 +137,6 @@ DMA_ALIAS_FUNCTION1: list[DeviceMatch] = [
         VENDOR_MARVELL_EXT,
         0x9120,
         0x9123,
-        0x9125,
         0x9128,
         0x9130,
         0x9170,
@@ -104,8 +148,13 @@ DMA_ALIAS_FUNCTION1: list[DeviceMatch] = [
         0x9215,
         0x9220,
         0x9230,
-        0x9235,
     ),
+    # e44537588288 "PCI: Add function 1 DMA alias quirk for Marvell 88SE9125 SATA controller": v5.17,
+    # stable 5.10.94.
+    *_ids(VENDOR_MARVELL_EXT, 0x9125, since=Since((5, 17), (((5, 10), 94),))),
+    # "PCI: Add function 1 DMA alias quirk for Marvell 88SE9235" (Robin Murphy, June 2023): v6.5,
+    # stable 5.10.188, 6.1.40 and 6.4.5.
+    *_ids(VENDOR_MARVELL_EXT, 0x9235, since=Since((6, 5), (((5, 10), 188), ((6, 1), 40), ((6, 4), 5)))),
     *_ids(VENDOR_TTI, 0x0642, 0x0645),
     *_ids(VENDOR_JMICRON, 0x2392),  # PCI_DEVICE_ID_JMICRON_JMB388_ESD
     *_ids(0x1C28, 0x0122),  # Lite-On / Plextor M6E (Marvell 88SS9183)
@@ -235,5 +284,7 @@ def acs_quirk(vendor: int, device: int, port_type: int | None, multifunction: bo
     return None
 
 
-def matches(table: list[DeviceMatch], vendor: int, device: int, class_code: int, profile: str) -> bool:
-    return any(entry.matches(vendor, device, class_code, profile) for entry in table)
+def matches(
+    table: list[DeviceMatch], vendor: int, device: int, class_code: int, profile: str, *, release: Release | None = None
+) -> bool:
+    return any(entry.matches(vendor, device, class_code, profile, release=release) for entry in table)

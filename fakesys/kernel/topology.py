@@ -36,7 +36,7 @@ def _bus_range(spec: FunctionSpec) -> tuple[int, int] | None:
     return spec.secondary_bus, spec.subordinate_bus or spec.secondary_bus
 
 
-def _cache_identity(dev: PciDev, profile: str) -> None:
+def _cache_identity(dev: PciDev, profile: str, release: quirks.Release | None) -> None:
     """What pci_setup_device, set_pcie_port_type and the header quirks record."""
     # Read the registers as firmware left them (bus numbers, multifunction bit).
     model = dev.device.model.copy()
@@ -64,16 +64,16 @@ def _cache_identity(dev: PciDev, profile: str) -> None:
     if acs is not None:
         dev.acs_cap = acs.offset
     ids = (dev.vendor, dev.device_id, dev.class_code, profile)
-    dev.no_bus_reset = quirks.matches(quirks.NO_BUS_RESET, *ids)
-    dev.no_pm_reset = quirks.matches(quirks.NO_PM_RESET, *ids) and dev.parent is not None
-    dev.no_flr_reset = quirks.matches(quirks.NO_FLR, *ids)
+    dev.no_bus_reset = quirks.matches(quirks.NO_BUS_RESET, *ids, release=release)
+    dev.no_pm_reset = quirks.matches(quirks.NO_PM_RESET, *ids, release=release) and dev.parent is not None
+    dev.no_flr_reset = quirks.matches(quirks.NO_FLR, *ids, release=release)
     slot = dev.bdf.device
-    if quirks.matches(quirks.DMA_ALIAS_FUNCTION0, *ids) and dev.bdf.function != 0:
+    if quirks.matches(quirks.DMA_ALIAS_FUNCTION0, *ids, release=release) and dev.bdf.function != 0:
         dev.dma_alias_devfns.add(slot << 3)
-    if quirks.matches(quirks.DMA_ALIAS_FUNCTION1, *ids) and dev.bdf.function != 1:
+    if quirks.matches(quirks.DMA_ALIAS_FUNCTION1, *ids, release=release) and dev.bdf.function != 1:
         dev.dma_alias_devfns.add(slot << 3 | 1)
     if (
-        quirks.matches(quirks.PCIE_BRIDGE_ALIAS, *ids)
+        quirks.matches(quirks.PCIE_BRIDGE_ALIAS, *ids, release=release)
         and dev.parent is not None
         and dev.is_bridge
         and not dev.is_pcie
@@ -126,8 +126,9 @@ def build_topology(host: Host, profile: str, clock: VirtualClock | None = None) 
     )
     for domain, bus in sorted(root_buses):
         _scan_bus([d for d in on_root if (d.bdf.domain, d.bdf.bus) == (domain, bus)], ordered)
+    release = quirks.parse_release(host.kernel.release)
     for dev in ordered:
-        _cache_identity(dev, profile)
+        _cache_identity(dev, profile, release)
     return ordered
 
 
