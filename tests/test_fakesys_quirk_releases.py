@@ -50,3 +50,22 @@ def test_without_a_release_the_profile_decides() -> None:
 @pytest.mark.parametrize(("text", "parsed"), [("6.8.12-4-pve", (6, 8, 12)), ("6.5", (6, 5, 0)), ("vmlinuz", None)])
 def test_parse_release(text: str, parsed: quirks.Release | None) -> None:
     assert quirks.parse_release(text) == parsed
+
+
+@pytest.mark.parametrize(
+    ("has_cap", "release", "runs"),
+    [
+        # 52fbf5bdeeef (v5.9) skipped the enable quirks for devices without an ACS capability until
+        # "PCI: Always enable ACS even if no ACS Capability" (v5.10, stable 5.9.9).
+        (False, (5, 8, 18), True),
+        (False, (5, 9, 0), False),
+        (False, (5, 9, 8), False),
+        (False, (5, 9, 9), True),
+        (False, (5, 10, 0), True),
+        (True, (5, 9, 1), True),
+    ],
+)
+def test_the_acs_enable_quirk_runs_except_in_the_5_9_window(has_cap: bool, release: quirks.Release, runs: bool) -> None:
+    assert quirks.acs_enable_quirk_runs(has_cap, release) is runs
+    # pci_quirk_intel_pch_acs: an X99 PCH root port (8086:8d10) isolates only when it ran.
+    assert quirks.acs_quirk(quirks.VENDOR_INTEL, 0x8D10, 4, True, enabled_by_quirk=runs) is runs

@@ -252,19 +252,38 @@ _MF_ENDPOINT_IDS = {
 }
 
 
-def acs_quirk(vendor: int, device: int, port_type: int | None, multifunction: bool) -> bool | None:
+#: Releases whose pci_enable_acs() returns before the device-specific enable quirks for a device
+#: without an ACS capability, so Intel PCH root ports never get PCI_DEV_FLAGS_ACS_ENABLED_QUIRK:
+#: 52fbf5bdeeef "PCI: Cache ACS capability offset in device" (v5.9) until "PCI: Always enable ACS
+#: even if no ACS Capability" (v5.10; upstream stable 5.9.9) (drivers/pci/pci.c pci_enable_acs).
+ACS_ENABLE_SKIPPED_WITHOUT_CAP = (((5, 9, 0), (5, 9, 8)),)
+
+
+def acs_enable_quirk_runs(has_acs_cap: bool, release: Release | None) -> bool:
+    """Whether the kernel runs the device-specific ACS enable quirks (pci_dev_specific_enable_acs)
+    for a device; only the releases in ACS_ENABLE_SKIPPED_WITHOUT_CAP skip them, and only for a
+    device without an ACS capability."""
+    if has_acs_cap or release is None:
+        return True
+    return not any(low <= release <= high for low, high in ACS_ENABLE_SKIPPED_WITHOUT_CAP)
+
+
+def acs_quirk(
+    vendor: int, device: int, port_type: int | None, multifunction: bool, *, enabled_by_quirk: bool = True
+) -> bool | None:
     """``pci_dev_specific_acs_enabled`` for the quirks vfiolab models: True/False when a quirk
     decides, None when none applies (drivers/pci/quirks.c, 6.12.117 lines 5068-5270).
 
     The Intel PCH root-port quirks (Ibexpeak..Wellsburg, Sunrise/Union Point) decide from the
-    device ID; they treat the port as isolated only after the kernel's ACS-enable quirk ran,
-    which it does whenever the IOMMU is enabled, so they report isolation here.
+    device ID; pci_quirk_intel_pch_acs treats the port as isolated only after the kernel's
+    ACS-enable quirk ran (``enabled_by_quirk``, PCI_DEV_FLAGS_ACS_ENABLED_QUIRK), which it does
+    whenever the IOMMU is enabled, except in the releases of ACS_ENABLE_SKIPPED_WITHOUT_CAP.
     """
     if vendor in _MF_ENDPOINT_IDS and device in _MF_ENDPOINT_IDS[vendor]:
         return _mf_endpoint(port_type, multifunction)
     if vendor == VENDOR_INTEL:
         if port_type == 4 and device in _INTEL_PCH_ACS_IDS:
-            return True
+            return enabled_by_quirk
         if port_type == 4 and any(low <= device <= high for low, high in _INTEL_SPT_ACS_RANGES):
             return True
         return _rciep(port_type, multifunction)

@@ -67,6 +67,7 @@ def _cache_identity(dev: PciDev, profile: str, release: quirks.Release | None) -
     dev.no_bus_reset = quirks.matches(quirks.NO_BUS_RESET, *ids, release=release)
     dev.no_pm_reset = quirks.matches(quirks.NO_PM_RESET, *ids, release=release) and dev.parent is not None
     dev.no_flr_reset = quirks.matches(quirks.NO_FLR, *ids, release=release)
+    dev.acs_enabled_by_quirk = quirks.acs_enable_quirk_runs(bool(dev.acs_cap), release)
     slot = dev.bdf.device
     if quirks.matches(quirks.DMA_ALIAS_FUNCTION0, *ids, release=release) and dev.bdf.function != 0:
         dev.dma_alias_devfns.add(slot << 3)
