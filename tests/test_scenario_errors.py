@@ -37,7 +37,7 @@ CASES = {
           - wait: 1
         """,
         "broken.yaml:7: stepz: unknown key 'stepz'; did you mean 'steps'? "
-        "(allowed in (top level): description, expect, guest, host, name, steps, tags)",
+        "(allowed in (top level): description, expect, guest, host, name, report, steps, tags)",
     ),
     "unknown key in an expectation": (
         """\
