@@ -447,11 +447,11 @@ def _print_refusal(refused: GenerateRefused, redact: Callable[[str], str]) -> in
     for reason in refused.reasons:
         print(f"  {redact(paste.printable(reason))}", file=sys.stderr)
     print("(vfiolab check --device ... explains; --force generates anyway)", file=sys.stderr)
+    for offer in refused.offers:
+        print(f"# Instead: {redact(paste.printable(offer))}", file=sys.stderr)
     if refused.alternative:
         print("# Instead, pass the disks (vfiolab generate proxmox-disks prints these on stdout):", file=sys.stderr)
         print(redact(refused.alternative), end="", file=sys.stderr)
-    for fix in refused.fixes:
-        print(redact(paste.printable(fix.rstrip("\n"))), file=sys.stderr)
     return EXIT_REFUSED
 
 

@@ -36,7 +36,7 @@ def variant(tmp_path: Path, base: str, **host: Any) -> Path:
 def test_the_refusal_offers_disable_idle_d3_and_the_power_cycle(final_root: Any) -> None:
     with pytest.raises(GenerateRefused) as refused:
         generate("modprobe", final_root("arc-a770-d3cold-6-2"), [GPU])
-    [fix] = refused.value.fixes
+    [fix] = refused.value.offers
     assert "0000:03:00.0 [8086:56a0] did not come back from D3cold" in fix
     assert "power-cycle the host" in fix
     assert f"/etc/modprobe.d/vfio.conf: {LINE}" in fix
@@ -70,7 +70,7 @@ def test_already_configured_it_is_not_written_again(tmp_path: Path) -> None:
     assert LINE not in output.files[0].content.splitlines()
     with pytest.raises(GenerateRefused) as refused:
         generate("modprobe", root, [GPU])
-    [fix] = refused.value.fixes
+    [fix] = refused.value.offers
     assert "already keeps idle devices in D0" in fix and "do not suspend the host" in fix
 
 

@@ -55,7 +55,9 @@ def acs_flags_enabled(dev: PciDev, required: int) -> bool:
 
 def acs_enabled(dev: PciDev, required: int = REQUIRED_ACS) -> bool:
     """pci_acs_enabled (drivers/pci/pci.c)."""
-    quirk = quirks.acs_quirk(dev.vendor, dev.device_id, dev.pcie_type, dev.multifunction)
+    quirk = quirks.acs_quirk(
+        dev.vendor, dev.device_id, dev.pcie_type, dev.multifunction, enabled_by_quirk=dev.acs_enabled_by_quirk
+    )
     if quirk is not None:
         return quirk
     if not dev.is_pcie:

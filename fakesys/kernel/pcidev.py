@@ -57,6 +57,9 @@ class PciDev:
     no_flr_reset: bool = False
     no_pm_reset: bool = False
     pcie_bridge_alias: bool = False
+    #: PCI_DEV_FLAGS_ACS_ENABLED_QUIRK: the boot-time ACS enable quirk ran for it (Intel PCH root
+    #: ports count as isolating only then; see quirks.acs_enable_quirk_runs).
+    acs_enabled_by_quirk: bool = True
     dma_alias_devfns: set[int] = field(default_factory=set)
     # Bridges.
     secondary_bus: int | None = None

@@ -5,6 +5,11 @@ Debian linux-source 6.1.192 (profile 6.1), Debian linux-source 6.12.117 (profile
 6.8 profile (Proxmox VE 8's 6.8 kernels) has the 6.1/6.12 entries that predate 2024 and lacks
 the ASMedia 1164 no-bus-reset quirk, which was added in January 2026 and backported only to the
 Debian stable series; 5.10 likewise lacks it. Vendor IDs are from include/linux/pci_ids.h.
+
+A profile stands for a range of releases (5.10 for everything before 5.15), so an entry younger
+than its profile's oldest release also names the releases that carry it (:class:`Since`): the
+first mainline release, and the first release of each stable series it was backported to. A
+kernel of another series older than the mainline release lacks it.
 """
 
 from __future__ import annotations
@@ -12,6 +17,32 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+
+Release = tuple[int, int, int]
+
+
+def parse_release(release: str) -> Release | None:
+    """(major, minor, patch) of a kernel release (5.6.13-300.fc32.x86_64, 6.8.12-4-pve, 6.5)."""
+    match = re.match(r"^(\d+)\.(\d+)(?:\.(\d+))?", release)
+    if match is None:
+        return None
+    return int(match[1]), int(match[2]), int(match[3] or 0)
+
+
+@dataclass(frozen=True)
+class Since:
+    """The releases that carry a quirk entry: from ``mainline`` (major, minor) on, and in each
+    stable series of ``stable`` ((major, minor), first patch release) from that release on."""
+
+    mainline: tuple[int, int]
+    stable: tuple[tuple[tuple[int, int], int], ...] = ()
+
+    def carried_by(self, release: Release) -> bool:
+        series = release[:2]
+        if series >= self.mainline:
+            return True
+        return any(series == branch and release[2] >= first for branch, first in self.stable)
+
 
 VENDOR_AMD = 0x1022
 VENDOR_ATI = 0x1002
@@ -44,39 +75,25 @@ class DeviceMatch:
     class_code: int | None = None
     class_shift: int = 8
     profiles: frozenset[str] = ALL_PROFILES
-    #: Within its profiles, the releases that carry it: the first release of each stable branch
-    #: that took it, then the first mainline release (empty: every release of the profiles).
-    since: tuple[tuple[int, ...], ...] = ()
+    #: For an entry younger than the oldest release a profile stands for: which releases carry it.
+    since: Since | None = None
 
-    def matches(self, vendor: int, device: int, class_code: int, profile: str, release: tuple[int, ...] = ()) -> bool:
+    def matches(
+        self, vendor: int, device: int, class_code: int, profile: str, *, release: Release | None = None
+    ) -> bool:
         if profile not in self.profiles or vendor != self.vendor:
             return False
-        if self.since and release and not _carried(self.since, release):
+        if self.since is not None and release is not None and not self.since.carried_by(release):
             return False
         if self.device is not None and device & self.device_mask != self.device:
             return False
         return self.class_code is None or class_code >> self.class_shift == self.class_code
 
 
-def _carried(since: tuple[tuple[int, ...], ...], release: tuple[int, ...]) -> bool:
-    """A release carries an entry from its branch's first release with it, or from the first
-    mainline release (the last of ``since``) on."""
-    *branches, mainline = since
-    if release >= mainline:
-        return True
-    return any(release[:2] == first[:2] and release >= first for first in branches)
-
-
-def release_numbers(release: str) -> tuple[int, ...]:
-    """(major, minor, patch) of a release string such as 6.12.16+deb13-amd64; () when it has none."""
-    match = re.match(r"^(\d+)\.(\d+)(?:\.(\d+))?", release)
-    if match is None:
-        return ()
-    return tuple(int(part) for part in match.groups(default="0"))
-
-
-def _ids(vendor: int, *devices: int, profiles: frozenset[str] = ALL_PROFILES) -> list[DeviceMatch]:
-    return [DeviceMatch(vendor, device, profiles=profiles) for device in devices]
+def _ids(
+    vendor: int, *devices: int, profiles: frozenset[str] = ALL_PROFILES, since: Since | None = None
+) -> list[DeviceMatch]:
+    return [DeviceMatch(vendor, device, profiles=profiles, since=since) for device in devices]
 
 
 # quirk_no_bus_reset / quirk_nvidia_no_bus_reset: PCI_DEV_FLAGS_NO_BUS_RESET.
@@ -102,9 +119,14 @@ NO_PM_RESET: list[DeviceMatch] = [
 # ("PCI: Avoid FLR for Mediatek MT7922 WiFi", 81f64e925c29) first in v6.14 and in stable 6.12.16
 # (its ChangeLog-6.12.16), so 6.12.0-6.12.15 lack it.
 NO_FLR: list[DeviceMatch] = [
-    *_ids(VENDOR_AMD, 0x1487, 0x148C, 0x149C, 0x7901),
+    # 0d14f06cd665 "PCI: Avoid FLR for AMD Matisse HD Audio & USB 3.0" and 5727043c73fd "PCI: Avoid
+    # FLR for AMD Starship USB 3.0": both first in v5.8 (no stable release recorded before it).
+    *_ids(VENDOR_AMD, 0x1487, 0x148C, 0x149C, since=Since((5, 8))),
+    # "PCI: Avoid FLR for AMD FCH AHCI adapters" (linux-pci, January 2023): v6.3, stable 6.1.16
+    # and 5.10.173.
+    *_ids(VENDOR_AMD, 0x7901, since=Since((6, 3), (((6, 1), 16), ((5, 10), 173)))),
     *_ids(VENDOR_INTEL, 0x1502, 0x1503),
-    DeviceMatch(VENDOR_MEDIATEK, 0x0616, profiles=frozenset({"6.12"}), since=((6, 12, 16), (6, 14))),
+    *_ids(VENDOR_MEDIATEK, 0x0616, profiles=frozenset({"6.12"}), since=Since((6, 14), (((6, 12), 16),))),
     *_ids(VENDOR_MEDIATEK, 0x7925, profiles=frozenset({"6.12"})),
 ]
 
@@ -118,7 +140,6 @@ DMA_ALIAS_FUNCTION1: list[DeviceMatch] = [
         VENDOR_MARVELL_EXT,
         0x9120,
         0x9123,
-        0x9125,
         0x9128,
         0x9130,
         0x9170,
@@ -130,8 +151,13 @@ DMA_ALIAS_FUNCTION1: list[DeviceMatch] = [
         0x9215,
         0x9220,
         0x9230,
-        0x9235,
     ),
+    # e44537588288 "PCI: Add function 1 DMA alias quirk for Marvell 88SE9125 SATA controller": v5.17,
+    # stable 5.10.94.
+    *_ids(VENDOR_MARVELL_EXT, 0x9125, since=Since((5, 17), (((5, 10), 94),))),
+    # "PCI: Add function 1 DMA alias quirk for Marvell 88SE9235" (Robin Murphy, June 2023): v6.5,
+    # stable 5.10.188, 6.1.40 and 6.4.5.
+    *_ids(VENDOR_MARVELL_EXT, 0x9235, since=Since((6, 5), (((5, 10), 188), ((6, 1), 40), ((6, 4), 5)))),
     *_ids(VENDOR_TTI, 0x0642, 0x0645),
     *_ids(VENDOR_JMICRON, 0x2392),  # PCI_DEVICE_ID_JMICRON_JMB388_ESD
     *_ids(0x1C28, 0x0122),  # Lite-On / Plextor M6E (Marvell 88SS9183)
@@ -229,19 +255,38 @@ _MF_ENDPOINT_IDS = {
 }
 
 
-def acs_quirk(vendor: int, device: int, port_type: int | None, multifunction: bool) -> bool | None:
+#: Releases whose pci_enable_acs() returns before the device-specific enable quirks for a device
+#: without an ACS capability, so Intel PCH root ports never get PCI_DEV_FLAGS_ACS_ENABLED_QUIRK:
+#: 52fbf5bdeeef "PCI: Cache ACS capability offset in device" (v5.9) until "PCI: Always enable ACS
+#: even if no ACS Capability" (v5.10; upstream stable 5.9.9) (drivers/pci/pci.c pci_enable_acs).
+ACS_ENABLE_SKIPPED_WITHOUT_CAP = (((5, 9, 0), (5, 9, 8)),)
+
+
+def acs_enable_quirk_runs(has_acs_cap: bool, release: Release | None) -> bool:
+    """Whether the kernel runs the device-specific ACS enable quirks (pci_dev_specific_enable_acs)
+    for a device; only the releases in ACS_ENABLE_SKIPPED_WITHOUT_CAP skip them, and only for a
+    device without an ACS capability."""
+    if has_acs_cap or release is None:
+        return True
+    return not any(low <= release <= high for low, high in ACS_ENABLE_SKIPPED_WITHOUT_CAP)
+
+
+def acs_quirk(
+    vendor: int, device: int, port_type: int | None, multifunction: bool, *, enabled_by_quirk: bool = True
+) -> bool | None:
     """``pci_dev_specific_acs_enabled`` for the quirks vfiolab models: True/False when a quirk
     decides, None when none applies (drivers/pci/quirks.c, 6.12.117 lines 5068-5270).
 
     The Intel PCH root-port quirks (Ibexpeak..Wellsburg, Sunrise/Union Point) decide from the
-    device ID; they treat the port as isolated only after the kernel's ACS-enable quirk ran,
-    which it does whenever the IOMMU is enabled, so they report isolation here.
+    device ID; pci_quirk_intel_pch_acs treats the port as isolated only after the kernel's
+    ACS-enable quirk ran (``enabled_by_quirk``, PCI_DEV_FLAGS_ACS_ENABLED_QUIRK), which it does
+    whenever the IOMMU is enabled, except in the releases of ACS_ENABLE_SKIPPED_WITHOUT_CAP.
     """
     if vendor in _MF_ENDPOINT_IDS and device in _MF_ENDPOINT_IDS[vendor]:
         return _mf_endpoint(port_type, multifunction)
     if vendor == VENDOR_INTEL:
         if port_type == 4 and device in _INTEL_PCH_ACS_IDS:
-            return True
+            return enabled_by_quirk
         if port_type == 4 and any(low <= device <= high for low, high in _INTEL_SPT_ACS_RANGES):
             return True
         return _rciep(port_type, multifunction)
@@ -262,6 +307,6 @@ def acs_quirk(vendor: int, device: int, port_type: int | None, multifunction: bo
 
 
 def matches(
-    table: list[DeviceMatch], vendor: int, device: int, class_code: int, profile: str, *, release: tuple[int, ...] = ()
+    table: list[DeviceMatch], vendor: int, device: int, class_code: int, profile: str, *, release: Release | None = None
 ) -> bool:
-    return any(entry.matches(vendor, device, class_code, profile, release) for entry in table)
+    return any(entry.matches(vendor, device, class_code, profile, release=release) for entry in table)

@@ -36,7 +36,7 @@ def _bus_range(spec: FunctionSpec) -> tuple[int, int] | None:
     return spec.secondary_bus, spec.subordinate_bus or spec.secondary_bus
 
 
-def _cache_identity(dev: PciDev, profile: str, release: tuple[int, ...]) -> None:
+def _cache_identity(dev: PciDev, profile: str, release: quirks.Release | None) -> None:
     """What pci_setup_device, set_pcie_port_type and the header quirks record."""
     # Read the registers as firmware left them (bus numbers, multifunction bit).
     model = dev.device.model.copy()
@@ -67,6 +67,7 @@ def _cache_identity(dev: PciDev, profile: str, release: tuple[int, ...]) -> None
     dev.no_bus_reset = quirks.matches(quirks.NO_BUS_RESET, *ids, release=release)
     dev.no_pm_reset = quirks.matches(quirks.NO_PM_RESET, *ids, release=release) and dev.parent is not None
     dev.no_flr_reset = quirks.matches(quirks.NO_FLR, *ids, release=release)
+    dev.acs_enabled_by_quirk = quirks.acs_enable_quirk_runs(bool(dev.acs_cap), release)
     slot = dev.bdf.device
     if quirks.matches(quirks.DMA_ALIAS_FUNCTION0, *ids, release=release) and dev.bdf.function != 0:
         dev.dma_alias_devfns.add(slot << 3)
@@ -117,7 +118,6 @@ def build_topology(host: Host, profile: str, clock: VirtualClock | None = None) 
         for child in sorted(bridge.children, key=lambda d: d.devfn):
             bridge.device.downstream.append(child.device)
             child.device.upstream = bridge.device
-        link.detect_presence(bridge.device)
         # A switch's upstream port faces the switch's internal bus, which has no link to train.
         if bridge.device.port_type != regs.EXPRESS_TYPE_UPSTREAM:
             link.train(bridge.device)
@@ -127,7 +127,7 @@ def build_topology(host: Host, profile: str, clock: VirtualClock | None = None) 
     )
     for domain, bus in sorted(root_buses):
         _scan_bus([d for d in on_root if (d.bdf.domain, d.bdf.bus) == (domain, bus)], ordered)
-    release = quirks.release_numbers(host.kernel.release)
+    release = quirks.parse_release(host.kernel.release)
     for dev in ordered:
         _cache_identity(dev, profile, release)
     return ordered

@@ -41,22 +41,32 @@ def check(ctx: CheckContext) -> Iterator[Finding]:
     if not ctx.view.iommu_active:
         return
     for function in ctx.selected():
-        known = lookup(function.vendor, function.device)
-        problem = known.problem(DMA_ALIAS) if known is not None else None
-        if known is None or problem is None:
+        found = _alias_quirks(function)
+        if found is None:
             continue
-        quirks = [entry for entry in problem.quirks() if entry.function.name in ALIAS_FUNCTIONS]
-        alias_function = ALIAS_FUNCTIONS[quirks[0].function.name] if quirks else None
-        if alias_function is None or alias_function == function.bdf.function:
-            continue  # the quirk adds no alias to the function it names (PCI_FUNC check)
-        yield _finding(
-            ctx,
-            function,
-            quirks,
-            alias_function=alias_function,
-            label=f"{known.name} [{known.id_text}]",
-            sources=problem.sources,
-        )
+        label, sources, quirks, alias_function = found
+        yield _finding(ctx, function, quirks, alias_function=alias_function, label=label, sources=sources)
+
+
+def alias_of(function: PciFunction) -> Bdf | None:
+    """The address whose requester ID the device's DMA also carries, by the kernel's DMA alias
+    quirks (whether or not a given kernel carries them); None for a device without one."""
+    found = _alias_quirks(function)
+    return function.bdf._replace(function=found[3]) if found is not None else None
+
+
+def _alias_quirks(function: PciFunction) -> tuple[str, tuple[str, ...], list[QuirkEntry], int] | None:
+    """(label, sources, quirk entries, alias function) for a device the known-devices table gives
+    a DMA alias; None otherwise."""
+    known = lookup(function.vendor, function.device)
+    problem = known.problem(DMA_ALIAS) if known is not None else None
+    if known is None or problem is None:
+        return None
+    quirks = [entry for entry in problem.quirks() if entry.function.name in ALIAS_FUNCTIONS]
+    alias_function = ALIAS_FUNCTIONS[quirks[0].function.name] if quirks else None
+    if alias_function is None or alias_function == function.bdf.function:
+        return None  # the quirk adds no alias to the function it names (PCI_FUNC check)
+    return f"{known.name} [{known.id_text}]", problem.sources, quirks, alias_function
 
 
 def _finding(

@@ -13,6 +13,7 @@ case every output says so.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -79,13 +80,13 @@ class GenerateRefused(VfiolabError):
 
     exit_code = exitcodes.FAIL
 
-    def __init__(self, reasons: list[str], alternative: str | None = None, fixes: tuple[str, ...] = ()) -> None:
+    def __init__(self, reasons: list[str], alternative: str | None = None, offers: list[str] | None = None) -> None:
         super().__init__("; ".join(reasons))
         self.reasons = reasons
         #: What to do instead (the proxmox-disks output for a storage controller), as text.
         self.alternative = alternative
-        #: Fixes for the failures' families (each text ends with a newline).
-        self.fixes = fixes
+        #: The ways round each refused device's failure family (harness.generate.instead), one line each.
+        self.offers = offers or []
 
 
 class GenerateError(UsageError):
@@ -240,8 +241,12 @@ class Plan:
         return [f"vfiolab: passthrough of {devices}", *self.forced_comment()]
 
 
-def _failures(report: DeviceReport) -> list[str]:
-    reasons = [f"{finding.code}: {finding.message}" for finding in report.findings if finding.severity is Severity.FAIL]
+def _failures(report: DeviceReport, resolved: Collection[str] = ()) -> list[str]:
+    reasons = [
+        f"{finding.code}: {finding.message}"
+        for finding in report.findings
+        if finding.severity is Severity.FAIL and finding.code not in resolved
+    ]
     reasons += [f"{code} (host)" for code in report.blocked_by]
     return reasons
 
@@ -332,6 +337,16 @@ def build_plan(
                 f"{bdf} is a display device: the other functions of its card ({listed}) go to the VM with it as "
                 "one multifunction device (a GPU's HDMI/DP audio and USB-C functions belong to its guest driver)"
             )
+        # Imported here: only planning needs the ways round a device's failure family.
+        from harness.generate.instead import taken_along
+
+        for other in taken_along(view, function):
+            if other.bdf not in wanted:
+                chosen.setdefault(other.bdf, False)
+                plan.notes.append(
+                    f"{bdf} issues DMA as {other.bdf.short} [{other.id_text}]: passed to the VM with it, so that the "
+                    "VM's IOMMU domain maps that requester ID too"
+                )
         taken = [peer for peer in peers if peer.bdf not in wanted and peer not in card]
         if taken:
             listed = ", ".join(f"{peer.bdf.short} [{peer.id_text}] ({peer.driver or 'no driver'})" for peer in taken)
@@ -340,18 +355,25 @@ def build_plan(
                 "(a group is bound to vfio-pci whole)"
             )
     reasons = []
+    from harness.generate.instead import resolved_by_plan
+
     for bdf, requested in chosen.items():
-        failures = _failures(reports[bdf])
+        failures = _failures(reports[bdf], resolved_by_plan(view, reports[bdf], chosen))
         if failures:
             who = str(bdf) if requested else f"{bdf} (in the same IOMMU group)"
             reasons.append(f"{who}: " + "; ".join(failures))
     if reasons and refuse and not options.force:
         asked_for = [bdf for bdf, asked in chosen.items() if asked]
+        alternative = _disk_alternative(view, asked_for, options)
+        # Imported here: only a refusal needs the per-family ways round.
         from harness.generate.idle_d3_fix import refused_fix
+        from harness.generate.instead import offers
 
+        instead = offers(view, reports, asked_for, options.vmid, disks_offered=alternative is not None)
         idle_d3 = refused_fix(view, [reports[bdf] for bdf in chosen])
-        fixes = (idle_d3,) if idle_d3 else ()
-        raise GenerateRefused(reasons, _disk_alternative(view, asked_for, options), fixes)
+        if idle_d3:
+            instead.append(idle_d3.rstrip("\n"))
+        raise GenerateRefused(reasons, alternative, instead)
     plan.forced = reasons if refuse else []
     planned = [
         PlannedFunction(

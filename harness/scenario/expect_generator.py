@@ -3,8 +3,8 @@ after the steps, per target and devices, and compare its output (lines that must
 order, lines that must not) and whether it refused.
 
 When the generator refuses (a device fails the checker and ``force`` is off), ``lines`` and
-``absent`` apply to the alternative it offers instead (the raw-disk fallback), and ``reasons``
-to the reasons it gives.
+``absent`` apply to what it offers instead (the ways round each refused device's failure family,
+then the raw-disk fallback), and ``reasons`` to the reasons it gives.
 """
 
 from __future__ import annotations
@@ -61,6 +61,8 @@ def check_generator(
         except GenerateRefused as refusal:
             reasons = list(refusal.reasons)
             text = _text_of(refusal.alternative)
+            if refusal.offers:
+                text = "\n".join([*refusal.offers, text or ""])
         except VfiolabError as error:
             failures.append(Failure(LAYER, label, "generated output", f"error: {error}", [], line_of(index)))
             continue
