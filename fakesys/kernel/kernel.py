@@ -15,7 +15,7 @@ import re
 from fakesys.clock import VirtualClock
 from fakesys.host.model import Host
 from fakesys.hw import link
-from fakesys.kernel import binding, drivers, enumeration, store
+from fakesys.kernel import binding, drivers, enumeration, store, vga
 from fakesys.kernel.drivers import IdMatch
 from fakesys.kernel.iommu import assign_groups, enable_acs
 from fakesys.kernel.log import KernelLog
@@ -250,6 +250,7 @@ class FakeKernel:
             dev.reset_methods = init_reset_methods(dev, self.profile)
             dev.reset_files = bool(dev.reset_methods)
             dev.irq = self._interrupt_line(dev)
+        self._display_state()
         self.clock.now_us = max(self.clock.now_us, 1_500_000)
         if "vfio_pci" in self.module_params or any(dev.spec.driver == "vfio-pci" for dev in self.present):
             self.vfio_loaded = True
@@ -267,6 +268,19 @@ class FakeKernel:
             self._apply_host_state(dev)
         self.log.records.sort(key=lambda record: record.timestamp_us)
         self.clock.now_us = max(self.clock.now_us, BOOT_DONE_US)
+
+    def _display_state(self) -> None:
+        """The boot VGA device and module reset hooks (fakesys.kernel.vga): modules load after
+        the devices were added, so on kernels with reset_method the probed list stays as it was."""
+        boot = vga.select_boot_vga(self.present, self.host.framebuffer)
+        if boot is not None:
+            boot.boot_vga = True
+        for dev in self.present:
+            if vga.hooked_by_vendor_reset(dev, self.host.modules):
+                dev.reset_hook = vga.VENDOR_RESET_MODULE
+                if not self.profile.has_reset_method:
+                    dev.reset_methods = init_reset_methods(dev, self.profile)
+                    dev.reset_files = bool(dev.reset_methods)
 
     def _interrupt_line(self, dev: PciDev) -> int:
         """pci_read_irq: the Interrupt Line firmware left, for a device with a pin."""

@@ -1,0 +1,115 @@
+"""Display devices as the kernel sees them at boot: the boot VGA device, the firmware
+framebuffer's place in ``/proc/iomem``, and the reset hook an out-of-tree module installs.
+
+* **Boot VGA** (drivers/pci/vgaarb.c, 6.1-6.12): the arbiter takes as default the VGA-class
+  device whose memory BAR holds the firmware framebuffer (``vga_is_firmware_default``, the
+  screen_info base); without one, the first VGA device that decodes both I/O and memory
+  (``vga_arb_select_default_device``); failing that, the first VGA device at all. sysfs shows it
+  as ``boot_vga`` = 1 (drivers/pci/pci-sysfs.c ``boot_vga_show``, visible for VGA-class devices
+  only).
+* **/proc/iomem** (kernel/resource.c ``r_show``): each PCI memory BAR as ``start-end :
+  0000:bb:dd.f``, and the framebuffer region nested in the BAR that contains it, named as the
+  host says (``BOOTFB`` from drivers/firmware/sysfb_simplefb.c, ``efifb``, ``vesafb``), with the
+  driver that requested it one level deeper (``simpledrm``).
+* **vendor-reset** (github.com/gnif/vendor-reset, src/device-db.h at commit 03e525d31ed2): the
+  module hooks the kernel's ``pci_dev_specific_reset`` through ftrace for the AMD GPUs in its
+  table. A kernel probes reset methods when the device is added, before the module loads, so on
+  5.15 and later ``device_specific`` is not in ``reset_method`` until written there; writing it
+  probes again and succeeds only with the hook installed (drivers/pci/pci.c
+  ``reset_method_store``). Kernels before 5.15 try ``device_specific`` first on every reset.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from fakesys.hw.model import BarKind
+
+if TYPE_CHECKING:
+    from fakesys.host.model import FramebufferSpec
+    from fakesys.kernel.pcidev import PciDev
+
+#: PCI_CLASS_DISPLAY_VGA << 8 and PCI_CLASS_NOT_DEFINED_VGA << 8 (include/linux/pci_ids.h),
+#: compared with class >> 8 as pci_is_vga() does.
+_VGA_CLASSES = (0x0300, 0x0001)
+_COMMAND_IO_MEM = 0x0003
+VENDOR_RESET_MODULE = "vendor_reset"
+
+# gnif/vendor-reset src/device-db.h (commit 03e525d31ed2): Polaris 10/11/12, Vega 10/20,
+# Navi 10/12/14, Navi 23 and Arcturus, all vendor 0x1002.
+VENDOR_RESET_DEVICES = frozenset(
+    (0x1002, device)
+    for device in (
+        *(0x67C0, 0x67C1, 0x67C2, 0x67C4, 0x67C7, 0x67D0, 0x67DF, 0x67C8, 0x67C9, 0x67CA, 0x67CC, 0x67CF, 0x6FDF),
+        *(0x67E0, 0x67E3, 0x67E8, 0x67EB, 0x67EF, 0x67FF, 0x67E1, 0x67E7, 0x67E9),
+        *(0x6980, 0x6981, 0x6985, 0x6986, 0x6987, 0x6995, 0x6997, 0x699F),
+        *(0x6860, 0x6861, 0x6862, 0x6863, 0x6864, 0x6867, 0x6868, 0x6869, 0x686A, 0x686B, 0x686C, 0x686D),
+        *(0x686E, 0x686F, 0x687F),
+        *(0x66A0, 0x66A1, 0x66A2, 0x66A3, 0x66A4, 0x66A7, 0x66AF, 0x164C),
+        *(0x7310, 0x7312, 0x7318, 0x7319, 0x731A, 0x731B, 0x731E, 0x731F, 0x15BF, 0x15DD, 0x15DE, 0x15E7),
+        *(0x1636, 0x1638),
+        *(0x7340, 0x7341, 0x7347, 0x734F, 0x7360, 0x7362, 0x73FF, 0x738C),
+    )
+)
+
+
+def is_vga(dev: PciDev) -> bool:
+    return dev.class_code >> 8 in _VGA_CLASSES
+
+
+def memory_bars(dev: PciDev) -> list[tuple[int, int]]:
+    """The device's assigned memory BARs as (start, end)."""
+    ranges = []
+    model = dev.device.model
+    for index in range(2 if dev.is_bridge else 6):
+        bar = model.bar(index)
+        if bar is None or bar.kind is BarKind.IO or bar.address == 0 or bar.size is None:
+            continue
+        ranges.append((bar.address, bar.address + bar.effective_size - 1))
+    return ranges
+
+
+def _holds(dev: PciDev, framebuffer: FramebufferSpec) -> bool:
+    return any(start <= framebuffer.base <= end for start, end in memory_bars(dev))
+
+
+def select_boot_vga(devices: list[PciDev], framebuffer: FramebufferSpec | None) -> PciDev | None:
+    """The arbiter's default VGA device (module docstring)."""
+    vga = [dev for dev in devices if is_vga(dev) and dev.device.alive]
+    if framebuffer is not None:
+        for dev in vga:
+            if _holds(dev, framebuffer):
+                return dev
+    for dev in vga:
+        if dev.device.read(0x04, 2) & _COMMAND_IO_MEM == _COMMAND_IO_MEM:
+            return dev
+    return vga[0] if vga else None
+
+
+def iomem_text(devices: list[PciDev], framebuffer: FramebufferSpec | None) -> str:
+    """/proc/iomem as root reads it, for the PCI memory BARs and the framebuffer."""
+    ranges: list[tuple[int, int, str]] = []
+    for dev in devices:
+        ranges.extend((start, end, dev.name) for start, end in memory_bars(dev))
+    lines = []
+    placed = False
+    for start, end, name in sorted(ranges):
+        lines.append(f"{start:08x}-{end:08x} : {name}")
+        if framebuffer is not None and not placed and start <= framebuffer.base <= end:
+            placed = True
+            lines.extend(_framebuffer_lines(framebuffer, min(end, framebuffer.base + framebuffer.size - 1), "  "))
+    if framebuffer is not None and not placed:
+        lines.extend(_framebuffer_lines(framebuffer, framebuffer.base + framebuffer.size - 1, ""))
+    return "".join(line + "\n" for line in lines)
+
+
+def _framebuffer_lines(framebuffer: FramebufferSpec, end: int, indent: str) -> list[str]:
+    span = f"{framebuffer.base:08x}-{end:08x}"
+    lines = [f"{indent}{span} : {framebuffer.resource}"]
+    if framebuffer.driver:
+        lines.append(f"{indent}  {span} : {framebuffer.driver}")
+    return lines
+
+
+def hooked_by_vendor_reset(dev: PciDev, modules: dict[str, dict[str, str]]) -> bool:
+    return VENDOR_RESET_MODULE in modules and (dev.vendor, dev.device_id) in VENDOR_RESET_DEVICES
