@@ -159,6 +159,11 @@ class FakeKernel:
             return
         first_load = module not in self.module_params or not self.vfio_loaded
         self.module_params.setdefault(module, {})
+        if module == vga.VENDOR_RESET_MODULE:
+            # The line its ftrace hook prints once installed (gnif/vendor-reset src/hook.c; quoted
+            # in gnif/vendor-reset#46: "after dmesg says vendor_reset_hook: installed").
+            self.log.emit("vendor_reset_hook: installed")
+            self._install_reset_hooks()
         if module == "vfio_pci" and first_load:
             self.vfio_loaded = True
             self.log.emit("VFIO - User Level meta-driver version: 0.3")
@@ -275,10 +280,16 @@ class FakeKernel:
         boot = vga.select_boot_vga(self.present, self.host.framebuffer)
         if boot is not None:
             boot.boot_vga = True
+        self._install_reset_hooks()
+
+    def _install_reset_hooks(self) -> None:
+        if vga.VENDOR_RESET_MODULE not in self.module_params:
+            return
         for dev in self.present:
-            if vga.hooked_by_vendor_reset(dev, self.host.modules):
+            if dev.reset_hook is None and vga.hooked_by_vendor_reset(dev, self.module_params):
                 dev.reset_hook = vga.VENDOR_RESET_MODULE
                 if not self.profile.has_reset_method:
+                    # Before 5.15 every reset tries device_specific first (__pci_reset_function_locked).
                     dev.reset_methods = init_reset_methods(dev, self.profile)
                     dev.reset_files = bool(dev.reset_methods)
 

@@ -73,6 +73,29 @@ def _holds(dev: PciDev, framebuffer: FramebufferSpec) -> bool:
     return any(start <= framebuffer.base <= end for start, end in memory_bars(dev))
 
 
+def unreservable_bars(dev: PciDev, framebuffer: FramebufferSpec | None) -> list[str]:
+    """What ``pci_request_selected_regions`` refuses for each BAR the framebuffer region sits in,
+    as drivers/pci/pci.c ``__pci_request_region`` logs it: ``BAR 0: can't reserve [mem
+    0x2800000000-0x2fffffffff 64bit pref]``. A region registered inside the BAR (BOOTFB, efifb)
+    is a child resource the whole-BAR request cannot be inserted around, busy or not
+    (kernel/resource.c ``__request_region_locked``); ``%pR`` prints the range zero-padded to ten
+    characters and the flags (lib/vsprintf.c ``resource_string``)."""
+    if framebuffer is None:
+        return []
+    refused = []
+    model = dev.device.model
+    for index in range(2 if dev.is_bridge else 6):
+        bar = model.bar(index)
+        if bar is None or bar.kind is BarKind.IO or bar.address == 0 or bar.size is None:
+            continue
+        end = bar.address + bar.effective_size - 1
+        if not bar.address <= framebuffer.base <= end:
+            continue
+        flags = (" 64bit" if bar.bits == 64 else "") + (" pref" if bar.prefetchable else "")
+        refused.append(f"BAR {index}: can't reserve [mem {bar.address:#010x}-{end:#010x}{flags}]")
+    return refused
+
+
 def select_boot_vga(devices: list[PciDev], framebuffer: FramebufferSpec | None) -> PciDev | None:
     """The arbiter's default VGA device (module docstring)."""
     vga = [dev for dev in devices if is_vga(dev) and dev.device.alive]

@@ -174,6 +174,8 @@ class Renderer:
 
     def render_modules(self) -> None:
         for module, params in self.kernel.module_params.items():
+            # kernel/module/sysfs.c: every loaded module's directory has initstate.
+            self.out.file(f"sys/module/{module}/initstate", "live\n")
             for param, value in params.items():
                 self.out.file(f"sys/module/{module}/parameters/{param}", f"{value}\n")
 
