@@ -11,12 +11,13 @@ framebuffer's place in ``/proc/iomem``, and the reset hook an out-of-tree module
   0000:bb:dd.f``, and the framebuffer region nested in the BAR that contains it, named as the
   host says (``BOOTFB`` from drivers/firmware/sysfb_simplefb.c, ``efifb``, ``vesafb``), with the
   driver that requested it one level deeper (``simpledrm``).
-* **vendor-reset** (github.com/gnif/vendor-reset, src/device-db.h at commit 03e525d31ed2): the
-  module hooks the kernel's ``pci_dev_specific_reset`` through ftrace for the AMD GPUs in its
-  table. A kernel probes reset methods when the device is added, before the module loads, so on
-  5.15 and later ``device_specific`` is not in ``reset_method`` until written there; writing it
-  probes again and succeeds only with the hook installed (drivers/pci/pci.c
-  ``reset_method_store``). Kernels before 5.15 try ``device_specific`` first on every reset.
+* **vendor-reset** (github.com/gnif/vendor-reset; its device table is
+  :data:`harness.pci.gpu_ids.VENDOR_RESET_DEVICES`): the module hooks the kernel's
+  ``pci_dev_specific_reset`` through ftrace for the AMD GPUs in its table. A kernel probes
+  reset methods when the device is added, before the module loads, so on 5.15 and later
+  ``device_specific`` is not in ``reset_method`` until written there; writing it probes again
+  and succeeds only with the hook installed (drivers/pci/pci.c ``reset_method_store``).
+  Kernels before 5.15 try ``device_specific`` first on every reset.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from fakesys.hw.model import BarKind
+from harness.pci.gpu_ids import VENDOR_RESET_DEVICES
 
 if TYPE_CHECKING:
     from fakesys.host.model import FramebufferSpec
@@ -34,23 +36,6 @@ if TYPE_CHECKING:
 _VGA_CLASSES = (0x0300, 0x0001)
 _COMMAND_IO_MEM = 0x0003
 VENDOR_RESET_MODULE = "vendor_reset"
-
-# gnif/vendor-reset src/device-db.h (commit 03e525d31ed2): Polaris 10/11/12, Vega 10/20,
-# Navi 10/12/14, Navi 23 and Arcturus, all vendor 0x1002.
-VENDOR_RESET_DEVICES = frozenset(
-    (0x1002, device)
-    for device in (
-        *(0x67C0, 0x67C1, 0x67C2, 0x67C4, 0x67C7, 0x67D0, 0x67DF, 0x67C8, 0x67C9, 0x67CA, 0x67CC, 0x67CF, 0x6FDF),
-        *(0x67E0, 0x67E3, 0x67E8, 0x67EB, 0x67EF, 0x67FF, 0x67E1, 0x67E7, 0x67E9),
-        *(0x6980, 0x6981, 0x6985, 0x6986, 0x6987, 0x6995, 0x6997, 0x699F),
-        *(0x6860, 0x6861, 0x6862, 0x6863, 0x6864, 0x6867, 0x6868, 0x6869, 0x686A, 0x686B, 0x686C, 0x686D),
-        *(0x686E, 0x686F, 0x687F),
-        *(0x66A0, 0x66A1, 0x66A2, 0x66A3, 0x66A4, 0x66A7, 0x66AF, 0x164C),
-        *(0x7310, 0x7312, 0x7318, 0x7319, 0x731A, 0x731B, 0x731E, 0x731F, 0x15BF, 0x15DD, 0x15DE, 0x15E7),
-        *(0x1636, 0x1638),
-        *(0x7340, 0x7341, 0x7347, 0x734F, 0x7360, 0x7362, 0x73FF, 0x738C),
-    )
-)
 
 
 def is_vga(dev: PciDev) -> bool:
