@@ -34,6 +34,13 @@ VENDOR_RESET_FAMILIES: dict[str, tuple[int, ...]] = {
     "Arcturus": (0x738C,),
 }
 
+#: The families of the AMD reset bug proper: the ones vendor-reset was written for, each with its
+#: own reset strategy (its README: POLARIS10, VEGA10, VEGA20, NAVI10; Navi 12/14 use the Navi 10
+#: one). Navi 23 and Arcturus are later additions to the table and are not counted here.
+RESET_BUG_FAMILIES = frozenset(
+    {"Polaris 10", "Polaris 11", "Polaris 12", "Vega 10", "Vega 20", "Navi 10", "Navi 12", "Navi 14"}
+)
+
 #: (vendor, device) -> the family name vendor-reset's table gives it (the first one listed,
 #: as the module's lookup takes the first match).
 VENDOR_RESET_DEVICES: dict[tuple[int, int], str] = {}
