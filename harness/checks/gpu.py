@@ -224,8 +224,17 @@ def _framebuffer_in_bar(
     )
 
 
-def _framebuffer_fix(view: HostView, names: set[str]) -> tuple[str, str]:
-    """(the fix, the argument already on the command line that did not help, or "")."""
+def framebuffer_names(view: HostView, function: PciFunction) -> set[str]:
+    """The firmware framebuffer regions /proc/iomem shows nested in ``function``'s BARs."""
+    regions = _iomem(view)
+    if regions is None:
+        return set()
+    return {inner.name for _, nested in _inside_bars(regions, function) for inner in nested} & FRAMEBUFFER_NAMES
+
+
+def framebuffer_arguments(view: HostView, names: set[str]) -> tuple[list[str], str]:
+    """(the kernel arguments that keep these framebuffer regions from being registered on this
+    kernel, the one of them already on the command line although the region is there, or "")."""
     version = view.kernel_version
     drivers = sorted(DRIVER_REGIONS[item] for item in names if item in DRIVER_REGIONS)
     by_sysfb = bool(names & (SYSFB_REGIONS | {"simpledrm", "simplefb"}))
@@ -239,11 +248,15 @@ def _framebuffer_fix(view: HostView, names: set[str]) -> tuple[str, str]:
             arguments.append(f"video={driver}:off")
     if not arguments:
         arguments.append(SYSFB_ARGUMENT)
-    already = ""
     if SYSFB_ARGUMENT in arguments and _sysfb_blacklisted(view):
-        already = SYSFB_ARGUMENT
-    else:
-        already = next((word for word in arguments if word.startswith("video=") and _cmdline_has(view, word)), "")
+        return arguments, SYSFB_ARGUMENT
+    already = next((word for word in arguments if word.startswith("video=") and _cmdline_has(view, word)), "")
+    return arguments, already
+
+
+def _framebuffer_fix(view: HostView, names: set[str]) -> tuple[str, str]:
+    """(the fix, the argument already on the command line that did not help, or "")."""
+    arguments, already = framebuffer_arguments(view, names)
     kernel = f"kernel {view.kernel_release}" if view.kernel_release else "this kernel"
     if already:
         fix = (
