@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from fakesys.hw.model import BarKind
+from fakesys.hw.model import Bar, BarKind
 from harness.pci.gpu_ids import VENDOR_RESET_DEVICES
 
 if TYPE_CHECKING:
@@ -42,16 +42,21 @@ def is_vga(dev: PciDev) -> bool:
     return dev.class_code >> 8 in _VGA_CLASSES
 
 
-def memory_bars(dev: PciDev) -> list[tuple[int, int]]:
-    """The device's assigned memory BARs as (start, end)."""
-    ranges = []
+def _assigned_memory_bars(dev: PciDev) -> list[tuple[int, Bar, int]]:
+    """(index, BAR, last address) of each assigned memory BAR."""
+    found = []
     model = dev.device.model
     for index in range(2 if dev.is_bridge else 6):
         bar = model.bar(index)
         if bar is None or bar.kind is BarKind.IO or bar.address == 0 or bar.size is None:
             continue
-        ranges.append((bar.address, bar.address + bar.effective_size - 1))
-    return ranges
+        found.append((index, bar, bar.address + bar.effective_size - 1))
+    return found
+
+
+def memory_bars(dev: PciDev) -> list[tuple[int, int]]:
+    """The device's assigned memory BARs as (start, end)."""
+    return [(bar.address, end) for _, bar, end in _assigned_memory_bars(dev)]
 
 
 def _holds(dev: PciDev, framebuffer: FramebufferSpec) -> bool:
@@ -68,12 +73,7 @@ def unreservable_bars(dev: PciDev, framebuffer: FramebufferSpec | None) -> list[
     if framebuffer is None:
         return []
     refused = []
-    model = dev.device.model
-    for index in range(2 if dev.is_bridge else 6):
-        bar = model.bar(index)
-        if bar is None or bar.kind is BarKind.IO or bar.address == 0 or bar.size is None:
-            continue
-        end = bar.address + bar.effective_size - 1
+    for index, bar, end in _assigned_memory_bars(dev):
         if not bar.address <= framebuffer.base <= end:
             continue
         flags = (" 64bit" if bar.bits == 64 else "") + (" pref" if bar.prefetchable else "")

@@ -209,9 +209,13 @@ def _check_function(ctx: CheckContext, function: PciFunction, given: Path | None
             f"firmware read and possibly run vendor code on the passed-through device for nothing [inferred; checker "
             f"rules of the {SOURCE}].",
             fix=f"Turn the ROM BAR off unless the VM must {use}: {_rom_bar_off(name)}.",
-            evidence=[rom.evidence, ctx.device_evidence(function, "class", f"0x{function.class_code:06x}")],
+            evidence=_rom_and_class(ctx, function, rom),
             device=name,
         )
+
+
+def _rom_and_class(ctx: CheckContext, function: PciFunction, rom: _Rom) -> list[Evidence]:
+    return [rom.evidence, ctx.device_evidence(function, "class", f"0x{function.class_code:06x}")]
 
 
 def _seabios_runs_data_rom(ctx: CheckContext, function: PciFunction, rom: _Rom, kind: str) -> Finding:
@@ -229,7 +233,7 @@ def _seabios_runs_data_rom(ctx: CheckContext, function: PciFunction, rom: _Rom, 
         f"the ROM BAR unless rombar=0 (hw/vfio/pci.c vfio_pci_size_rom), and the guest OS's own driver needs no "
         f"ROM ({SOURCE}).",
         fix=f"Turn the ROM BAR off unless the VM boots from this controller: {_rom_bar_off(name)}.",
-        evidence=[rom.evidence, ctx.device_evidence(function, "class", f"0x{function.class_code:06x}")],
+        evidence=_rom_and_class(ctx, function, rom),
         device=name,
     )
 
