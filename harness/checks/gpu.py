@@ -97,6 +97,19 @@ def _iomem(view: HostView) -> list[_Region] | None:
     return regions
 
 
+def firmware_framebuffer(view: HostView) -> tuple[int, int, str, str | None] | None:
+    """(start, end, region name, driver inside it) of the firmware framebuffer /proc/iomem shows,
+    or None."""
+    regions = _iomem(view) or []
+    for index, region in enumerate(regions):
+        if region.name in SYSFB_REGIONS or region.name in DRIVER_REGIONS:
+            inner = regions[index + 1] if index + 1 < len(regions) else None
+            nested = inner is not None and inner.depth > region.depth and inner.name in FRAMEBUFFER_NAMES
+            driver = inner.name if inner is not None and nested else None
+            return region.start, region.end, region.name, driver
+    return None
+
+
 def _inside_bars(regions: list[_Region], function: PciFunction) -> list[tuple[_Region, list[_Region]]]:
     """Each of the device's BARs in /proc/iomem with the regions nested in it."""
     found = []
