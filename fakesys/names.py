@@ -60,6 +60,7 @@ PROC_FILES = (
     "proc/cpuinfo",
     "proc/mounts",
     "proc/swaps",
+    "proc/iomem",
 )
 #: Files the renderer writes itself (root-relative), which ``files:`` cannot replace.
 KERNEL_LOG = "var/log/dmesg"

@@ -126,6 +126,16 @@ CODES: dict[str, str] = {
     "rom.x86-only-ovmf": "legacy x86 ROM only: OVMF will not run it",
     "rom.seabios-runs": "SeaBIOS will run the legacy ROM",
     "rom.not-needed": "the guest needs no option ROM for this device",
+    "rom.seabios-data-rom": "SeaBIOS will run a storage/network controller's option ROM at POST",
+    # gpu: the boot VGA device, the firmware framebuffer, the card's functions, the AMD reset bug.
+    "gpu.boot-vga": "the host's boot VGA device: firmware and host console use it",
+    "gpu.framebuffer-in-bar": "a firmware framebuffer region sits in a BAR: vfio-pci cannot reserve it",
+    "gpu.framebuffer-unseen": "the boot VGA device's BARs in /proc/iomem could not be read",
+    "gpu.companion-functions": "the card's other functions (HDMI/DP audio, USB-C) go with the GPU",
+    "gpu.seabios-primary": "under SeaBIOS the GPU shows the boot screen only as primary VGA (x-vga)",
+    "gpu.amd-reset-bug": "an AMD GPU with the reset bug and no vendor-reset: the second VM start fails",
+    "gpu.vendor-reset-not-selected": "vendor-reset is loaded but reset_method does not select device_specific",
+    "gpu.vendor-reset": "vendor-reset resets the AMD GPU",
     # kernel-log: known lines in the kernel log.
     "kernel-log.not-ready": "not ready after a reset",
     "kernel-log.link-retrain-failed": "failed link retraining",

@@ -382,9 +382,31 @@ def test_ovmf_with_the_legacy_only_rom(view: HostView) -> None:
 
 
 def test_seabios_runs_the_legacy_rom(view: HostView) -> None:
+    """The ASM1062 is a storage controller: SeaBIOS runs its x86 ROM at POST, a warning whose fix
+    is rombar=0 (SeaBIOS src/optionroms.c runs every non-VGA device's ROM)."""
     findings = run(view, vm_firmware="seabios")
-    assert codes(findings) == ["rom.seabios-runs", "rom.not-needed"]
+    assert codes(findings) == ["rom.seabios-runs", "rom.seabios-data-rom", "rom.not-needed"]
     assert by_code(findings, "rom.seabios-runs").severity is Severity.INFO
+    data = by_code(findings, "rom.seabios-data-rom")
+    assert data.severity is Severity.WARN
+    assert "rombar=0" in data.fix and "<rom bar='off'/>" in data.fix
+    assert "optionrom_setup" in data.why
+
+
+def test_seabios_skips_a_storage_rom_without_an_x86_image(view: HostView, tmp_path: Path) -> None:
+    """Boundary: SeaBIOS runs only code type 0 images, so an EFI-only ROM is no stall risk; under
+    OVMF the warning never applies."""
+    path = tmp_path / "efi-only.rom"
+    path.write_bytes(rom_image(0x1B21, 0x0612, 0x010601, code_type=CODE_EFI))
+    assert "rom.seabios-data-rom" not in codes(run(view, rom_files={"*": path}, vm_firmware="seabios"))
+    assert "rom.seabios-data-rom" not in codes(run(view))
+
+
+def test_seabios_warns_for_a_storage_rom_it_could_not_read(view: HostView) -> None:
+    """A ROM BAR whose image was not read may hold an x86 image: warn, saying it was not read."""
+    findings = run(view, vm_firmware="seabios", rom_files={"*": Path("/nonexistent/x.rom")})
+    data = by_code(findings, "rom.seabios-data-rom")
+    assert data.severity is Severity.WARN and "not read here" in data.why
 
 
 def test_efi_image_present_under_ovmf(view: HostView, tmp_path: Path) -> None:

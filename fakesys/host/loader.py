@@ -22,6 +22,7 @@ from fakesys.host.model import (
     CpuSpec,
     DeviceMapperSpec,
     DiskSpec,
+    FramebufferSpec,
     FunctionSpec,
     Host,
     IommuSpec,
@@ -228,6 +229,14 @@ class _HostLoader:
             module: {param: _param_text(value) for param, value in params.items()}
             for module, params in self.data.get("modules", {}).items()
         }
+        framebuffer = self.data.get("framebuffer")
+        if framebuffer is not None:
+            host.framebuffer = FramebufferSpec(
+                framebuffer["base"],
+                framebuffer["size"],
+                framebuffer.get("resource", "BOOTFB"),
+                framebuffer.get("driver"),
+            )
         files = dict(self.data.get("files", {}))
         try:
             names.file_paths(list(files))

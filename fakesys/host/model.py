@@ -111,6 +111,21 @@ class NetSpec:
 
 
 @dataclass
+class FramebufferSpec:
+    """The firmware framebuffer the boot firmware left (screen_info: its base and size) and what
+    the kernel registered on it, as /proc/iomem names them: ``resource`` is the region's name
+    (``BOOTFB`` for sysfb's simple-framebuffer device, drivers/firmware/sysfb_simplefb.c;
+    ``efifb`` or ``vesafb`` where those drivers request the region themselves,
+    drivers/video/fbdev/efifb.c and vesafb.c), ``driver`` the name a driver requested inside it
+    (``simpledrm``, ``simple-framebuffer``), if any."""
+
+    base: int
+    size: int
+    resource: str = "BOOTFB"
+    driver: str | None = None
+
+
+@dataclass
 class Host:
     """Everything a host description says, checked and typed."""
 
@@ -132,6 +147,8 @@ class Host:
     net: list[NetSpec] = field(default_factory=list)
     modules: dict[str, dict[str, str]] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)
+    #: The firmware framebuffer and who holds it (None: the firmware left none, or it is gone).
+    framebuffer: FramebufferSpec | None = None
 
     def function(self, bdf: Bdf) -> FunctionSpec | None:
         for spec in self.functions:

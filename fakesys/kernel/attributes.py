@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from fakesys.hw.model import Bar, BarKind
 from fakesys.kernel.pcidev import PciDev
 from fakesys.kernel.profile import KernelProfile
+from fakesys.kernel.vga import is_vga
 from harness.pci import regs
 
 READ_ONLY = 0o444
@@ -198,6 +199,8 @@ def device_attributes(
     }
     if dev.spec.label:
         attributes["label"] = _text(dev.spec.label)
+    if is_vga(dev):
+        attributes["boot_vga"] = _text("1" if dev.boot_vga else "0")
     rom = dev.device.model.rom
     if rom is not None and rom.size:
         attributes["rom"] = Attribute(rom.image, ROOT_ONLY)

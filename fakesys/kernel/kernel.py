@@ -15,7 +15,7 @@ import re
 from fakesys.clock import VirtualClock
 from fakesys.host.model import Host
 from fakesys.hw import link
-from fakesys.kernel import binding, drivers, enumeration, store
+from fakesys.kernel import binding, drivers, enumeration, store, vga
 from fakesys.kernel.drivers import IdMatch
 from fakesys.kernel.iommu import assign_groups, enable_acs
 from fakesys.kernel.log import KernelLog
@@ -159,6 +159,11 @@ class FakeKernel:
             return
         first_load = module not in self.module_params or not self.vfio_loaded
         self.module_params.setdefault(module, {})
+        if module == vga.VENDOR_RESET_MODULE:
+            # The line its ftrace hook prints once installed (gnif/vendor-reset src/hook.c; quoted
+            # in gnif/vendor-reset#46: "after dmesg says vendor_reset_hook: installed").
+            self.log.emit("vendor_reset_hook: installed")
+            self._install_reset_hooks()
         if module == "vfio_pci" and first_load:
             self.vfio_loaded = True
             self.log.emit("VFIO - User Level meta-driver version: 0.3")
@@ -250,6 +255,7 @@ class FakeKernel:
             dev.reset_methods = init_reset_methods(dev, self.profile)
             dev.reset_files = bool(dev.reset_methods)
             dev.irq = self._interrupt_line(dev)
+        self._display_state()
         self.clock.now_us = max(self.clock.now_us, 1_500_000)
         if "vfio_pci" in self.module_params or any(dev.spec.driver == "vfio-pci" for dev in self.present):
             self.vfio_loaded = True
@@ -267,6 +273,25 @@ class FakeKernel:
             self._apply_host_state(dev)
         self.log.records.sort(key=lambda record: record.timestamp_us)
         self.clock.now_us = max(self.clock.now_us, BOOT_DONE_US)
+
+    def _display_state(self) -> None:
+        """The boot VGA device and module reset hooks (fakesys.kernel.vga): modules load after
+        the devices were added, so on kernels with reset_method the probed list stays as it was."""
+        boot = vga.select_boot_vga(self.present, self.host.framebuffer)
+        if boot is not None:
+            boot.boot_vga = True
+        self._install_reset_hooks()
+
+    def _install_reset_hooks(self) -> None:
+        if vga.VENDOR_RESET_MODULE not in self.module_params:
+            return
+        for dev in self.present:
+            if dev.reset_hook is None and vga.hooked_by_vendor_reset(dev, self.module_params):
+                dev.reset_hook = vga.VENDOR_RESET_MODULE
+                if not self.profile.has_reset_method:
+                    # Before 5.15 every reset tries device_specific first (__pci_reset_function_locked).
+                    dev.reset_methods = init_reset_methods(dev, self.profile)
+                    dev.reset_files = bool(dev.reset_methods)
 
     def _interrupt_line(self, dev: PciDev) -> int:
         """pci_read_irq: the Interrupt Line firmware left, for a device with a pin."""

@@ -56,6 +56,10 @@ class PciDev:
     no_bus_reset: bool = False
     no_flr_reset: bool = False
     no_pm_reset: bool = False
+    #: The VGA arbiter's default device (sysfs boot_vga; fakesys.kernel.vga).
+    boot_vga: bool = False
+    #: An out-of-tree module hooks pci_dev_specific_reset for it (its name; fakesys.kernel.vga).
+    reset_hook: str | None = None
     pcie_bridge_alias: bool = False
     #: PCI_DEV_FLAGS_ACS_ENABLED_QUIRK: the boot-time ACS enable quirk ran for it (Intel PCH root
     #: ports count as isolating only then; see quirks.acs_enable_quirk_runs).

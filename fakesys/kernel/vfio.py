@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from fakesys.kernel import power
+from fakesys.kernel import power, vga
 from fakesys.kernel.pcidev import PciDev
 from fakesys.kernel.reset import (
     probe_slot_reset,
@@ -110,6 +110,14 @@ def open_device(kernel: FakeKernel, dev: PciDev) -> VfioDevice:
     save_state(kernel, dev)
     vdev.saved = (list(dev.saved_config), dict(dev.saved_capabilities))
     return vdev
+
+
+def map_bars(kernel: FakeKernel, dev: PciDev) -> None:
+    """QEMU mmaps each BAR region after opening the device; vfio_pci_core_mmap requests the BAR
+    first (pci_request_selected_regions, drivers/vfio/pci/vfio_pci_core.c), which fails where the
+    firmware framebuffer's region sits inside it (fakesys.kernel.vga.unreservable_bars)."""
+    for message in vga.unreservable_bars(dev, kernel.host.framebuffer):
+        kernel.dev_warn(dev, message)
 
 
 def ioctl_reset(kernel: FakeKernel, dev: PciDev) -> int:

@@ -16,6 +16,7 @@ from fakesys.kernel import drivers
 from fakesys.kernel.attributes import device_attributes
 from fakesys.kernel.kernel import FakeKernel
 from fakesys.kernel.pcidev import PciDev
+from fakesys.kernel.vga import iomem_text
 from fakesys.names import KERNEL_LOG
 from fakesys.sysfs.tree import Tree, TreeWriter
 
@@ -173,6 +174,8 @@ class Renderer:
 
     def render_modules(self) -> None:
         for module, params in self.kernel.module_params.items():
+            # kernel/module/sysfs.c: every loaded module's directory has initstate.
+            self.out.file(f"sys/module/{module}/initstate", "live\n")
             for param, value in params.items():
                 self.out.file(f"sys/module/{module}/parameters/{param}", f"{value}\n")
 
@@ -299,6 +302,7 @@ class Renderer:
             f"{swap.source:<40}partition\t{swap.size_kib}\t\t0\t\t-2\n" for swap in host.swaps
         )
         out.file("proc/swaps", swaps)
+        out.file("proc/iomem", iomem_text(self.kernel.present, host.framebuffer))
 
 
 #: Characters udev keeps in an ID it builds a device link from, besides ASCII letters and digits

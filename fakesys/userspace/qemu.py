@@ -73,6 +73,7 @@ class QemuProcess:
         if dev.driver != "vfio-pci":
             raise QemuError(f"vfio {dev.name}: no such host device (not bound to vfio-pci)")
         vdev = vfio.open_device(self.kernel, dev)
+        vfio.map_bars(self.kernel, dev)
         snapshot = ConfigSpace(dev.device.read_block())
         express = snapshot.express()
         pm = snapshot.power_management()

@@ -209,6 +209,8 @@ SINGLE_FILES = (
     "proc/cpuinfo",
     "proc/mounts",
     "proc/swaps",
+    # The firmware framebuffer's place among the BARs (harness.checks.gpu).
+    "proc/iomem",
     "sys/hypervisor/type",
     "etc/hostname",
     "etc/modules",
@@ -523,6 +525,8 @@ def _read_net(view: HostView) -> None:
 
 
 def _read_modules(view: HostView) -> None:
+    # vendor-reset has no parameters: its loaded state is the directory (harness.checks.gpu).
+    view.read_bytes("sys/module/vendor_reset/initstate", limit=ATTRIBUTE_LIMIT)
     for module in view.listdir("sys/module"):
         if module.startswith("vfio") or module in CHECKED_MODULES:
             for parameter in view.listdir(f"sys/module/{module}/parameters"):

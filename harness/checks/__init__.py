@@ -11,6 +11,7 @@ from harness.checks import (
     binding,
     cmdline,
     dma_alias,
+    gpu,
     host_use,
     integrity,
     isolation,
@@ -36,6 +37,7 @@ CHECKS: tuple[tuple[str, Check], ...] = (
     ("power-link", power_link.check),
     ("binding", binding.check),
     ("rom", rom.check),
+    ("gpu", gpu.check),
     ("kernel-log", kernel_log.check),
 )
 

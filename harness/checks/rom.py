@@ -9,7 +9,8 @@ device's IDs and its class. Read-only: the one write it may make is the document
 
 Codes: ``rom.not-read``, ``rom.file-unreadable``, ``rom.file-ambiguous``, ``rom.no-image``,
 ``rom.parse-problem``, ``rom.id-mismatch``, ``rom.x86-only-ovmf``, ``rom.seabios-runs``,
-``rom.not-needed``.
+``rom.not-needed``, ``rom.seabios-data-rom`` (a storage or network controller's ROM that SeaBIOS
+will run at POST: **warn**, the fix is ``rombar=0``).
 """
 
 from __future__ import annotations
@@ -187,10 +188,15 @@ def _check_function(ctx: CheckContext, function: PciFunction, given: Path | None
         return
     name = function.name
     base_class = function.class_code >> 16 if function.class_code is not None else None
-    if rom.data is None:
+    result = parse_rom(rom.data) if rom.data is not None else None
+    if result is None:
         yield _not_read(ctx, function, rom)
     else:
-        yield from _judge(ctx, function, rom, parse_rom(rom.data))
+        yield from _judge(ctx, function, rom, result)
+    seabios = ctx.options.vm_firmware.lower() == "seabios"
+    runnable = result is None or any(image.is_x86 for image in result.images)
+    if base_class in DATA_CLASSES and seabios and runnable:
+        yield _seabios_runs_data_rom(ctx, function, rom, DATA_CLASSES[base_class])
     if base_class in DATA_CLASSES:
         kind = DATA_CLASSES[base_class]
         use = "boot from a disk on it" if base_class == CLASS_STORAGE else "network-boot (PXE) through it"
@@ -203,9 +209,33 @@ def _check_function(ctx: CheckContext, function: PciFunction, given: Path | None
             f"firmware read and possibly run vendor code on the passed-through device for nothing [inferred; checker "
             f"rules of the {SOURCE}].",
             fix=f"Turn the ROM BAR off unless the VM must {use}: {_rom_bar_off(name)}.",
-            evidence=[rom.evidence, ctx.device_evidence(function, "class", f"0x{function.class_code:06x}")],
+            evidence=_rom_and_class(ctx, function, rom),
             device=name,
         )
+
+
+def _rom_and_class(ctx: CheckContext, function: PciFunction, rom: _Rom) -> list[Evidence]:
+    return [rom.evidence, ctx.device_evidence(function, "class", f"0x{function.class_code:06x}")]
+
+
+def _seabios_runs_data_rom(ctx: CheckContext, function: PciFunction, rom: _Rom, kind: str) -> Finding:
+    name = function.name
+    image = "its ROM's x86 image" if rom.data is not None else "its ROM (not read here; if it holds an x86 image)"
+    return Finding(
+        code="rom.seabios-data-rom",
+        severity=Severity.WARN,
+        message=f"SeaBIOS will run the option ROM of {kind} controller {name} at VM boot: the VM can stall there",
+        why=f"SeaBIOS runs the option ROM of every PCI device that is not a VGA device and that it has no driver "
+        f"of its own for (SeaBIOS src/optionroms.c optionrom_setup -> init_pcirom -> init_optionrom), and waits "
+        f"for each ROM's initialisation code to return, with no time limit. A {kind} controller's ROM (RAID "
+        f"setup, disk scan, PXE) then drives the passed-through hardware before the guest OS does; if it waits "
+        f"for something that does not happen in a VM, POST stops at that controller. QEMU maps {image} through "
+        f"the ROM BAR unless rombar=0 (hw/vfio/pci.c vfio_pci_size_rom), and the guest OS's own driver needs no "
+        f"ROM ({SOURCE}).",
+        fix=f"Turn the ROM BAR off unless the VM boots from this controller: {_rom_bar_off(name)}.",
+        evidence=_rom_and_class(ctx, function, rom),
+        device=name,
+    )
 
 
 def _not_read(ctx: CheckContext, function: PciFunction, rom: _Rom) -> Finding:

@@ -124,7 +124,11 @@ def generate(
 
     options = options or GenerateOptions()
     check_target_options(target, options_given(options))
-    plan = build_plan(Path(root), devices, options, refuse=target not in NOT_PASSING, report=report)
+    from harness.generate.gpu_setup import fixed_by
+
+    plan = build_plan(
+        Path(root), devices, options, refuse=target not in NOT_PASSING, report=report, fixed=fixed_by(target)
+    )
     return target_writer(target)(plan)
 
 

@@ -19,6 +19,7 @@ import shlex
 
 from harness import paste
 from harness.bootconfig import Bootloader, KernelArg, has_arg, intel_iommu_default
+from harness.generate.gpu_setup import framebuffer_cmdline
 from harness.generate.idle_d3_fix import cmdline_arguments as idle_d3_arguments
 from harness.generate.output import GeneratedFile, GeneratedOutput
 from harness.generate.plan import Plan
@@ -45,6 +46,9 @@ def wanted_arguments(plan: Plan) -> tuple[list[str], list[str]]:
         add.append("intel_iommu=on")
     elif plan.cpu_vendor == "amd":
         why.append("AMD: the IOMMU is on by default; no argument is needed (amd_iommu=on is not a valid value)")
+    framebuffer, framebuffer_why = framebuffer_cmdline(plan)
+    add += framebuffer
+    why += framebuffer_why
     if "acs-override" in plan.options.unsafe:
         add.append(ACS_OVERRIDE)
         why.append(ACS_OVERRIDE_WARNING)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from harness import paste
 from harness.bootconfig import VFIO_CONF, options_line
 from harness.generate.binding import EarlyBinding, early_binding
+from harness.generate.gpu_setup import vendor_reset_lines
 from harness.generate.idle_d3_fix import modprobe_lines as idle_d3_lines
 from harness.generate.output import GeneratedFile, GeneratedOutput
 from harness.generate.plan import Plan
@@ -28,6 +29,7 @@ def vfio_conf(plan: Plan, binding: EarlyBinding) -> GeneratedFile:
     lines += [paste.comment(text) for text in binding.explanations]
     lines += binding.modprobe_lines()
     lines += idle_d3_lines(plan)
+    lines += vendor_reset_lines(plan)
     if "unsafe-interrupts" in plan.options.unsafe:
         lines += [
             paste.comment(UNSAFE_INTERRUPTS_WARNING),

@@ -13,7 +13,6 @@ case every output says so.
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -241,11 +240,12 @@ class Plan:
         return [f"vfiolab: passthrough of {devices}", *self.forced_comment()]
 
 
-def _failures(report: DeviceReport, resolved: Collection[str] = ()) -> list[str]:
+def _failures(report: DeviceReport, fixed: frozenset[str] = frozenset()) -> list[str]:
+    """The checker's failures of a device, less those the target's own output fixes."""
     reasons = [
         f"{finding.code}: {finding.message}"
         for finding in report.findings
-        if finding.severity is Severity.FAIL and finding.code not in resolved
+        if finding.severity is Severity.FAIL and finding.code not in fixed
     ]
     reasons += [f"{code} (host)" for code in report.blocked_by]
     return reasons
@@ -281,10 +281,13 @@ def build_plan(
     options: GenerateOptions | None = None,
     refuse: bool = True,
     report: CheckReport | None = None,
+    *,
+    fixed: frozenset[str] = frozenset(),
 ) -> Plan:
     """Check ``root`` and plan the passthrough of ``devices`` (addresses). ``refuse=False`` is
     for targets that do not pass the devices themselves (the disk fallback). ``report``: the
-    checker's report of every endpoint of ``root``, when the caller already has it."""
+    checker's report of every endpoint of ``root``, when the caller already has it. ``fixed``:
+    checker failures the target's own output fixes, which do not refuse it."""
     options = options or GenerateOptions()
     _check_options(options)
     unknown = [name for name in options.unsafe if name not in UNSAFE_WORKAROUNDS]
@@ -358,7 +361,7 @@ def build_plan(
     from harness.generate.instead import resolved_by_plan
 
     for bdf, requested in chosen.items():
-        failures = _failures(reports[bdf], resolved_by_plan(view, reports[bdf], chosen))
+        failures = _failures(reports[bdf], fixed | frozenset(resolved_by_plan(view, reports[bdf], chosen)))
         if failures:
             who = str(bdf) if requested else f"{bdf} (in the same IOMMU group)"
             reasons.append(f"{who}: " + "; ".join(failures))

@@ -20,6 +20,7 @@ writes them, the mapping alternative is on stderr and, with ``--out``, in ``pci.
 from __future__ import annotations
 
 from harness import paste
+from harness.generate.gpu_setup import x_vga
 from harness.generate.output import GeneratedFile, GeneratedOutput
 from harness.generate.plan import Plan, PlannedSlot
 from harness.generate.targets import OVERRIDE_PROPERTIES
@@ -31,6 +32,8 @@ def _options(plan: Plan, slot: PlannedSlot) -> list[str]:
         options.append("pcie=1")
     if slot.rom_bar is False:
         options.append("rombar=0")
+    if x_vga(plan, slot):
+        options.append("x-vga=1")
     for key in OVERRIDE_PROPERTIES:
         value = plan.options.id_overrides.get(key)
         if value is not None:

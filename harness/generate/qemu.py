@@ -18,6 +18,7 @@ keeps numbers working with a deprecation warning. ID overrides map to ``x-pci-*-
 from __future__ import annotations
 
 from harness import paste
+from harness.generate.gpu_setup import x_vga
 from harness.generate.output import GeneratedFile, GeneratedOutput
 from harness.generate.plan import Plan, PlannedSlot
 from harness.generate.targets import OVERRIDE_PROPERTIES
@@ -72,6 +73,8 @@ def _device(plan: Plan, slot: PlannedSlot, bus: str | None, guest_slot: int | No
             properties.append("multifunction=on")
         if item.rom_bar is False:
             properties.append("rombar=0")
+        if item is slot.first and x_vga(plan, slot):
+            properties.append("x-vga=on")
         for key, value in plan.options.id_overrides.items():
             properties.append(f"{OVERRIDE_PROPERTIES[key]}={value.lower()}")
         arguments += ["-device", ",".join(properties)]

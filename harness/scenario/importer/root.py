@@ -732,8 +732,23 @@ class RootImporter:
                 value = _one_line(self.text(f"sys/module/{module}/parameters/{param}"))
                 if value is not None:
                     modules.setdefault(module, {})[param] = value
+        if self.view.exists("sys/module/vendor_reset/initstate"):
+            # A module without parameters is loaded when its directory is there (harness.checks.gpu).
+            modules.setdefault("vendor_reset", {})
         if modules:
             self.draft.host["modules"] = modules
+        self.import_framebuffer()
+
+    def import_framebuffer(self) -> None:
+        from harness.checks.gpu import firmware_framebuffer
+
+        found = firmware_framebuffer(self.view)
+        if found is not None:
+            start, end, resource, driver = found
+            framebuffer: dict[str, object] = {"base": start, "size": end - start + 1, "resource": resource}
+            if driver is not None:
+                framebuffer["driver"] = driver
+            self.draft.host["framebuffer"] = framebuffer
 
     def import_files(self) -> None:
         files: dict[str, str] = {}
