@@ -34,9 +34,8 @@ import stat
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import jsonschema
 import yaml
 import yaml.events as ev
 from yaml.constructor import SafeConstructor
@@ -47,6 +46,11 @@ from yaml.resolver import Resolver
 from yaml.scanner import Scanner
 
 from fakesys.errors import SourceError, UnreadableFileError
+
+if TYPE_CHECKING:
+    # Imported where a document is validated: jsonschema is a large import that reading YAML
+    # does not need.
+    import jsonschema
 
 JsonPath = tuple[str | int, ...]
 
@@ -486,12 +490,16 @@ def _explain(error: jsonschema.ValidationError) -> str:
 
 
 def _best(errors: Iterable[jsonschema.ValidationError]) -> jsonschema.ValidationError | None:
+    import jsonschema
+
     best: jsonschema.ValidationError | None = jsonschema.exceptions.best_match(errors)
     return best
 
 
 def validate(document: Document, schema: Mapping[str, Any], prefix: JsonPath = ()) -> None:
     """Validate against a JSON Schema; the first error becomes a one-line SourceError."""
+    import jsonschema
+
     validator = jsonschema.Draft202012Validator(schema)
     error = _best(validator.iter_errors(document.data))
     if error is None:

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 from harness.pci.address import Bdf
-from harness.scenario.documents import load_checked_yaml
 
 STEPS = ("vm-start", "function-reset")
 DEFAULT_STEPS = ("vm-start",)
@@ -58,6 +57,10 @@ def plan_schema() -> dict[str, Any]:
 
 def load_plan(path: Path | str) -> Plan:
     """The plan in ``path``; :class:`~harness.errors.InputError` (65) or ``NoInputError`` (66)."""
+    # Imported here: the YAML reader and jsonschema are large imports that only reading a plan
+    # needs (every ``vfiolab lab`` call imports this module; in a slow guest that shows).
+    from harness.scenario.documents import load_checked_yaml
+
     document = load_checked_yaml(path, plan_schema())
     data = document.data
     devices: list[PlannedDevice] = []

@@ -14,13 +14,15 @@ import re
 from collections.abc import Iterable, Mapping
 from functools import cache
 from importlib import resources
-from typing import Any
-
-import jsonschema
-from referencing import Registry, Resource
+from typing import TYPE_CHECKING, Any
 
 from fakesys.errors import SourceError
 from fakesys.source import Document, JsonPath
+
+if TYPE_CHECKING:
+    # Imported where a validator is built: jsonschema is a large import that only validating needs.
+    import jsonschema
+    from referencing import Registry
 
 _TYPE_WORDS = {
     "number": "a number",
@@ -47,6 +49,8 @@ def scenario_schema() -> dict[str, Any]:
 def _registry() -> Registry[Any]:
     """The schemas the scenario schema refers to by URI: the live guest part's
     (``harness/live/guest.schema.json``), and the scenario schema itself, which that one uses."""
+    from referencing import Registry, Resource
+
     guest = json.loads(resources.files("harness.live").joinpath("guest.schema.json").read_text(encoding="utf-8"))
     return Registry().with_resources(
         (schema["$id"], Resource.from_contents(schema)) for schema in (scenario_schema(), guest)
@@ -56,11 +60,15 @@ def _registry() -> Registry[Any]:
 @cache
 def _validator() -> jsonschema.Draft202012Validator:
     # Built once: compiling the schema's references costs more than validating a file.
+    import jsonschema
+
     return jsonschema.Draft202012Validator(scenario_schema(), registry=_registry())
 
 
 @cache
 def _step_validator() -> jsonschema.Draft202012Validator:
+    import jsonschema
+
     schema = scenario_schema()
     return jsonschema.Draft202012Validator({"$defs": schema["$defs"], "$ref": "#/$defs/step"})
 
@@ -114,6 +122,8 @@ def closest(word: str, choices: Iterable[str]) -> str | None:
 
 
 def _best(errors: Iterable[jsonschema.ValidationError]) -> jsonschema.ValidationError:
+    import jsonschema
+
     best: jsonschema.ValidationError | None = jsonschema.exceptions.best_match(errors)
     assert best is not None  # called with at least one error
     return best
