@@ -416,16 +416,3 @@ def test_command_line_usage_and_refusals(tmp_path: Path) -> None:
 def test_the_command_line_refuses_to_act_on_slash_without_root(tmp_path: Path) -> None:
     result = vfiolab("lab", "run", str(PLAN), "--yes", "--journal", str(tmp_path / "j.json"))
     assert result.returncode == exitcodes.FAIL and "run it as root" in result.stderr
-
-
-# The labgrid example (labgrid is the `lab` extra; not in the default test environment)
-
-
-def test_the_labgrid_example_environment_builds_its_targets() -> None:
-    labgrid = pytest.importorskip("labgrid", reason="labgrid is not installed (pip install 'vfiolab[lab]')")
-    env = labgrid.Environment(str(Path(__file__).resolve().parent.parent / "examples" / "lab" / "env.yaml"))
-    for name, power in (("f4-424", "ExternalPowerDriver"), ("n100", "NetworkPowerDriver")):
-        target = env.get_target(name)
-        assert type(target.get_driver("SSHDriver", activate=False)).__name__ == "SSHDriver"
-        assert type(target.get_driver("PowerProtocol", activate=False)).__name__ == power
-        assert env.config.get_target_option(name, "plan") == "/etc/vfiolab/lab-plan.yaml"
