@@ -118,6 +118,7 @@ def build_topology(host: Host, profile: str, clock: VirtualClock | None = None) 
         for child in sorted(bridge.children, key=lambda d: d.devfn):
             bridge.device.downstream.append(child.device)
             child.device.upstream = bridge.device
+        link.detect_presence(bridge.device)
         # A switch's upstream port faces the switch's internal bus, which has no link to train.
         if bridge.device.port_type != regs.EXPRESS_TYPE_UPSTREAM:
             link.train(bridge.device)
