@@ -29,6 +29,7 @@ import re
 import statistics
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -85,6 +86,15 @@ def inputs() -> list[tuple[str, str]]:
     ]
 
 
+def _import_command(source: Path, runs_in: Path) -> Callable[[int], list[str]]:
+    """The command of timed run ``index``: each run writes to a directory of its own."""
+
+    def command(index: int) -> list[str]:
+        return vfiolab("scenario", "import", str(source), "--out", f"{runs_in}/{index}")
+
+    return command
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=7, help="timed runs per input (at least 5)")
@@ -102,13 +112,7 @@ def main() -> int:
             source.write_text(text, encoding="utf-8")
             before = loadavg()
             runs_in = directory / f"runs-{number}"
-            walls, cpus = timed(
-                runs,
-                lambda index, source=source, runs_in=runs_in: vfiolab(
-                    "scenario", "import", str(source), "--out", f"{runs_in}/{index}"
-                ),
-                env,
-            )
+            walls, cpus = timed(runs, _import_command(source, runs_in), env)
             print(f"{title} ({len(text.splitlines())} lines); load average {before} -> {loadavg()}")
             print(row("wall", walls))
             print(row("CPU", cpus))
