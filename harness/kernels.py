@@ -36,7 +36,9 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from enum import Enum
 
-Version = tuple[int, int, int]
+from harness.pci.release import Release, leading_release
+
+Version = Release
 Series = tuple[int, int]
 
 
@@ -102,7 +104,6 @@ _PROXMOX = re.compile(r"^(?P<v>\d+\.\d+\.\d+)-(?P<build>\d+)-pve$")
 _DEBIAN_PACKAGE = re.compile(r"^(?P<v>\d+\.\d+\.\d+)-(?P<rev>\d+(?:~[A-Za-z0-9.+]+)?)$")
 _DEBIAN_ABI = re.compile(r"^\d+\.\d+\.0-\d+(?:-[a-z0-9]+)+$")
 _UPSTREAM = re.compile(r"^(?P<v>\d+\.\d+(?:\.\d+)?)\+?$")
-_LEADING = re.compile(r"^(\d+)\.(\d+)(?:\.(\d+))?")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 # ``(2024-11-06T15:04Z)`` (Proxmox), ``(2026-09-20)`` (Debian)
 _ISO_DATE = re.compile(r"\((\d{4})-(\d{2})-(\d{2})(?:[T ][^)]*)?\)")
@@ -113,10 +114,10 @@ _PROXMOX_BUILD = re.compile(r"\bPMX (\d+\.\d+\.\d+(?:-\d+)?)\b")
 
 
 def _version(text: str) -> Version:
-    match = _LEADING.match(text)
-    if match is None:
+    version = leading_release(text)
+    if version is None:
         raise KernelNameError(f"{text!r} does not start with a kernel version like 6.12.117")
-    return int(match[1]), int(match[2]), int(match[3] or 0)
+    return version
 
 
 def _date(year: str, month: str, day: str) -> date | None:
@@ -171,7 +172,7 @@ def running_kernel(release: str | None, proc_version: str | None) -> Kernel | No
         return Kernel(_version(debian[1]), Flavour.DEBIAN, debian[1], built, name or debian[1])
     if (proxmox := _PROXMOX_BUILD.search(build)) is not None:
         return Kernel(_version(proxmox[1]), Flavour.PROXMOX, proxmox[1], built, name or proxmox[1])
-    if not name or _LEADING.match(name) is None:
+    if not name or leading_release(name) is None:
         return None
     flavour = Flavour.UPSTREAM if _UPSTREAM.match(name) else Flavour.OTHER
     return Kernel(_version(name), flavour, None, built, name)

@@ -14,19 +14,15 @@ kernel of another series older than the mainline release lacks it.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-Release = tuple[int, int, int]
+from harness.pci.release import Release, leading_release
 
 
 def parse_release(release: str) -> Release | None:
     """(major, minor, patch) of a kernel release (5.6.13-300.fc32.x86_64, 6.8.12-4-pve, 6.5)."""
-    match = re.match(r"^(\d+)\.(\d+)(?:\.(\d+))?", release)
-    if match is None:
-        return None
-    return int(match[1]), int(match[2]), int(match[3] or 0)
+    return leading_release(release)
 
 
 @dataclass(frozen=True)

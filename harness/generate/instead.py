@@ -22,6 +22,9 @@ device's failing findings:
 * **reset** failures and anything else on a **storage controller**: its disks instead of the
   controller. When the root shows them, the refusal already carries the ``qm set`` commands
   (:mod:`harness.generate.proxmox_disks`); otherwise the offer says how to get them.
+* **D3cold** (``power-link.d3cold-wake-failed``) on any device the VM would get: keep vfio-pci
+  from suspending idle devices (``disable_idle_d3``), with what it costs
+  (:func:`harness.generate.idle_d3_fix.refused_fix`).
 
 Each offer is one line of text; commands in it are quoted for pasting (``shlex.quote``).
 """
@@ -49,12 +52,17 @@ def offers(
     view: HostView,
     reports: Mapping[Bdf, DeviceReport],
     refused: Sequence[Bdf],
+    passed: Sequence[Bdf],
     vmid: int,
     *,
     disks_offered: bool,
 ) -> list[str]:
-    """One line per way round, for the refused devices asked for (``refused``) in order;
-    ``disks_offered``: the refusal already carries the disk commands."""
+    """One line per way round, for the refused devices asked for (``refused``) in order, then
+    one for a device among all those the VM would get (``passed``) that did not wake from
+    D3cold; ``disks_offered``: the refusal already carries the disk commands."""
+    # Imported here: only a refusal needs the idle-D3 set-up.
+    from harness.generate.idle_d3_fix import refused_fix
+
     lines: list[str] = []
     for bdf in refused:
         report = reports.get(bdf)
@@ -68,6 +76,9 @@ def offers(
             lines += _dma_alias(view, function, vmid)
         elif codes and _is_class(function, _STORAGE_CLASS):
             lines += _disks(view, function, vmid, disks_offered=disks_offered)
+    idle_d3 = refused_fix(view, [reports[bdf] for bdf in passed if bdf in reports])
+    if idle_d3:
+        lines.append(idle_d3.rstrip("\n"))
     return lines
 
 

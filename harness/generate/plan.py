@@ -369,13 +369,9 @@ def build_plan(
         asked_for = [bdf for bdf, asked in chosen.items() if asked]
         alternative = _disk_alternative(view, asked_for, options)
         # Imported here: only a refusal needs the per-family ways round.
-        from harness.generate.idle_d3_fix import refused_fix
         from harness.generate.instead import offers
 
-        instead = offers(view, reports, asked_for, options.vmid, disks_offered=alternative is not None)
-        idle_d3 = refused_fix(view, [reports[bdf] for bdf in chosen])
-        if idle_d3:
-            instead.append(idle_d3.rstrip("\n"))
+        instead = offers(view, reports, asked_for, list(chosen), options.vmid, disks_offered=alternative is not None)
         raise GenerateRefused(reasons, alternative, instead)
     plan.forced = reasons if refuse else []
     planned = [
