@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from fakesys.kernel import quirks
+from harness.pci.release import Release
 
 AMD, MARVELL = quirks.VENDOR_AMD, quirks.VENDOR_MARVELL_EXT
 
@@ -48,7 +49,7 @@ def test_without_a_release_the_profile_decides() -> None:
 
 
 @pytest.mark.parametrize(("text", "parsed"), [("6.8.12-4-pve", (6, 8, 12)), ("6.5", (6, 5, 0)), ("vmlinuz", None)])
-def test_parse_release(text: str, parsed: quirks.Release | None) -> None:
+def test_parse_release(text: str, parsed: Release | None) -> None:
     assert quirks.parse_release(text) == parsed
 
 
@@ -65,7 +66,7 @@ def test_parse_release(text: str, parsed: quirks.Release | None) -> None:
         (True, (5, 9, 1), True),
     ],
 )
-def test_the_acs_enable_quirk_runs_except_in_the_5_9_window(has_cap: bool, release: quirks.Release, runs: bool) -> None:
+def test_the_acs_enable_quirk_runs_except_in_the_5_9_window(has_cap: bool, release: Release, runs: bool) -> None:
     assert quirks.acs_enable_quirk_runs(has_cap, release) is runs
     # pci_quirk_intel_pch_acs: an X99 PCH root port (8086:8d10) isolates only when it ran.
     assert quirks.acs_quirk(quirks.VENDOR_INTEL, 0x8D10, 4, True, enabled_by_quirk=runs) is runs

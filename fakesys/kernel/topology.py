@@ -22,6 +22,7 @@ from fakesys.kernel import quirks
 from fakesys.kernel.pcidev import PCIE_TO_PCI_BRIDGE, PciDev
 from harness.pci import regs
 from harness.pci.address import Bdf
+from harness.pci.release import Release
 
 
 def _where(spec: FunctionSpec, source: str) -> str:
@@ -36,7 +37,7 @@ def _bus_range(spec: FunctionSpec) -> tuple[int, int] | None:
     return spec.secondary_bus, spec.subordinate_bus or spec.secondary_bus
 
 
-def _cache_identity(dev: PciDev, profile: str, release: quirks.Release | None) -> None:
+def _cache_identity(dev: PciDev, profile: str, release: Release | None) -> None:
     """What pci_setup_device, set_pcie_port_type and the header quirks record."""
     # Read the registers as firmware left them (bus numbers, multifunction bit).
     model = dev.device.model.copy()
