@@ -46,6 +46,8 @@ if TYPE_CHECKING:
 
 _BDF_NAME = re.compile(r"^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$")
 KERNEL_LOG_FILES = ("var/log/dmesg", "var/log/kern.log")
+#: Where Proxmox VE keeps a node's VM configurations (pve-cluster's pmxcfs, /etc/pve/qemu-server).
+PVE_VM_CONFIGS = "etc/pve/qemu-server"
 #: Where the kernel lists PCI functions and drivers, relative to a root (every path harness reads
 #: is relative to the root it was given; :func:`on_host` turns one into the path a user types).
 PCI_BUS = "sys/bus/pci"

@@ -44,7 +44,6 @@ from harness.bootconfig import (
     PACKAGE_SCRIPTS,
     PROXMOX_BOOT_UUIDS,
 )
-from harness.checks.base import PVE_VM_CONFIGS
 from harness.rootfs import (
     ATTRIBUTE_LIMIT,
     CONFIG_SPACE_LIMIT,
@@ -67,6 +66,7 @@ from harness.sysfs import (
     KERNEL_LOG_FILES,
     PCI_DEVICES,
     PCI_DRIVERS,
+    PVE_VM_CONFIGS,
     HostView,
 )
 

@@ -16,7 +16,7 @@ from harness import paste
 from harness.findings import Evidence, Finding
 from harness.kernellog import LogLine
 from harness.storage import disk_path
-from harness.sysfs import BlockDevice, HostView, PciFunction, device_file
+from harness.sysfs import PVE_VM_CONFIGS, BlockDevice, HostView, PciFunction, device_file
 
 
 @dataclass
@@ -61,10 +61,6 @@ Check = Callable[[CheckContext], Iterable[Finding]]
 
 def device_label(function: PciFunction) -> str:
     return f"{function.name} [{function.id_text}]"
-
-
-#: Where Proxmox VE keeps a node's VM configurations (pve-cluster's pmxcfs, /etc/pve/qemu-server).
-PVE_VM_CONFIGS = "etc/pve/qemu-server"
 
 
 def vm_for_fix(view: HostView) -> tuple[str, str]:
