@@ -35,6 +35,8 @@ _ADDRESS = r"(?:[0-9a-fA-F]{4,8}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]"
 _HEADER = re.compile(r"^\s*IOMMU [Gg]roup\s+(\d{1,10})\s*:?\s*(.*)$|^\s*[Gg]roup\s+(\d{1,10})\s*:\s*(.*)$")
 _ANY_HEADER = re.compile(r"^[ \t>]{0,16}(?:IOMMU [Gg]roup|[Gg]roup)\s+\d{1,10}\b", re.MULTILINE)
 _MEMBER = re.compile(rf"^\s*({_ADDRESS})(?:\s+(\S.*))?$")
+# Text a user pasted from ``find /sys/kernel/iommu_groups/ -type l`` on their host, not a path
+# this module reads: nothing here opens a file.
 _PATH = re.compile(rf"/sys/kernel/iommu_groups/(\d{{1,10}})/devices/({_ADDRESS})\b")
 
 
@@ -153,4 +155,4 @@ def parse_groups(text: str, source: str = "<paste>") -> GroupListing:
 
 def looks_like_groups(text: str) -> bool:
     """Whether ``text`` holds a group listing at all (a cheap test before parsing)."""
-    return "roup" in text and (_ANY_HEADER.search(text) is not None or "/sys/kernel/iommu_groups/" in text)
+    return "roup" in text and (_ANY_HEADER.search(text) is not None or "/kernel/iommu_groups/" in text)
