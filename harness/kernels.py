@@ -36,7 +36,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from enum import Enum
 
-from harness.pci.release import Release, leading_release
+from harness.pci.release import DEBIAN_BUILD, PROXMOX_BUILD, Release, leading_release
 
 Version = Release
 Series = tuple[int, int]
@@ -109,8 +109,6 @@ _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
 _ISO_DATE = re.compile(r"\((\d{4})-(\d{2})-(\d{2})(?:[T ][^)]*)?\)")
 # ``Fri Nov 29 12:00:00 UTC 2024`` (the kernel's default KBUILD_BUILD_TIMESTAMP)
 _C_DATE = re.compile(r"\b(" + "|".join(_MONTHS) + r") +(\d{1,2}) \d{2}:\d{2}:\d{2}(?: [A-Z]{2,5})? (\d{4})\b")
-_DEBIAN_BUILD = re.compile(r"\bDebian (\d+\.\d+\.\d+(?:-[^\s()]+)?)")
-_PROXMOX_BUILD = re.compile(r"\bPMX (\d+\.\d+\.\d+(?:-\d+)?)\b")
 
 
 def _version(text: str) -> Version:
@@ -168,9 +166,9 @@ def running_kernel(release: str | None, proc_version: str | None) -> Kernel | No
     elif (c_date := _C_DATE.search(build)) is not None:
         built = _date(c_date[3], str(_MONTHS.index(c_date[1]) + 1), c_date[2])
     name = (release or "").strip()
-    if (debian := _DEBIAN_BUILD.search(build)) is not None:
+    if (debian := DEBIAN_BUILD.search(build)) is not None:
         return Kernel(_version(debian[1]), Flavour.DEBIAN, debian[1], built, name or debian[1])
-    if (proxmox := _PROXMOX_BUILD.search(build)) is not None:
+    if (proxmox := PROXMOX_BUILD.search(build)) is not None:
         return Kernel(_version(proxmox[1]), Flavour.PROXMOX, proxmox[1], built, name or proxmox[1])
     if not name or leading_release(name) is None:
         return None

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from fakesys.kernel import quirks
-from harness.pci.release import Release
+from harness.pci.release import Release, leading_release, running_release
 
 AMD, MARVELL = quirks.VENDOR_AMD, quirks.VENDOR_MARVELL_EXT
 
@@ -40,7 +40,7 @@ def test_entry_applies_in_the_releases_that_carry_it(
     entry: tuple[list[quirks.DeviceMatch], int, int], release: str, profile: str, carried: bool
 ) -> None:
     table, vendor, device = entry
-    parsed = quirks.parse_release(release)
+    parsed = leading_release(release)
     assert quirks.matches(table, vendor, device, 0x010601, profile, release=parsed) is carried
 
 
@@ -49,37 +49,37 @@ def test_without_a_release_the_profile_decides() -> None:
 
 
 @pytest.mark.parametrize(("text", "parsed"), [("6.8.12-4-pve", (6, 8, 12)), ("6.5", (6, 5, 0)), ("vmlinuz", None)])
-def test_parse_release(text: str, parsed: Release | None) -> None:
-    assert quirks.parse_release(text) == parsed
+def test_leading_release(text: str, parsed: Release | None) -> None:
+    assert leading_release(text) == parsed
 
 
 @pytest.mark.parametrize(
-    ("has_cap", "release", "runs"),
+    ("release", "proc_version", "running"),
     [
-        # 52fbf5bdeeef (v5.9) skipped the enable quirks for devices without an ACS capability until
-        # "PCI: Always enable ACS even if no ACS Capability" (v5.10, stable 5.9.9).
-        (False, (5, 8, 18), True),
-        (False, (5, 9, 0), False),
-        (False, (5, 9, 8), False),
-        (False, (5, 9, 9), True),
-        (False, (5, 10, 0), True),
-        (True, (5, 9, 1), True),
+        # Debian's ABI name hides the sublevel; /proc/version names the package (5.10.218-1).
+        (
+            "5.10.0-30-amd64",
+            "Linux version 5.10.0-30-amd64 #1 SMP Debian 5.10.218-1 (2024-06-01)",
+            (5, 10, 218),
+        ),
+        (
+            "6.8.12-4-pve",
+            "Linux version 6.8.12-4-pve #1 SMP PREEMPT_DYNAMIC PMX 6.8.12-4 (2024-11-06T15:04Z)",
+            (6, 8, 12),
+        ),
+        ("6.12.9", "Linux version 6.12.9 #1 SMP PREEMPT_DYNAMIC Fri Jan 10 12:00:00 UTC 2025", (6, 12, 9)),
+        ("5.10.0-30-amd64", "", (5, 10, 0)),
     ],
 )
-def test_the_acs_enable_quirk_runs_except_in_the_5_9_window(has_cap: bool, release: Release, runs: bool) -> None:
-    assert quirks.acs_enable_quirk_runs(has_cap, release) is runs
-    # pci_quirk_intel_pch_acs: an X99 PCH root port (8086:8d10) isolates only when it ran.
-    assert quirks.acs_quirk(quirks.VENDOR_INTEL, 0x8D10, 4, True, enabled_by_quirk=runs) is runs
+def test_running_release_prefers_the_package_version(release: str, proc_version: str, running: Release) -> None:
+    assert running_release(release, proc_version) == running
 
 
-@pytest.mark.parametrize(
-    ("release", "carried"),
-    [("6.12.9", False), ("6.12.15", False), ("6.12.16", True), ("6.12.118+deb13-amd64", True), ("6.13.2", False)],
-)
-def test_the_mt7922_no_flr_quirk_follows_its_stable_backport(release: str, carried: bool) -> None:
-    # 81f64e925c29 "PCI: Avoid FLR for Mediatek MT7922 WiFi": v6.14, stable 6.12.16.
-    numbers = quirks.parse_release(release)
-    assert quirks.matches(quirks.NO_FLR, 0x14C3, 0x0616, 0x028000, "6.12", release=numbers) is carried
-    assert quirks.matches(quirks.NO_FLR, 0x14C3, 0x0616, 0x028000, "6.12", release=(6, 14, 0))
-    # An entry without releases matches its whole profile.
-    assert quirks.matches(quirks.NO_FLR, 0x14C3, 0x7925, 0x028000, "6.12", release=(6, 12, 0))
+def test_a_debian_abi_name_gets_the_backports_of_its_package_version() -> None:
+    # quirk_no_flr for AMD FCH AHCI 7901 is in 6.1 stable from 6.1.16 (table above): Debian 12's
+    # 6.1.76-1 (uname -r 6.1.0-18-amd64) carries it, though its ABI name reads 6.1.0.
+    debian = running_release("6.1.0-18-amd64", "#1 SMP PREEMPT_DYNAMIC Debian 6.1.76-1 (2024-02-01)")
+    assert debian == (6, 1, 76)
+    assert quirks.matches(quirks.NO_FLR, AMD, 0x7901, 0x010601, "6.1", release=debian)
+    abi_only = leading_release("6.1.0-18-amd64")
+    assert not quirks.matches(quirks.NO_FLR, AMD, 0x7901, 0x010601, "6.1", release=abi_only)

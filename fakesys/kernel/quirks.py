@@ -17,12 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from harness.pci.release import Release, leading_release
-
-
-def parse_release(release: str) -> Release | None:
-    """(major, minor, patch) of a kernel release (5.6.13-300.fc32.x86_64, 6.8.12-4-pve, 6.5)."""
-    return leading_release(release)
+from harness.pci.release import Release
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from fakesys.kernel import quirks
 from fakesys.kernel.pcidev import PCIE_TO_PCI_BRIDGE, PciDev
 from harness.pci import regs
 from harness.pci.address import Bdf
-from harness.pci.release import Release
+from harness.pci.release import Release, running_release
 
 
 def _where(spec: FunctionSpec, source: str) -> str:
@@ -129,7 +129,7 @@ def build_topology(host: Host, profile: str, clock: VirtualClock | None = None) 
     )
     for domain, bus in sorted(root_buses):
         _scan_bus([d for d in on_root if (d.bdf.domain, d.bdf.bus) == (domain, bus)], ordered)
-    release = quirks.parse_release(host.kernel.release)
+    release = running_release(host.kernel.release, host.kernel.version)
     for dev in ordered:
         _cache_identity(dev, profile, release)
     return ordered
