@@ -92,7 +92,7 @@ def reach(view: HostView, chain: list[PciFunction], no_d3: set[str]) -> Reach:
     device = chain[0]
     for item in chain:
         allowed = _allowed(view, item)
-        if allowed is not None:
+        if allowed is not None and (item is device or allowed == "0"):
             found.evidence.append(Evidence(view.show(device_file(item.name, "d3cold_allowed")), allowed))
         state = view.read_text(device_file(item.name, "power_state"))
         if state is not None and state.strip() == "D3cold":
@@ -118,7 +118,7 @@ def reach(view: HostView, chain: list[PciFunction], no_d3: set[str]) -> Reach:
                 node = device_file(item.name, "firmware_node")
                 found.evidence.append(
                     Evidence(
-                        view.show(f"{node}/power_resources_D3hot"), "present (ACPI _PR3): the platform can cut power"
+                        view.show(f"{node}/power_resources_D3hot"), "listed (ACPI _PR3): the platform can cut its power"
                     )
                 )
                 real = view.read_text(f"{node}/real_power_state")

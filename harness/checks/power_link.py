@@ -308,8 +308,8 @@ def _d3cold(ctx: CheckContext, function: PciFunction) -> Iterator[Finding]:
             "power-link.d3cold-idle",
             Severity.WARN,
             f"vfio-pci will let it idle into D3cold (power cut at {found.cut_at.bdf.short if found.cut_at else '?'})",
-            f"{version_part} {reach_part} Most devices come back from D3cold; some do not (GPUs behind their own "
-            f"switch, some NVMe and SATA controllers). {wake}",
+            f"{version_part} {reach_part} Nothing vfiolab knows says these devices fail to come back, but "
+            f"if one does: {wake}",
             fix,
             evidence,
             device=function.name,
