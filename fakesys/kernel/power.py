@@ -166,9 +166,12 @@ def runtime_resume(kernel: FakeKernel, dev: PciDev) -> None:
             below.device.alive = False  # pci_dev_set_disconnected: config reads give all-ones
 
 
-def target_state(dev: PciDev) -> str:
+def target_state(kernel: FakeKernel, dev: PciDev) -> str:
     """pci_target_state for runtime suspend on an ACPI platform: D3cold where the companion can
-    cut power and neither no_d3cold nor a cleared d3cold_allowed forbids it, else D3hot."""
+    cut power and neither no_d3cold nor a cleared d3cold_allowed forbids it, else D3hot (and
+    always D3hot for vfio-pci before 5.19, which set D3hot itself)."""
+    if dev.driver == "vfio-pci" and not kernel.profile.vfio_idle_runtime_pm:
+        return "D3hot"
     return "D3cold" if dev.platform_d3cold and dev.d3cold_allowed else "D3hot"
 
 
@@ -181,7 +184,7 @@ def runtime_suspend(kernel: FakeKernel, dev: PciDev) -> None:
     if not dev.state_saved:
         save_state(kernel, dev)
     if dev.driver is not None:
-        set_power_state(kernel, dev, target_state(dev))
+        set_power_state(kernel, dev, target_state(kernel, dev))
     dev.runtime_status = "suspended"
     if dev.parent is not None and _bridge_may_suspend(kernel, dev.parent):
         runtime_suspend(kernel, dev.parent)
@@ -220,6 +223,8 @@ def _bridge_may_suspend(kernel: FakeKernel, bridge: PciDev) -> bool:
     (pci_bridge_d3_update, pci_dev_check_d3cold)."""
     if bridge.driver != "pcieport" or bridge.runtime_status != "active" or not bridge.is_pcie:
         return False
+    if not kernel.profile.vfio_idle_runtime_pm and any(child.driver == "vfio-pci" for child in bridge.children):
+        return False  # before 5.19 a vfio-pci device in D3hot stayed runtime-active for its parent
     if "pcie_port_pm=off" in kernel.host.kernel.cmdline.split():
         return False
     if not any(item.platform_d3cold for item in bridge.path_from_root()):

@@ -214,7 +214,10 @@ def _known_failures(ctx: CheckContext, chain: list[PciFunction]) -> _Known:
                 f"{answer_sentence(answer, kernel_text, quirk.function.name + ' for it')}"
             )
             known.sources.append(quirk.cite())
-            if quirk.function.condition:
+            holds = _condition_holds(item, quirk.function.name)
+            if holds is False:
+                continue
+            if holds is None:
                 condition = f" It acts only where vfiolab cannot check: {quirk.function.condition}."
                 known.unknown.append((item, sentence + condition))
             elif answer.present:
@@ -231,6 +234,19 @@ def _known_failures(ctx: CheckContext, chain: list[PciFunction]) -> _Known:
             known.failing.append((item, f"{label}: {problem.detail}"))
             known.sources.extend(problem.sources)
     return known
+
+
+def _condition_holds(item: PciFunction, quirk_function: str) -> bool | None:
+    """Whether the quirk's extra condition holds for the device: True, False, or None when it
+    cannot be checked here (a DMI match of a board and BIOS)."""
+    if quirk_function == "quirk_plx_pex_no_d3":
+        # drivers/pci/quirks.c: only PCI_EXP_TYPE_DOWNSTREAM ports get PCI_DEV_FLAGS_NO_D3.
+        config = item.config
+        express = config.express() if config is not None and not config.truncated and not config.dead else None
+        return None if express is None else express.port_type_name == "downstream_port"
+    if quirk_function in ("quirk_no_ata_d3", "pci_fixup_d3cold_delay_1sec"):
+        return True
+    return None
 
 
 def _d3cold(ctx: CheckContext, function: PciFunction) -> Iterator[Finding]:
