@@ -16,7 +16,8 @@ Kernel facts (Linux 6.1.192 and 6.12.118, Debian's linux-source packages):
 - **A bridge above it.** A port that goes to D3cold takes the power of everything below it. A
   port runtime-suspends only when ``pci_bridge_d3_possible`` holds (PCIe root or switch port;
   not with ``pcie_port_pm=off``; a hotplug port only when the firmware says so, which sysfs does
-  not show; not on a ``bridge_d3_blacklist`` board; else firmware from 2015 or later) and
+  not show; not on a ``bridge_d3_blacklist`` board (:data:`BRIDGE_D3_BLACKLIST`); else firmware
+  from 2015 or later) and
   ``pci_bridge_d3_update`` finds every device below it allowed to go to D3cold
   (``pci_dev_check_d3cold``: ``d3cold_allowed`` set, no ``no_d3cold``, power-manageable, so not
   ``PCI_DEV_FLAGS_NO_D3``).
@@ -67,10 +68,33 @@ def has_companion(view: HostView, function: PciFunction) -> bool:
     return view.exists(device_file(function.name, "firmware_node"))
 
 
+#: drivers/pci/pci.c ``bridge_d3_blacklist`` (6.1.192 and 6.12.118): boards whose ports the kernel
+#: never puts in D3, as (board_vendor, board_name, board_version or None).
+BRIDGE_D3_BLACKLIST = (
+    ("Gigabyte Technology Co., Ltd.", "X299 DESIGNARE EX-CF", None),
+    ("Elo Touch Solutions", "Geminilake", "Continental Z2"),
+    ("Hewlett-Packard", "1972", "95.33"),
+)
+
+
+def _dmi(view: HostView, name: str) -> str | None:
+    text = view.read_text(f"sys/class/dmi/id/{name}")
+    return text.strip() if text is not None else None
+
+
 def bios_year(view: HostView) -> int | None:
     """``dmi_get_bios_year``: the year of ``bios_date`` (``MM/DD/YYYY``), None when unreadable."""
-    match = _YEAR.search(view.dmi.get("bios_date", ""))
+    match = _YEAR.search(_dmi(view, "bios_date") or "")
     return int(match.group(1)) if match else None
+
+
+def blacklisted_board(view: HostView) -> bool:
+    """The board is in ``bridge_d3_blacklist`` (DMI_MATCH is a substring match)."""
+    found = (_dmi(view, "board_vendor"), _dmi(view, "board_name"), _dmi(view, "board_version"))
+    return any(
+        all(want is None or (have is not None and want in have) for want, have in zip(entry, found, strict=True))
+        for entry in BRIDGE_D3_BLACKLIST
+    )
 
 
 def _port_pm_off(view: HostView) -> bool:
@@ -157,6 +181,12 @@ def _bridge_may_suspend(view: HostView, bridge: PciFunction, found: Reach) -> bo
         found.unknown.append(
             f"{bridge.bdf.short} is a hotplug port, which goes to D3 only when the firmware allows it (not visible in "
             "sysfs)"
+        )
+        return True
+    if blacklisted_board(view):
+        found.unknown.append(
+            "the board is in the kernel's bridge_d3_blacklist (6.1.192, 6.12.118), which keeps its ports in D0; "
+            "whether the judged kernel has its entry is not recorded"
         )
         return True
     year = bios_year(view)

@@ -139,3 +139,13 @@ def test_a_port_in_the_quirk_table_warns_where_the_kernel_cannot_be_judged(plx_r
     assert found.code == "power-link.d3cold-wake" and found.severity is Severity.WARN
     assert found.could_not_judge
     assert "could not be judged" in found.why
+
+
+def test_a_board_in_bridge_d3_blacklist_is_named_and_old_firmware_too(tmp_path: Path) -> None:
+    """Ports on a bridge_d3_blacklist board stay in D0 in the kernels read, but whether the judged
+    kernel has the entry is not recorded: the warning names it instead of passing."""
+    board = {"board_vendor": "Gigabyte Technology Co., Ltd.", "board_name": "X299 DESIGNARE EX-CF"}
+    found = only(check(render(tmp_path / "x299", dmi_id=board)))
+    assert found.code == "power-link.d3cold-idle" and "bridge_d3_blacklist" in found.why
+    found = only(check(render(tmp_path / "old", dmi_id={"bios_date": "03/14/2013"})))
+    assert "the firmware is from 2013" in found.why
