@@ -57,7 +57,7 @@ from harness.idle_d3 import (
 )
 from harness.kernellog import describe_group, group_similar
 from harness.known_devices import D3COLD_WAKE_FAILURE, lookup
-from harness.sysfs import PciFunction, device_file, on_host
+from harness.sysfs import HostView, PciFunction, device_file, on_host
 
 _SPEED_ORDER = ("2.5 GT/s", "5.0 GT/s", "8.0 GT/s", "16.0 GT/s", "32.0 GT/s", "64.0 GT/s")
 
@@ -190,14 +190,20 @@ class _Known:
     sources: list[str] = field(default_factory=list)
 
 
+def _kernel_text(view: HostView) -> str:
+    """``kernel Debian 6.12.117-1`` or ``assumed kernel ...``, as the findings name it."""
+    kernel = view.judged_kernel
+    whose = "assumed kernel" if view.assumed_kernel is not None else "kernel"
+    return f"{whose} {kernel.describe() if kernel is not None else 'unknown'}"
+
+
 def _known_failures(ctx: CheckContext, chain: list[PciFunction]) -> _Known:
     from harness.kernels import answer_sentence
     from harness.quirks import for_device, judge
 
     view = ctx.view
     kernel = view.judged_kernel
-    whose = "assumed kernel" if view.assumed_kernel is not None else "kernel"
-    kernel_text = f"{whose} {kernel.describe() if kernel is not None else 'unknown'}"
+    kernel_text = _kernel_text(view)
     known = _Known()
     for item in chain:
         label = f"{item.bdf.short} [{item.id_text}]"
@@ -259,8 +265,7 @@ def _d3cold(ctx: CheckContext, function: PciFunction) -> Iterator[Finding]:
     chain = _path_up(ctx, function)
     known = _known_failures(ctx, chain)
     kernel = view.judged_kernel
-    whose = "assumed kernel" if view.assumed_kernel is not None else "kernel"
-    kernel_text = f"{whose} {kernel.describe() if kernel is not None else 'unknown'}"
+    kernel_text = _kernel_text(view)
     runtime_pm = idles_through_runtime_pm(kernel)
     if runtime_pm.absent:
         return  # before 5.19 vfio-pci's idle state is D3hot, set directly; nothing cuts power
@@ -334,7 +339,7 @@ def _d3cold(ctx: CheckContext, function: PciFunction) -> Iterator[Finding]:
     yield Finding(
         "power-link.d3cold-not-judged",
         Severity.INFO,
-        "D3cold prediction skipped: the root does not show whether vfio-pci will let it idle into D3cold",
+        "D3cold prediction skipped: could not judge whether vfio-pci will let it idle into D3cold",
         f"{version_part} {reach_part} Nothing is known against the devices on its path, so this is a note, not a "
         "warning; the kernel log check still reports a D3cold wake failure once one happened.",
         "",
