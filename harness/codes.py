@@ -97,7 +97,9 @@ CODES: dict[str, str] = {
     "power-link.link-down": "the link above it is down",
     "power-link.narrow-link": "the link is narrower than both ends support",
     "power-link.slow-link": "the link is slower than both ends support",
-    "power-link.d3cold-wake": "known not to wake from D3cold",
+    "power-link.d3cold-wake": "known not to wake from D3cold, and vfio-pci may idle it there",
+    "power-link.d3cold-idle": "vfio-pci will let it idle into D3cold (the platform can cut its power)",
+    "power-link.d3cold-not-judged": "could not judge whether vfio-pci will let it idle into D3cold",
     # power-link and reset-observed, families 3 and 4 of issue 16 (helper H5).
     "reset.flr-failed-here": "the kernel log shows FLR never finishing for it on this host",
     "reset.bus-reset-failed-here": "the kernel log shows a bus reset it did not come back from on this host",

@@ -14,14 +14,25 @@ Kernel facts (drivers/vfio/pci/vfio_pci.c and vfio_pci_core.c, Linux 6.1 and 6.1
 - Module parameters take ``vfio_pci.`` or ``vfio-pci.`` on the kernel command line
   (kernel/params.c treats ``-`` and ``_`` alike); the command line is what a built-in vfio-pci
   reads.
+
+When it changed (:data:`RUNTIME_PM`): from commit 6eb7018705de "vfio-pci: Move idle devices to
+D3hot power state" (2015) vfio-pci put an idle device in D3hot with ``pci_set_power_state`` and
+never in D3cold ("It's tempting to try to use D3cold, but ..."), and the ports above stayed up.
+Commit 7ab5e10eda02 "vfio/pci: Move the unused device into low power state with runtime PM"
+(Abhishek Sahu, first posted 2021-11-15, merged for 5.19) replaced that with runtime PM: the
+PCI core's ``pci_pm_runtime_suspend`` then picks the target state with ``pci_target_state``,
+which is D3cold wherever the platform can cut the device's power (drivers/pci/pci-acpi.c
+``acpi_pci_choose_state``), and an idle bridge above may follow.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 from harness.bootconfig import BootConfig, find_args, options_line, read_boot_config
 from harness.findings import Evidence
+from harness.kernels import Answer, History, Kernel, carries
 from harness.sysfs import HostView
 
 MODULE = "vfio_pci"
@@ -36,6 +47,20 @@ COST = (
     "laptop the battery pays)"
 )
 _TRUE = ("y", "1", "on", "yes", "true")
+#: The change that lets vfio-pci's idle devices (and the ports above them) reach D3cold.
+RUNTIME_PM = History(
+    first_release=(5, 19),
+    commit="7ab5e10eda02da1d9562ffde562c51055d368e9c",
+    # v1 of the series: https://lore.kernel.org/lkml/20211115133640.2231-1-abhsahu@nvidia.com/
+    not_before=date(2021, 11, 15),
+)
+RUNTIME_PM_TITLE = 'commit 7ab5e10eda02 "vfio/pci: Move the unused device into low power state with runtime PM"'
+
+
+def idles_through_runtime_pm(kernel: Kernel | None) -> Answer:
+    """Whether ``kernel``'s vfio-pci runtime-suspends idle devices (so D3cold is possible), or
+    only puts them in D3hot (before 5.19), or that this could not be judged."""
+    return carries(RUNTIME_PM, kernel)
 
 
 @dataclass(frozen=True)

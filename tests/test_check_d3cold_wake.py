@@ -67,7 +67,8 @@ def test_no_wake_failure_in_the_log_no_finding(tmp_path: Path) -> None:
     report = checked(tmp_path, kernel={"log": ["[    1.000000] pci 0000:03:00.0: PME# supported from D0 D3hot"]})
     assert finding(report, GPU) is None
     device = next(item for item in report.devices if item.function.name == GPU)
-    assert _warnings(device) == {"gpu.boot-vga"}
+    # The D3cold prediction warns: root port 00:01.0's ACPI companion can cut the card's power.
+    assert _warnings(device) == {"gpu.boot-vga", "power-link.d3cold-idle"}
 
 
 def test_a_dead_device_that_did_not_wake_fails_with_the_disable_idle_d3_fix(tmp_path: Path) -> None:
@@ -121,18 +122,20 @@ def _known(vendor: int | None, device: int | None) -> KnownDevice | None:
     return A770_D3COLD if (vendor, device) == (0x8086, 0x56A0) else None
 
 
-def test_a_known_device_warns_until_vfio_pci_keeps_it_in_d0(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The table-driven warning (power-link.d3cold-wake) for a device known not to wake from
-    D3cold: a warning while vfio-pci may idle it, nothing once disable_idle_d3 is in effect."""
+def test_a_known_device_fails_until_vfio_pci_keeps_it_in_d0(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The table-driven prediction (power-link.d3cold-wake) for a device known not to wake from
+    D3cold: a failure while vfio-pci may idle it into D3cold (the host's root port can cut its
+    power), nothing once disable_idle_d3 is in effect."""
     monkeypatch.setattr("harness.checks.power_link.lookup", _known)
     report = checked(tmp_path / "idle")
     device = next(item for item in report.devices if item.function.name == GPU)
-    warned = next(item for item in device.findings if item.code == "power-link.d3cold-wake")
-    assert warned.severity is Severity.WARN and "disable_idle_d3=1" in warned.fix
-    assert device.verdict is Verdict.WARN
+    failed = next(item for item in device.findings if item.code == "power-link.d3cold-wake")
+    assert failed.severity is Severity.FAIL and "disable_idle_d3=1" in failed.fix
+    assert "03:00.0 is known not to come back" in failed.message
+    assert device.verdict is Verdict.FAIL
     report = checked(tmp_path / "kept", modules={"vfio_pci": {"disable_idle_d3": "Y"}})
     device = next(item for item in report.devices if item.function.name == GPU)
-    assert "power-link.d3cold-wake" not in {item.code for item in device.findings}
+    assert not {item.code for item in device.findings} & {"power-link.d3cold-wake", "power-link.d3cold-idle"}
     assert _warnings(device) == {"gpu.boot-vga"}
 
 

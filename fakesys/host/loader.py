@@ -304,6 +304,7 @@ class _HostLoader:
                     gsi=item.get("gsi"),
                     numa_node=item.get("numa_node", -1),
                     power=item.get("power"),
+                    acpi_power_resources=item.get("acpi_power_resources", False),
                     condition=item.get("condition", "ok"),
                     iommu_group=item.get("iommu_group"),
                     behaviours=[*model.behaviours, *item.get("behaviours", [])],

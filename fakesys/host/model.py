@@ -62,6 +62,9 @@ class FunctionSpec:
     gsi: int | None = None
     numa_node: int = -1
     power: str | None = None
+    #: The function's ACPI companion lists power resources for D0 and D3hot (_PR0, _PR3): the
+    #: platform can cut its power (D3cold).
+    acpi_power_resources: bool = False
     condition: str = "ok"
     iommu_group: int | None = None
     behaviours: list[dict[str, Any]] = field(default_factory=list)

@@ -77,6 +77,8 @@ class PciDev:
     irq: int = 0
     msi_irqs: list[int] = field(default_factory=list)
     d3cold_allowed: bool = True
+    #: The platform cut its power (D3cold) and it has not been restored yet.
+    power_removed: bool = False
     reset_methods: list[str] = field(default_factory=list)
     reset_files: bool = False
     iommu_group: int | None = None
@@ -121,6 +123,12 @@ class PciDev:
     @property
     def label(self) -> str | None:
         return self.spec.label
+
+    @property
+    def platform_d3cold(self) -> bool:
+        """Its ACPI companion lists power resources for D0 and D3hot (drivers/acpi/scan.c
+        acpi_bus_get_power_flags: D3cold valid), so the platform can cut its power."""
+        return self.spec.acpi_power_resources
 
     def path_from_root(self) -> list[PciDev]:
         """This device and its bridges, root-bus device first."""

@@ -4,12 +4,24 @@ Transcribes drivers/pci/pci.c ``pci_set_power_state``, ``pci_set_low_power_state
 ``pci_power_up``, ``pci_set_full_power_state``, ``pci_update_current_state`` and
 drivers/pci/pci-driver.c ``pci_pm_runtime_suspend``/``resume`` (6.1.192, 6.12.117; 6.8 as
 6.1 without the readiness wait of ``pci_power_up``). Message texts are the kernel's.
+
+D3cold: a runtime-suspending device goes to the state ``pci_target_state`` picks, D3cold where its
+ACPI companion can cut its power and ``d3cold_allowed`` is set (drivers/pci/pci-acpi.c
+``acpi_pci_choose_state``), else D3hot. A PCIe port bound to pcieport follows once every device
+below it is suspended and allowed to lose power (drivers/pci/pci.c ``pci_bridge_d3_possible``,
+``pci_dev_check_d3cold``; drivers/pci/pcie/portdrv_pci.c allows its runtime PM), into D3cold
+where its own companion can cut power, which powers off everything below it (simplified: only
+on paths where some port's companion can cut power; elsewhere ports stay in D0). Resuming a device
+resumes the ports above first; a port that was in D3cold waits for its secondary bus
+(``pci_pm_bridge_power_up_actions``: ``pci_bridge_wait_for_secondary_bus(dev, "resume")``, and
+the devices below count as disconnected when the link does not come back).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from fakesys.hw import link
 from fakesys.kernel import timing
 from fakesys.kernel.pcidev import POWER_ORDER, PciDev
 from harness.pci import regs
@@ -108,15 +120,19 @@ def set_low_power_state(kernel: FakeKernel, dev: PciDev, state: str) -> int:
 
 
 def set_power_state(kernel: FakeKernel, dev: PciDev, state: str) -> int:
-    """pci_set_power_state (D0, D3hot; D3cold goes through D3hot as the kernel does)."""
+    """__pci_set_power_state (D0, D3hot; D3cold goes through D3hot as the kernel does, and then
+    the platform cuts the power whatever the D3hot step returned, when it can: only a function
+    whose ACPI companion has power resources; a bridge takes everything below it along)."""
     if dev.current_state == state:
         return 0
     if state == "D0":
         return set_full_power_state(kernel, dev)
     result = set_low_power_state(kernel, dev, "D3hot")
-    if state == "D3cold" and result == 0 and dev.d3cold_allowed:
+    if state == "D3cold" and dev.platform_d3cold:
         dev.current_state = "D3cold"
-        dev.device.power_cycle()
+        dev.power_removed = True
+        _power_off_below(dev)
+        return 0
     return result
 
 
@@ -124,28 +140,99 @@ def set_power_state(kernel: FakeKernel, dev: PciDev, state: str) -> int:
 
 
 def runtime_resume(kernel: FakeKernel, dev: PciDev) -> None:
-    """pci_pm_runtime_resume: power up, verify, restore saved state."""
+    """rpm_resume (the parent first) and pci_pm_runtime_resume: power up, verify, restore saved
+    state; a bridge coming out of D3cold waits for its secondary bus."""
+    from fakesys.kernel.link import wait_for_secondary_bus
     from fakesys.kernel.savestate import restore_state
 
     if dev.runtime_status != "suspended":
         return
+    if dev.parent is not None:
+        runtime_resume(kernel, dev.parent)
+    previous = dev.current_state
+    _restore_power(dev)
+    if dev.is_bridge and previous == "D3cold":
+        for below in _below(dev):
+            _restore_power(below)  # the whole hierarchy below comes up with it (D0uninitialized)
+        for port in [dev, *_below(dev)]:
+            if port.is_bridge:
+                link.train(port.device)  # the links come up again, or do not
     power_up(kernel, dev)
     update_current_state(kernel, dev, "D0")
     restore_state(kernel, dev)
     dev.runtime_status = "active"
+    if previous == "D3cold" and dev.is_bridge and wait_for_secondary_bus(kernel, dev, "resume"):
+        for below in _below(dev):
+            below.device.alive = False  # pci_dev_set_disconnected: config reads give all-ones
+
+
+def target_state(kernel: FakeKernel, dev: PciDev) -> str:
+    """pci_target_state for runtime suspend on an ACPI platform: D3cold where the companion can
+    cut power and neither no_d3cold nor a cleared d3cold_allowed forbids it, else D3hot (and
+    always D3hot for vfio-pci before 5.19, which set D3hot itself)."""
+    if dev.driver == "vfio-pci" and not kernel.profile.vfio_idle_runtime_pm:
+        return "D3hot"
+    return "D3cold" if dev.platform_d3cold and dev.d3cold_allowed else "D3hot"
 
 
 def runtime_suspend(kernel: FakeKernel, dev: PciDev) -> None:
     """pci_pm_runtime_suspend: an unbound device stays in D0 with its state saved; a bound one
-    is saved and put in its target state (D3hot) by pci_finish_runtime_suspend, whose error is
-    ignored."""
+    is saved and put in its target state by pci_finish_runtime_suspend, whose error is ignored.
+    The port above may follow (rpm_idle of the parent)."""
     from fakesys.kernel.savestate import save_state
 
     if not dev.state_saved:
         save_state(kernel, dev)
     if dev.driver is not None:
-        set_power_state(kernel, dev, "D3hot")
+        set_power_state(kernel, dev, target_state(kernel, dev))
     dev.runtime_status = "suspended"
+    if dev.parent is not None and _bridge_may_suspend(kernel, dev.parent):
+        runtime_suspend(kernel, dev.parent)
+
+
+def _below(bridge: PciDev) -> list[PciDev]:
+    found: list[PciDev] = []
+    pending = list(bridge.children)
+    while pending:
+        item = pending.pop()
+        found.append(item)
+        pending.extend(item.children)
+    return found
+
+
+def _power_off_below(bridge: PciDev) -> None:
+    """A port in D3cold: everything below it loses its power."""
+    for item in _below(bridge):
+        item.current_state = "D3cold"
+        item.power_removed = True
+
+
+def _restore_power(dev: PciDev) -> None:
+    """Power comes back: the device went through a power cycle (what it does then is its
+    behaviours' business: a device that does not survive it stops answering now). Until then
+    the rendered tree shows the state it had when the power went (a real sysfs read would
+    resume it first, pci_config_pm_runtime_get)."""
+    if dev.power_removed:
+        dev.power_removed = False
+        dev.device.power_cycle()
+
+
+def _bridge_may_suspend(kernel: FakeKernel, bridge: PciDev) -> bool:
+    """A pcieport-bound root or switch port with runtime PM allowed (pci_bridge_d3_possible, not
+    ``pcie_port_pm=off``) whose devices below are all suspended and allowed to lose power
+    (pci_bridge_d3_update, pci_dev_check_d3cold)."""
+    if bridge.driver != "pcieport" or bridge.runtime_status != "active" or not bridge.is_pcie:
+        return False
+    if not kernel.profile.vfio_idle_runtime_pm and any(child.driver == "vfio-pci" for child in bridge.children):
+        return False  # before 5.19 a vfio-pci device in D3hot stayed runtime-active for its parent
+    if "pcie_port_pm=off" in kernel.host.kernel.cmdline.split():
+        return False
+    if not any(item.platform_d3cold for item in bridge.path_from_root()):
+        # Simplification: ports suspend (to D3hot) only on paths where the platform can cut
+        # power; elsewhere the simulation keeps them in D0, as it always did.
+        return False
+    children = bridge.children
+    return bool(children) and all(child.runtime_status == "suspended" and child.d3cold_allowed for child in children)
 
 
 def get_sync(kernel: FakeKernel, dev: PciDev) -> None:

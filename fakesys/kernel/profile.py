@@ -72,6 +72,10 @@ class KernelProfile:
     #: msleep() arms its timer msecs_to_jiffies(m) + 1 jiffies ahead (kernel/time/timer.c in
     #: 6.1.192 and before); 6.12.117 dropped the extra jiffy.
     msleep_adds_jiffy: bool = True
+    #: vfio-pci idles unused devices through runtime PM, so the platform may cut their power and
+    #: the ports above may suspend too (commit 7ab5e10eda02, 5.19); before it vfio-pci set D3hot
+    #: itself (pci_set_power_state) and nothing went to D3cold.
+    vfio_idle_runtime_pm: bool = True
 
 
 _BASE_METHODS = ("device_specific", "acpi", "flr", "af_flr", "pm", "bus")
@@ -93,6 +97,7 @@ PROFILES: dict[str, KernelProfile] = {
         warns_unlocked_bus_reset=False,
         power_up_waits=False,
         low_power_same_state_check=False,
+        vfio_idle_runtime_pm=False,
     ),
     "6.1": KernelProfile(
         "6.1",

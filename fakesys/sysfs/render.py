@@ -12,7 +12,7 @@ from __future__ import annotations
 import posixpath
 
 from fakesys.host.model import DiskSpec
-from fakesys.kernel import drivers
+from fakesys.kernel import acpi, drivers
 from fakesys.kernel.attributes import device_attributes
 from fakesys.kernel.kernel import FakeKernel
 from fakesys.kernel.pcidev import PciDev
@@ -110,6 +110,14 @@ class Renderer:
                 out.directory(f"{path}/vfio-dev/vfio{self.kernel.devices.index(dev)}")
         if dev.iommu_group is not None:
             out.link(f"{path}/iommu_group", f"sys/kernel/iommu_groups/{dev.iommu_group}")
+        node = acpi.companion(dev, self.kernel.devices.index(dev))
+        if node is not None:
+            for name, text in node.files.items():
+                out.file(name, text + "\n", 0o444)
+            for name, target in node.links.items():
+                out.link(name, target)
+            out.link(f"{path}/firmware_node", node.path)
+            out.link(f"{node.path}/physical_node", path)
         if dev.is_bridge and dev.secondary_bus is not None:
             bus = f"{dev.bdf.domain:04x}:{dev.secondary_bus:02x}"
             out.file(f"{path}/pci_bus/{bus}/rescan", b"", 0o200)

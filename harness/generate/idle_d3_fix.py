@@ -1,7 +1,8 @@
 """The generator's consequence of a D3cold wake failure (family 4): vfio-pci's ``disable_idle_d3``.
 
 A device the checker reports as not waking from D3cold (``power-link.d3cold-wake-failed`` from the
-kernel log, ``power-link.d3cold-wake`` from the known-devices table) gets, where vfio-pci does not
+kernel log, ``power-link.d3cold-wake`` from the kernel's D3 quirk tables and known-devices, before
+anything failed) gets, where vfio-pci does not
 already keep idle devices in D0 (:mod:`harness.idle_d3`):
 
 - in the modprobe target (and the initramfs targets that install its file):
@@ -11,6 +12,10 @@ already keep idle devices in D0 (:mod:`harness.idle_d3`):
   the command line instead);
 - when the generator refuses the device: the same fix as text, with the power cycle a device that
   reads all-ones needs first.
+
+``power-link.d3cold-idle`` (the platform can cut the idle device's power, and nothing known says
+it will not come back) does not make the generator write it: most devices come back, and the
+setting costs idle power on every such host; the finding's own fix names it and its cost.
 """
 
 from __future__ import annotations
@@ -51,7 +56,11 @@ def _needed(view: HostView, reports: Iterable[DeviceReport]) -> list[DeviceRepor
 def _why(needing: list[DeviceReport]) -> str:
     names = ", ".join(f"{item.function.name} [{item.function.id_text}]" for item in needing)
     codes = sorted({finding.code for item in needing for finding in item.findings if finding.code in D3COLD_CODES})
-    return f"{names} did not come back from D3cold (vfiolab check: {', '.join(codes)})"
+    if "power-link.d3cold-wake-failed" in codes:
+        happened = "did not come back from D3cold"
+    else:  # the prediction only: nothing failed yet
+        happened = "would not come back from D3cold (known), and vfio-pci would idle it there"
+    return f"{names} {happened} (vfiolab check: {', '.join(codes)})"
 
 
 def modprobe_lines(plan: Plan) -> list[str]:
