@@ -41,16 +41,6 @@ def verdicts(root: Path) -> tuple[list[tuple[str, str, list[str]]], list[str]]:
     return sorted(devices), sorted(finding.code for finding in report.host_findings)
 
 
-#: Hosts whose platform declares ACPI power resources (the D3cold prediction reads them from
-#: firmware_node): the capture does not record ACPI companions and the import cannot declare them
-#: yet, so these hosts do not survive the round trip.
-WITH_ACPI_POWER = {
-    name
-    for name in SCENARIOS
-    if any(spec.acpi_power_resources for spec in load_scenario(str(REPO / "scenarios" / f"{name}.yaml")).host.functions)
-}
-
-
 def test_every_host_scenario_is_checked() -> None:
     assert "terramaster-f4-424-pro" in SCENARIOS and "amd-ryzen-radeon-gpu" in SCENARIOS
     assert not any(name.startswith("live-") for name in SCENARIOS)
@@ -60,8 +50,6 @@ def test_every_host_scenario_is_checked() -> None:
 def test_render_capture_import_render_is_the_same_host(
     name: str, scenario_root: RenderRoot, lspci: RunLspci, tmp_path: Path
 ) -> None:
-    if name in WITH_ACPI_POWER:
-        pytest.skip("capture and import do not carry ACPI power resources (firmware_node) yet")
     original = scenario_root(name)
     bundle = captured(original, tmp_path)
     result = import_sources([str(bundle)], f"{name}-imported", tmp_path / "imported")

@@ -44,6 +44,7 @@ from harness.bootconfig import (
     PACKAGE_SCRIPTS,
     PROXMOX_BOOT_UUIDS,
 )
+from harness.d3cold import POWER_RESOURCE_LISTS
 from harness.rootfs import (
     ATTRIBUTE_LIMIT,
     CONFIG_SPACE_LIMIT,
@@ -117,6 +118,9 @@ PCI_ATTRIBUTES = (
     "power/runtime_enabled",
     "power/wakeup",
 )
+#: Attributes of a function's ACPI companion (drivers/acpi/device_sysfs.c): its address on the
+#: parent bus and its power states (with power resources, the one they show).
+ACPI_COMPANION_ATTRIBUTES = ("adr", "path", "power_state", "real_power_state")
 #: Symlinks of a PCI function directory.
 PCI_LINKS = ("driver", "iommu_group", "iommu", "physfn", "subsystem")
 #: Files of a PCI function kept by presence (the checker asks whether ``reset`` and ``rom`` exist).
@@ -465,12 +469,25 @@ def _read_pci(view: HostView) -> None:
             view.exists(f"{base}/virtfn{index}")
         for irq in view.listdir(f"{base}/msi_irqs"):
             view.read_bytes(f"{base}/msi_irqs/{irq}", limit=ATTRIBUTE_LIMIT)
+        _read_acpi_companion(view, f"{base}/firmware_node")
     for driver in view.listdir(PCI_DRIVERS):
         view.listdir(f"{PCI_DRIVERS}/{driver}")
     for slot in view.listdir(PCI_SLOTS):
         view.listdir(f"{PCI_SLOTS}/{slot}")
         for attribute in ("address", "max_bus_speed", "cur_bus_speed"):
             view.read_bytes(f"{PCI_SLOTS}/{slot}/{attribute}", limit=ATTRIBUTE_LIMIT)
+
+
+def _read_acpi_companion(view: HostView, node: str) -> None:
+    """A function's ACPI companion: what the D3cold prediction reads (harness.d3cold) and the
+    import turns back into the function's power resources."""
+    if not view.exists(node):
+        return
+    for attribute in ACPI_COMPANION_ATTRIBUTES:
+        view.read_bytes(f"{node}/{attribute}", limit=ATTRIBUTE_LIMIT)
+    for listing in POWER_RESOURCE_LISTS:
+        for resource in view.listdir(f"{node}/{listing}"):
+            view.read_bytes(f"{node}/{listing}/{resource}/resource_in_use", limit=ATTRIBUTE_LIMIT)
 
 
 def _read_platform(view: HostView) -> None:

@@ -23,6 +23,7 @@ from fakesys.hw.model import Bar, BarKind, Rom
 from fakesys.hw.rom import describe_image
 from fakesys.sysfs.render import udev_id
 from harness.checker import run_checks
+from harness.d3cold import can_cut_power
 from harness.pci import regs
 from harness.pci.address import Bdf
 from harness.pci.config import ConfigSpace
@@ -312,6 +313,8 @@ class RootImporter:
             entry["numa_node"] = numa
         if function.config_dead:
             entry["condition"] = "dead"
+        if can_cut_power(self.view, function):
+            entry["acpi_power_resources"] = True
         if function.driver_override:
             self.draft.note(
                 bdf,
