@@ -212,10 +212,13 @@ def file_text(device: DeviceFile, made_by: str = "vfiolab scenario import") -> s
     return device.text
 
 
+def file_data(device: DeviceFile) -> dict[str, Any]:
+    """The data ``devices/NAME.yaml`` holds (what the device library parses from its text)."""
+    return {"name": device.name, **{key: value for key, value in device.description.items() if key != "name"}}
+
+
 def _file_text(device: DeviceFile, made_by: str) -> str:
-    description = dict(device.description)
-    description["name"] = device.name
-    description = {"name": device.name, **{k: v for k, v in description.items() if k != "name"}}
+    description = file_data(device)
     functions = ", ".join(device.functions)
     # The title comes from the source (a pasted report): escaped, so a terminal escape or a NUL in
     # it neither reaches the terminal nor makes the file invalid YAML (the title: value is escaped
