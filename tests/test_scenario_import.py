@@ -21,11 +21,11 @@ import yaml
 
 from fakesys.hw.describe import encode
 from fakesys.kernel.kernel import FakeKernel
-from fakesys.source import Document, load_yaml
+from fakesys.source import load_yaml
 from harness.capture.paste import hex_row
 from harness.scenario import load_scenario
 from harness.scenario.importer import default_name, import_sources
-from harness.scenario.importer.devices import at_rest, file_data
+from harness.scenario.importer.devices import at_rest, file_data, staged_model
 from harness.scenario.loader import Scenario
 from tests.conftest import RenderRoot, RunLspci
 from tests.helpers import vfiolab
@@ -350,7 +350,7 @@ def test_device_files_parse_back_to_the_data_staging_loaded(source: str, tmp_pat
         path = tmp_path / "out" / "devices" / f"{device.name}.yaml"
         written = load_yaml(path)
         assert written.data == file_data(device), device.name
-        assert encode(written) == encode(Document(file_data(device), str(path))), device.name
+        assert encode(written) == staged_model(device, str(path)), device.name
 
 
 # --- A captured root ---------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from fakesys import names
@@ -215,6 +216,18 @@ def file_text(device: DeviceFile, made_by: str = "vfiolab scenario import") -> s
 def file_data(device: DeviceFile) -> dict[str, Any]:
     """The data ``devices/NAME.yaml`` holds (what the device library parses from its text)."""
     return {"name": device.name, **{key: value for key, value in device.description.items() if key != "name"}}
+
+
+def staged_model(device: DeviceFile, path: str) -> DeviceModel:
+    """What the device library makes of ``devices/NAME.yaml`` (at ``path``): the encoding made
+    when the device was added, with the file's name and sources (only its provenance changes
+    afterwards), else the file's data encoded now."""
+    data = file_data(device)
+    if device.model is None:
+        return encode(Document(data, path))
+    return replace(
+        device.model, name=device.name, config=bytearray(device.model.config), sources=list(data.get("sources", []))
+    )
 
 
 def _file_text(device: DeviceFile, made_by: str) -> str:

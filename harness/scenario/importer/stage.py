@@ -28,7 +28,6 @@ it, and the final files are loaded once more at the end when they changed.
 
 from __future__ import annotations
 
-import copy
 import shutil
 import tempfile
 from collections import Counter
@@ -39,7 +38,6 @@ from typing import Any
 
 from fakesys.errors import FakesysError
 from fakesys.hw import library
-from fakesys.hw.describe import encode
 from fakesys.kernel.kernel import FakeKernel
 from fakesys.source import Document
 from harness.scenario.importer import devices
@@ -95,8 +93,8 @@ class Staging:
         """The device library takes the data ``target`` was just written from, encoded, as the
         file's contents: the texts are not parsed and encoded again (the dumper's round trip is
         checked by the tests, on every import of the corpus)."""
-        document = Document(copy.deepcopy(devices.file_data(device)), str(target))
-        library.preload(target, (self.directory / "devices",), document, encode(document))
+        document = Document(devices.file_data(device), str(target))
+        library.preload(target, (self.directory / "devices",), document, devices.staged_model(device, str(target)))
 
     def remove(self) -> None:
         shutil.rmtree(self.directory, ignore_errors=True)
