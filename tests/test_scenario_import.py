@@ -25,7 +25,7 @@ from fakesys.source import load_yaml
 from harness.capture.paste import hex_row
 from harness.scenario import load_scenario
 from harness.scenario.importer import default_name, import_sources
-from harness.scenario.importer.devices import at_rest
+from harness.scenario.importer.devices import at_rest, file_data, staged_model
 from harness.scenario.loader import Scenario
 from tests.conftest import RenderRoot, RunLspci
 from tests.helpers import vfiolab
@@ -330,6 +330,27 @@ def test_staging_loads_each_text_once(
     assert len(boots) == 2 and boots[0] is not boots[1]
     assert len(loads) == 2 and "iommu_group" not in loads[0] and "iommu_group: 7" in loads[1]
     assert loads[1] == result.scenario.read_text(encoding="utf-8")  # the final text, loaded once
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "probe-b550-aorus-elite-ax-v2/lspci-vvnn.txt",
+        "13-ax210-switch/lspci-vv.txt",
+        "17-x99-bd4-navi23/lspci-nnvvvxxxx.txt",
+        "14-amd500-sata/lspci-nnvvvvxxxxks.txt",
+    ],
+)
+def test_device_files_parse_back_to_the_data_staging_loaded(source: str, tmp_path: Path) -> None:
+    """Staging gives the device library the data each device file is written from (it does not
+    parse its own texts again): each written file parses to that data and encodes alike."""
+    result = import_sources([str(DATA / source)], "rt", tmp_path / "out")
+    assert result.draft.devices
+    for device in result.draft.devices:
+        path = tmp_path / "out" / "devices" / f"{device.name}.yaml"
+        written = load_yaml(path)
+        assert written.data == file_data(device), device.name
+        assert encode(written) == staged_model(device, str(path)), device.name
 
 
 # --- A captured root ---------------------------------------------------------------------------

@@ -254,6 +254,17 @@ def _document(path: Path, beside_scenario: tuple[Path, ...]) -> Document:
     return document
 
 
+def preload(path: Path, beside_scenario: Sequence[Path], document: Document, model: DeviceModel) -> None:
+    """Take ``document`` and ``model`` (its encoding) as what the file ``path`` holds, for a
+    file the caller has just written from ``document`` (``vfiolab scenario import`` stages the
+    host it imports that way, instead of parsing and encoding again the texts it has just made).
+    The entry is keyed like every other (file, modification time, size): once the file changes,
+    it is read again."""
+    key = (_file_key(path), tuple(beside_scenario))
+    _documents[key] = document
+    _models[key] = model
+
+
 def _encoded(path: Path, beside_scenario: tuple[Path, ...]) -> DeviceModel:
     key = (_file_key(path), beside_scenario)
     model = _models.get(key)

@@ -185,8 +185,9 @@ class Sink:
             return True
         try:
             item = _fields(register)[field_name]
+            codec = item.value_codec
             # The codec's own form (names for named values), so facts compare with decoded bytes.
-            value = item.value_codec.decode(item.value_codec.encode(value))
+            value = codec.decode(codec.encode(value))
         except (KeyError, ValueError) as error:
             self.builder.problem(line, where, str(error))
             return False

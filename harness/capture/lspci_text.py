@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from harness.capture import crosscheck, identity
@@ -41,6 +42,7 @@ MAX_DEVICES = 8192
 _LSPCI_TOKEN = re.compile(r"[\w)\]][+-](?:[\s,;)]|$)|\w=\S|^PME\(")
 
 _ALWAYS = ("Capabilities", "Kernel driver in use", "Kernel modules")
+_ALWAYS_LABELS = frozenset(_ALWAYS)
 _NO_COLON_STARTS = (
     "Memory at",
     "I/O ports at",
@@ -112,15 +114,16 @@ def _identify(text: str) -> tuple[int | None, int | None, bool, str, int | None,
     return offset, version, extended, "unknown", None, rest
 
 
-def _labels_for(kind: str | None, extended: bool) -> set[str]:
+@cache
+def _labels_for(kind: str | None, extended: bool) -> frozenset[str]:
     if kind is None:
-        return set(HEADER_STARTS) | set(_ALWAYS)
+        return frozenset(HEADER_STARTS) | _ALWAYS_LABELS
     decoder = (EXTENDED_DECODERS if extended else DECODERS).get(kind)
-    labels = set(decoder.labels) if decoder is not None else set()
-    return labels | set(_ALWAYS)
+    labels = frozenset(decoder.labels) if decoder is not None else frozenset()
+    return labels | _ALWAYS_LABELS
 
 
-def _label_of(text: str, labels: set[str]) -> tuple[str, str] | None:
+def _label_of(text: str, labels: frozenset[str]) -> tuple[str, str] | None:
     """``(label, rest)`` when ``text`` starts a record lspci prints here."""
     head, colon, rest = text.partition(":")
     head = head.strip()
@@ -160,7 +163,7 @@ def records_of(block: Block, builder: DeviceBuilder) -> tuple[list[Record], str]
         found = _label_of(text, labels)
         if found is None and kind is not None:
             # A capability's block ends where the next capability or the kernel lines start.
-            found = _label_of(text, set(_ALWAYS))
+            found = _label_of(text, _ALWAYS_LABELS)
         if found is not None:
             label, rest = found
             if label == "Capabilities":

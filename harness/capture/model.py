@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 #: Reads the value a fact states from configuration-space bytes (the same quantity lspci printed).
 Reader = Callable[[bytes], object]
@@ -58,13 +58,13 @@ class Disagreement:
         return f"{self.device}: {self.field}: text says {self.text_value}, hex says {self.hex_value} (line {self.line})"
 
 
-@dataclass(frozen=True)
-class Fact:
+class Fact(NamedTuple):
     """One value the text established: where it lives in config space and how to read it back.
 
     ``bits`` lists (offset, width, mask) of the register bits the value occupies; ``reader``
     reads the same quantity from bytes, so that equivalent encodings (25 W as 25 x 1 W or
-    250 x 0.1 W) compare equal.
+    250 x 0.1 W) compare equal. (A named tuple: a paste makes some ten thousand, and a frozen
+    dataclass takes several times as long to make.)
     """
 
     path: str

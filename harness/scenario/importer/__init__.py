@@ -30,7 +30,6 @@ from pathlib import Path
 from fakesys import names
 from fakesys.errors import FakesysError
 from harness.errors import InputError, UsageError
-from harness.rootfs import RootError, open_root
 from harness.scenario.importer import devices, writer
 from harness.scenario.importer.model import Assumption, HostDraft, Note
 from harness.scenario.importer.pasted import import_pastes
@@ -83,7 +82,9 @@ def render_files(name: str, draft: HostDraft) -> dict[str, str]:
 
 
 def _import_root(path: RootPath, name: str, draft: HostDraft) -> None:
-    # Imported here: a root's import runs the checker, whose modules a paste never needs.
+    # Imported here: a root's import reads a root and runs the checker, whose modules a paste
+    # never needs.
+    from harness.rootfs import RootError, open_root
     from harness.scenario.importer.root import import_root
 
     try:

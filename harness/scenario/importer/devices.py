@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from fakesys import names
@@ -212,10 +213,25 @@ def file_text(device: DeviceFile, made_by: str = "vfiolab scenario import") -> s
     return device.text
 
 
+def file_data(device: DeviceFile) -> dict[str, Any]:
+    """The data ``devices/NAME.yaml`` holds (what the device library parses from its text)."""
+    return {"name": device.name, **{key: value for key, value in device.description.items() if key != "name"}}
+
+
+def staged_model(device: DeviceFile, path: str) -> DeviceModel:
+    """What the device library makes of ``devices/NAME.yaml`` (at ``path``): the encoding made
+    when the device was added, with the file's name and sources (only its provenance changes
+    afterwards), else the file's data encoded now."""
+    data = file_data(device)
+    if device.model is None:
+        return encode(Document(data, path))
+    return replace(
+        device.model, name=device.name, config=bytearray(device.model.config), sources=list(data.get("sources", []))
+    )
+
+
 def _file_text(device: DeviceFile, made_by: str) -> str:
-    description = dict(device.description)
-    description["name"] = device.name
-    description = {"name": device.name, **{k: v for k, v in description.items() if k != "name"}}
+    description = file_data(device)
     functions = ", ".join(device.functions)
     # The title comes from the source (a pasted report): escaped, so a terminal escape or a NUL in
     # it neither reaches the terminal nor makes the file invalid YAML (the title: value is escaped

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.pci.address import Bdf
 from harness.scenario.importer.dmesg import LogEntry
+
+if TYPE_CHECKING:
+    from fakesys.hw.model import DeviceModel
 
 
 def short_bdf(bdf: Bdf | str) -> str:
@@ -76,6 +79,9 @@ class DeviceFile:
     #: The description without provenance, as compared to find the same device again (made once
     #: it is added: only its provenance changes afterwards).
     identity: str | None = field(default=None, repr=False, compare=False)
+    #: The description's encoding when it was added (name and sources are the file's at staging:
+    #: :func:`harness.scenario.importer.devices.staged_model`).
+    model: DeviceModel | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass

@@ -182,7 +182,10 @@ class PasteImporter:
             draft.note(bdf, f"the paste shows it in {state}; a host description holds D0, D3hot or D3cold: D0 is kept")
         self.entries[bdf] = entry
         if name not in self.encoded:
-            self.encoded[name] = bytes(devices.encoded(description, f"devices/{name}.yaml").config)
+            model = devices.encoded(description, f"devices/{name}.yaml")
+            if name == candidate.name:
+                candidate.model = model
+            self.encoded[name] = bytes(model.config)
         self.models[bdf] = self.encoded[name]
         if device.parent:
             self.parents[bdf] = device.parent

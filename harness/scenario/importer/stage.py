@@ -1,9 +1,12 @@
 """Checking an import before it is written: the files load, encode back, and boot as captured.
 
-The scenario and its devices are written to a temporary directory and loaded exactly as a user's
-``vfiolab scenario run`` will load them (schema, names, topology, device search path). Then:
+The scenario and its devices are written to a temporary directory and the scenario is loaded as a
+user's ``vfiolab scenario run`` will load it (schema, names, topology, device search path). The
+device files are not parsed and encoded again: the device library is given the data each was
+written from and its encoding (:func:`fakesys.hw.library.preload`); that the texts parse back to
+that data is what the tests check on the corpus. Then:
 
-1. every device file is encoded again and compared with what it was built from
+1. every device file's encoding is compared with what it was built from
    (:func:`harness.scenario.importer.devices.verify`); a difference is a bug, never the input's;
 2. the host is booted in the simulated kernel (:class:`fakesys.kernel.kernel.FakeKernel`) and the
    captured kernel log loses the lines that kernel writes itself at boot (it writes its own:
@@ -28,16 +31,18 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from fakesys.errors import FakesysError
+from fakesys.hw import library
 from fakesys.kernel.kernel import FakeKernel
+from fakesys.source import Document
 from harness.scenario.importer import devices
 from harness.scenario.importer.dmesg import BOOT_LINES, LOG_BUDGET, LogEntry
-from harness.scenario.importer.model import HostDraft, short_bdf
+from harness.scenario.importer.model import DeviceFile, HostDraft, short_bdf
 from harness.scenario.loader import Scenario, load_scenario
 
 #: Lines of a log worth keeping when the log is over budget: they name a PCI function, or report
@@ -62,8 +67,12 @@ class Staging:
         self.written: dict[str, str] = {}
         self.loaded: Scenario | None = None
 
-    def load(self, files: dict[str, str]) -> Scenario:
+    def load(self, files: dict[str, str], made: Sequence[DeviceFile] = ()) -> Scenario:
+        """Write the files that changed and load the scenario; the device files of ``made`` are
+        given to the device library with the data they were written from (see the module
+        docstring)."""
         changed = self.loaded is None
+        made_from = {f"devices/{device.name}.yaml": device for device in made}
         for relative, text in files.items():
             if self.written.get(relative) == text:
                 continue
@@ -72,10 +81,20 @@ class Staging:
             target.write_text(text, encoding="utf-8")
             self.written[relative] = text
             changed = True
+            device = made_from.get(relative)
+            if device is not None:
+                self.preload(target, device)
         if changed or self.loaded is None:
             # The same texts loaded before load the same: each is loaded once.
             self.loaded = load_scenario(str(self.directory / f"{self.name}.yaml"))
         return self.loaded
+
+    def preload(self, target: Path, device: DeviceFile) -> None:
+        """The device library takes the data ``target`` was just written from, encoded, as the
+        file's contents: the texts are not parsed and encoded again (the dumper's round trip is
+        checked by the tests, on every import of the corpus)."""
+        document = Document(devices.file_data(device), str(target))
+        library.preload(target, (self.directory / "devices",), document, devices.staged_model(device, str(target)))
 
     def remove(self) -> None:
         shutil.rmtree(self.directory, ignore_errors=True)
@@ -258,7 +277,7 @@ def stage(draft: HostDraft, name: str, render: Render) -> dict[str, str]:
     """Verify the import (see the module docstring) and return the texts to write."""
     with staging(name) as staged:
         files = render(draft)
-        scenario = staged.load(files)
+        scenario = staged.load(files, draft.devices)
         problems = verify_devices(draft, files, scenario)
         if problems:
             raise StageError("; ".join(problems[:3]))
@@ -271,7 +290,7 @@ def stage(draft: HostDraft, name: str, render: Render) -> dict[str, str]:
         if pins:
             _apply_pins(draft, pins)
             try:
-                kernel = FakeKernel(staged.load(render(draft)).host)
+                kernel = FakeKernel(staged.load(render(draft), draft.devices).host)
             except FakesysError as error:
                 if not group_pins:
                     raise
@@ -280,9 +299,9 @@ def stage(draft: HostDraft, name: str, render: Render) -> dict[str, str]:
                 draft.note(
                     "IOMMU groups", f"the captured numbers could not be pinned ({error}); the simulated ones stay"
                 )
-                kernel = FakeKernel(staged.load(render(draft)).host)
+                kernel = FakeKernel(staged.load(render(draft), draft.devices).host)
         compare_after_boot(draft, kernel)
         # The log and the comments changed since the last load: the files must load as written.
         files = render(draft)
-        staged.load(files)
+        staged.load(files, draft.devices)
         return files
