@@ -178,9 +178,7 @@ class GuestSpec:
             line = line_of(*at) if line_of is not None else 0
             return GuestSpecError(f"{source}:{line}: {message}" if line else f"{source}: {message}")
 
-        devices = tuple(
-            _device(item, index, fail, scenario_file) for index, item in enumerate(data.get("devices", []))
-        )
+        devices = tuple(_device(item, index, fail, scenario_file) for index, item in enumerate(data.get("devices", [])))
         _check_topology(devices, fail)
         steps = tuple(_step(item, index, fail, line_of) for index, item in enumerate(data.get("steps", [])))
         iommu_data = data.get("iommu")
