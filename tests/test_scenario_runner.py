@@ -20,6 +20,7 @@ from harness import __version__
 from harness.errors import OutputError
 from harness.scenario import ScenarioError, load_scenario
 from harness.scenario.commands import list_command, run_command, show_command
+from harness.scenario.loader import LIVE_LAYERS
 from harness.scenario.runner import RunResult, run_scenario
 from harness.scenario.simulated import SimulatedHost
 
@@ -236,13 +237,20 @@ def test_run_of_all_shipped_scenarios_writes_junit_with_one_case_per_scenario(tm
     junit = tmp_path / "out.xml"
     assert run_command([], junit, None, out) == 0, out.getvalue()
     names = sorted(path.stem for path in SCENARIOS.glob("*.yaml"))
+    # Scenarios with simulated and live layers (report scenarios with a guest) get a second,
+    # skipped case for their live layers, NAME[live].
+    mixed = [name for name in names if _has_simulated_and_live_layers(SCENARIOS / f"{name}.yaml")]
     suites = ET.parse(junit).getroot()
     assert suites.tag == "testsuites"
     [suite] = suites.findall("testsuite")
-    assert suite.get("name") and suite.get("tests") == str(len(names))
+    assert suite.get("name") and suite.get("tests") == str(len(names) + len(mixed))
     assert (suite.get("failures"), suite.get("errors")) == ("0", "0")
     assert {prop.get("name"): prop.get("value") for prop in suite.iter("property")}["vfiolab_version"] == __version__
-    cases = suite.findall("testcase")
+    every = suite.findall("testcase")
+    live_parts = [case for case in every if (case.get("name") or "").endswith("[live]")]
+    assert sorted(case.get("name") or "" for case in live_parts) == [f"{name}[live]" for name in mixed]
+    assert all(case.find("skipped") is not None for case in live_parts)
+    cases = [case for case in every if case not in live_parts]
     assert sorted(case.get("name") or "" for case in cases) == names
     for case in cases:
         assert case.get("classname") and float(case.get("time") or "x") >= 0
@@ -254,7 +262,7 @@ def test_run_of_all_shipped_scenarios_writes_junit_with_one_case_per_scenario(tm
     # Live-only scenarios compare nothing without a live run: skipped with the reason, never passed.
     live_only = [case.get("name") for case in cases if case.find("skipped") is not None]
     assert live_only and all(str(name).startswith("live-") for name in live_only)
-    assert suite.get("skipped") == str(len(live_only))
+    assert suite.get("skipped") == str(len(live_only) + len(mixed))
     for case in cases:
         skipped = case.find("skipped")
         if skipped is not None:
@@ -265,6 +273,11 @@ def test_run_of_all_shipped_scenarios_writes_junit_with_one_case_per_scenario(tm
     assert f"SKIP {live_only[0]} (kernel 6.8): " in text
     assert f"PASS {live_only[0]}" not in text
     assert "PASS terramaster-f4-424-pro (kernel 6.8; kernel_log, sysfs, checker, generator)" in text
+
+
+def _has_simulated_and_live_layers(path: Path) -> bool:
+    layers = load_scenario(str(path)).layers
+    return any(layer in LIVE_LAYERS for layer in layers) and any(layer not in LIVE_LAYERS for layer in layers)
 
 
 def test_run_with_a_failing_scenario_exits_1_and_junit_carries_the_report(tmp_path: Path) -> None:

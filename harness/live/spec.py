@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.live.errors import GuestSpecError
@@ -73,11 +74,13 @@ class Disk:
 class Proxy:
     """What the proxy server serves for an ``x-pci-proxy-dev``: a fakesys library device with
     its behaviours (fakesys.hw.behaviour) and its condition (``dead``: answers nothing from
-    power-on)."""
+    power-on). ``scenario_file``: the scenario that names it, whose ``devices/`` directory is
+    searched first (an imported report's own device descriptions), as for its host."""
 
     model: str
     behaviours: tuple[Mapping[str, Any], ...] = ()
     condition: str = "ok"
+    scenario_file: Path | None = None
 
     def describe(self) -> str:
         parts = [self.model]
@@ -161,16 +164,21 @@ class GuestSpec:
 
     @classmethod
     def from_data(
-        cls, data: Mapping[str, Any], source: str = "<guest>", line_of: Callable[..., int] | None = None
+        cls,
+        data: Mapping[str, Any],
+        source: str = "<guest>",
+        line_of: Callable[..., int] | None = None,
+        scenario_file: Path | None = None,
     ) -> GuestSpec:
         """Build from the ``guest:`` mapping (already schema-checked); ``line_of(*path)`` gives
-        the file's line of an item under ``guest:`` for error messages."""
+        the file's line of an item under ``guest:`` for error messages; ``scenario_file`` is
+        the scenario's file (its proxied devices' models are looked up beside it first)."""
 
         def fail(message: str, *at: str | int) -> GuestSpecError:
             line = line_of(*at) if line_of is not None else 0
             return GuestSpecError(f"{source}:{line}: {message}" if line else f"{source}: {message}")
 
-        devices = tuple(_device(item, index, fail) for index, item in enumerate(data.get("devices", [])))
+        devices = tuple(_device(item, index, fail, scenario_file) for index, item in enumerate(data.get("devices", [])))
         _check_topology(devices, fail)
         steps = tuple(_step(item, index, fail, line_of) for index, item in enumerate(data.get("steps", [])))
         iommu_data = data.get("iommu")
@@ -196,10 +204,12 @@ class GuestSpec:
         def line_of(*at: str | int) -> int:
             return scenario.line("guest", *at)
 
-        return cls.from_data(scenario.guest or {}, str(scenario.path), line_of)
+        return cls.from_data(scenario.guest or {}, str(scenario.path), line_of, scenario.path)
 
 
-def _device(item: Mapping[str, Any], index: int, fail: Callable[..., GuestSpecError]) -> Device:
+def _device(
+    item: Mapping[str, Any], index: int, fail: Callable[..., GuestSpecError], scenario_file: Path | None = None
+) -> Device:
     kind = item["type"]
     if "disk" in item and kind not in DISK_CONTROLLERS:
         raise fail(
@@ -221,6 +231,7 @@ def _device(item: Mapping[str, Any], index: int, fail: Callable[..., GuestSpecEr
             model=item["model"],
             behaviours=tuple(dict(entry) for entry in item.get("behaviours", ())),
             condition=item.get("condition", "ok"),
+            scenario_file=scenario_file,
         )
     elif any(key in item for key in ("model", "behaviours", "condition")):
         raise fail(

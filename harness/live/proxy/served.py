@@ -42,7 +42,7 @@ from fakesys.errors import FakesysError
 from fakesys.hw.behaviour import BehaviourError, make_behaviour
 from fakesys.hw.describe import capability_length
 from fakesys.hw.device import Device, ResetKind
-from fakesys.hw.library import load_device
+from fakesys.hw.library import beside, load_device
 from fakesys.hw.model import BarKind, DeviceModel
 from harness import exitcodes
 from harness.live.errors import LiveError
@@ -137,9 +137,10 @@ def served_model(model: DeviceModel) -> ServedModel:
 
 
 def load_served(spec: Proxy) -> ServedModel:
-    """The library device ``spec.model``, served (:func:`served_model`)."""
+    """The library device ``spec.model`` (looked up beside its scenario first), served
+    (:func:`served_model`)."""
     try:
-        model = load_device(spec.model)
+        model = load_device(spec.model, beside_scenario=beside([spec.scenario_file] if spec.scenario_file else []))
     except FakesysError as error:
         raise ServingError(f"{spec.model}: {error}") from None
     return served_model(model)
