@@ -8,7 +8,6 @@ to be a mapping. Schema entries may carry ``x-expected`` (what to write instead,
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
 from collections.abc import Iterable, Mapping
@@ -133,6 +132,9 @@ def suggest_bdf(text: str) -> str | None:
 
 
 def closest(word: str, choices: Iterable[str]) -> str | None:
+    # Imported here: only explaining a mistake needs it.
+    import difflib
+
     found = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return found[0] if found else None
 
