@@ -45,6 +45,7 @@ from yaml.reader import Reader
 from yaml.resolver import Resolver
 from yaml.scanner import Scanner
 
+from fakesys import validity
 from fakesys.errors import SourceError, UnreadableFileError
 
 if TYPE_CHECKING:
@@ -497,12 +498,19 @@ def _best(errors: Iterable[jsonschema.ValidationError]) -> jsonschema.Validation
 
 
 def validate(document: Document, schema: Mapping[str, Any], prefix: JsonPath = ()) -> None:
-    """Validate against a JSON Schema; the first error becomes a one-line SourceError."""
+    """Validate against a JSON Schema; the first error becomes a one-line SourceError.
+
+    A document of a digest validated before (:mod:`fakesys.validity`: a packaged file, or one
+    validated earlier in this process) is not validated again."""
+    key = validity.digest((schema,), document.data)
+    if validity.known_valid(key):
+        return
     import jsonschema
 
     validator = jsonschema.Draft202012Validator(schema)
     error = _best(validator.iter_errors(document.data))
     if error is None:
+        validity.remember(key)
         return
     # Errors inside oneOf/anyOf are clearer from the most specific branch.
     while error.context:

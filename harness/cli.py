@@ -21,9 +21,13 @@ from harness.errors import VfiolabError
 from harness.usage import UsageParser as _Parser
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from harness.checker import CheckReport
     from harness.checks.base import CheckOptions
     from harness.generate import GenerateOptions, GenerateRefused
+
+    _Commands = argparse._SubParsersAction[Any]
 
 EXIT_OK = exitcodes.OK
 EXIT_USAGE = exitcodes.USAGE
@@ -593,7 +597,11 @@ def _use_device_dirs(args: argparse.Namespace) -> None:
         use_device_dirs(directories)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The ``vfiolab`` parser. With ``command`` (the subcommand :func:`main` found on the command
+    line, or "" for none), only that subcommand's arguments are built and the others are only
+    named, with their help line: parsing needs no other subcommand, and building all of them
+    costs more than the rest of start-up. Without it, the whole parser."""
     device_dirs = _device_dir_option()
     parser = _Parser(
         prog="vfiolab",
@@ -609,11 +617,27 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="print the traceback of an internal error")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     commands.required = True
+    for name, add in _COMMANDS.items():
+        if command is None or command == name or name not in _HELP:
+            add(commands, device_dirs)
+        else:
+            # Named with its one-line help, for vfiolab --help and "invalid choice" errors.
+            commands.add_parser(name, help=_HELP[name])
+    return parser
 
+
+def _command_in(arguments: Sequence[str]) -> str | None:
+    """The subcommand a command line names: its first word that is not an option (the top-level
+    options take no value), when that is a subcommand."""
+    first = next((argument for argument in arguments if not argument.startswith("-")), None)
+    return first if first in _COMMANDS else None
+
+
+def _add_check(commands: _Commands, device_dirs: _Parser) -> None:
     check = commands.add_parser(
         "check",
         parents=[device_dirs],
-        help="predict what will break when passing devices through, and how to fix it",
+        help=_HELP["check"],
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description=textwrap.dedent(
             """\
@@ -708,11 +732,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.set_defaults(handler=cmd_check)
 
+
+def _add_generate(commands: _Commands, device_dirs: _Parser) -> None:
     generate_targets = ", ".join(_target_names())
     generate = commands.add_parser(
         "generate",
         parents=[device_dirs],
-        help="write the configuration that passes devices through (Proxmox, libvirt, QEMU, boot files)",
+        help=_HELP["generate"],
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description=textwrap.dedent(
             f"""\
@@ -828,9 +854,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     generate.set_defaults(handler=cmd_generate)
 
+
+def _add_capture(commands: _Commands, device_dirs: _Parser) -> None:
+    del device_dirs  # capture reads a root, no scenario
     capture = commands.add_parser(
         "capture",
-        help="snapshot this host (or a root) into a bundle for a bug report, redacted",
+        help=_HELP["capture"],
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description=textwrap.dedent(
             """\
@@ -868,8 +897,10 @@ def build_parser() -> argparse.ArgumentParser:
     capture.add_argument("--overwrite", action="store_true", help="replace --out when it exists")
     capture.set_defaults(handler=cmd_capture)
 
+
+def _add_scenario(commands: _Commands, device_dirs: _Parser) -> None:
     scenario = commands.add_parser(
-        "scenario", help="run, list and show scenarios", description="Scenarios as tests (harness.scenario)."
+        "scenario", help=_HELP["scenario"], description="Scenarios as tests (harness.scenario)."
     )
     scenario_commands = scenario.add_subparsers(dest="scenario_command", metavar="SUBCOMMAND")
     scenario_commands.required = True
@@ -901,8 +932,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="write JUnit XML, one test case per scenario, with its kernel profile and failure report",
     )
     scenario_run.add_argument("--keep", metavar="DIR", type=_path, help="leave each scenario's final root in DIR/NAME")
-    from harness.lab.cli import add_lab_commands
-    from harness.live.cli import add_live_commands, add_scenario_live_option
+    from harness.live.cli import add_scenario_live_option
 
     add_scenario_live_option(scenario_run)
     scenario_run.set_defaults(handler=cmd_scenario_run)
@@ -961,21 +991,35 @@ def build_parser() -> argparse.ArgumentParser:
     scenario_import.add_argument("--overwrite", action="store_true", help="replace files an earlier import wrote")
     scenario_import.set_defaults(handler=cmd_scenario_import)
 
+
+def _add_rom(commands: _Commands, device_dirs: _Parser) -> None:
+    del device_dirs
     rom = commands.add_parser(
         "rom",
-        help="print what rom-parser prints for an option ROM image",
+        help=_HELP["rom"],
         description="Parse a PCI option ROM image (e.g. saved with echo 1 > rom; cat rom > FILE; echo 0 > rom) and "
         "print its images like awilliam/rom-parser, then any problems found. Exit 0 valid, 1 problems, 66 unreadable.",
     )
     rom.add_argument("file", metavar="FILE", help="ROM image file")
     rom.set_defaults(handler=cmd_rom)
 
+
+def _add_live(commands: _Commands, device_dirs: _Parser) -> None:
+    del device_dirs
+    from harness.live.cli import add_live_commands
+
     add_live_commands(commands)
+
+
+def _add_lab(commands: _Commands, device_dirs: _Parser) -> None:
+    del device_dirs
+    from harness.lab.cli import add_lab_commands
+
     add_lab_commands(commands)
 
-    fakesys = commands.add_parser(
-        "fakesys", help="render and inspect simulated hosts", description="Work with simulated hosts (fakesys)."
-    )
+
+def _add_fakesys(commands: _Commands, device_dirs: _Parser) -> None:
+    fakesys = commands.add_parser("fakesys", help=_HELP["fakesys"], description="Work with simulated hosts (fakesys).")
     fakesys_commands = fakesys.add_subparsers(dest="fakesys_command", metavar="SUBCOMMAND")
     fakesys_commands.required = True
 
@@ -1080,7 +1124,28 @@ def build_parser() -> argparse.ArgumentParser:
     devices.add_argument("--scenario", metavar="NAME|PATH", help="include the devices/ directory beside this scenario")
     devices.add_argument("--verbose", "-v", action="store_true", help="search path, titles, shadowed files")
     devices.set_defaults(handler=cmd_fakesys_devices)
-    return parser
+
+
+#: The one-line help of the subcommands defined here (live and lab define theirs).
+_HELP = {
+    "check": "predict what will break when passing devices through, and how to fix it",
+    "generate": "write the configuration that passes devices through (Proxmox, libvirt, QEMU, boot files)",
+    "capture": "snapshot this host (or a root) into a bundle for a bug report, redacted",
+    "scenario": "run, list and show scenarios",
+    "rom": "print what rom-parser prints for an option ROM image",
+    "fakesys": "render and inspect simulated hosts",
+}
+#: Every subcommand and what adds it to the parser, in the order ``vfiolab --help`` lists them.
+_COMMANDS: dict[str, Callable[[_Commands, _Parser], None]] = {
+    "check": _add_check,
+    "generate": _add_generate,
+    "capture": _add_capture,
+    "scenario": _add_scenario,
+    "rom": _add_rom,
+    "live": _add_live,
+    "lab": _add_lab,
+    "fakesys": _add_fakesys,
+}
 
 
 def _internal_error(error: BaseException, debug: bool) -> int:
@@ -1109,7 +1174,6 @@ def _internal_error(error: BaseException, debug: bool) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
     arguments = list(sys.argv[1:] if argv is None else argv)
     # Everything after the first "--" goes to the wrapped tool untouched (argparse would
     # otherwise eat the "--" at the top-level parser).
@@ -1117,6 +1181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "--" in arguments:
         split = arguments.index("--")
         arguments, passthrough = arguments[:split], arguments[split + 1 :]
+    parser = build_parser(_command_in(arguments) or "")
     args = parser.parse_args(arguments)
     if passthrough:
         if not hasattr(args, "lspci_args"):

@@ -8,6 +8,7 @@ import json
 import math
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from json.encoder import encode_basestring_ascii as _json_string
@@ -403,7 +404,7 @@ def write_human(
 ) -> None:
     """``title`` names what was checked when the root is a temporary render (a scenario)."""
     paint = _Painter(use_colour(out) if colour is None else colour)
-    text: list[str] = []
+    text = _Blocks(out)
     width = 100
     view = report.view
     names = _names(report)
@@ -446,11 +447,36 @@ def write_human(
     text.append(f"{len(report.devices)} device(s) checked: {summary}; exit code {report.exit_code}\n")
     if not verbose:
         text.append("(information is shown as one line; --verbose shows why, evidence and fix for every finding)\n")
-    # In blocks: one string of the whole report (and its encoded copy) would double the peak
-    # memory of a large host, and a write per line is a system call per line on a pipe.
-    for start in range(0, len(text), _LINES_PER_WRITE):
-        out.write("".join(text[start : start + _LINES_PER_WRITE]))
+    text.flush()
 
 
-#: Parts of the human report joined per write (a few hundred KiB).
-_LINES_PER_WRITE = 2048
+class _Blocks:
+    """Report text written as it is made, in blocks of about :data:`_BLOCK_CHARACTERS`: the
+    whole report held until the end (as lines, then joined and encoded) was the largest part of
+    the peak memory of a large host, and a write per line is a system call per line on a pipe."""
+
+    def __init__(self, out: TextIO) -> None:
+        self._out = out
+        self._parts: list[str] = []
+        self._size = 0
+
+    def append(self, part: str) -> None:
+        self._parts.append(part)
+        self._size += len(part)
+        if self._size >= _BLOCK_CHARACTERS:
+            self.flush()
+
+    def __iadd__(self, parts: Iterable[str]) -> _Blocks:
+        for part in parts:
+            self.append(part)
+        return self
+
+    def flush(self) -> None:
+        if self._parts:
+            self._out.write("".join(self._parts))
+            self._parts.clear()
+            self._size = 0
+
+
+#: Characters of the human report joined per write.
+_BLOCK_CHARACTERS = 128 * 1024

@@ -76,3 +76,24 @@ def test_paragraphs_are_filled_as_the_word_loop_fills_them(
 ) -> None:
     text = separator.join(words)
     assert report._wrapped.__wrapped__(prefix, text, width, indent) == _word_loop(prefix, text, width, indent)
+
+
+def test_the_human_report_is_written_in_blocks_as_it_is_made() -> None:
+    writes: list[str] = []
+
+    class Recorder(io.StringIO):
+        def write(self, text: str) -> int:
+            writes.append(text)
+            return len(text)
+
+    blocks = report._Blocks(Recorder())
+    lines = [f"line {index}: " + "x" * 60 + "\n" for index in range(10_000)]
+    for line in lines[:10]:
+        blocks.append(line)
+    assert writes == []  # small parts wait for a block
+    blocks += lines[10:]
+    assert len(writes) >= 4  # a block is written once it is full, before the end
+    assert all(len(text) < report._BLOCK_CHARACTERS + 100 for text in writes)
+    blocks.flush()
+    blocks.flush()
+    assert "".join(writes) == "".join(lines)

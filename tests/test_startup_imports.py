@@ -113,3 +113,47 @@ def test_lazy_packages_keep_their_public_names() -> None:
         assert set(package.__all__) <= set(dir(package))
         with pytest.raises(AttributeError):
             package.no_such_name  # noqa: B018
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        ["check", "--root", "/x", "--json", "--device", "03:00.0"],
+        ["--debug", "check", "--scenario", "terramaster-f4-424-pro"],
+        ["generate", "--scenario", "s", "--device", "03:00.0", "--target", "proxmox"],
+        ["scenario", "run", "a", "b", "--keep", "/tmp/k"],
+        ["fakesys", "render", "s", "/tmp/d", "--force"],
+        ["live", "--help"],
+    ],
+)
+def test_the_parser_built_for_one_subcommand_parses_as_the_whole_parser(
+    arguments: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from harness.cli import _command_in, build_parser
+
+    command = _command_in(arguments)
+    assert command == next(argument for argument in arguments if not argument.startswith("-"))
+
+    def parsed(parser_command: str | None) -> tuple[dict[str, object], str]:
+        try:
+            namespace = vars(build_parser(parser_command).parse_args(arguments))
+        except SystemExit as leaving:
+            namespace = {"exit": leaving.code}
+        return namespace, capsys.readouterr().out
+
+    assert parsed(command) == parsed(None)
+
+
+def test_top_level_help_builds_no_subcommand_of_its_own(capsys: pytest.CaptureFixture[str]) -> None:
+    from harness import cli
+
+    with pytest.raises(SystemExit):
+        cli.build_parser("").parse_args(["--help"])
+    short = capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        cli.build_parser().parse_args(["--help"])
+    assert short == capsys.readouterr().out
+    assert "generate  write the configuration" in short
+    outline = cli.build_parser("")
+    assert outline.parse_args(["check"]).command == "check"
+    assert not hasattr(outline.parse_args(["check"]), "handler")

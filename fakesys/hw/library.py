@@ -24,7 +24,6 @@ cycle is an error naming it.
 from __future__ import annotations
 
 import copy
-import difflib
 import os
 import stat
 from collections.abc import Iterable, Mapping, Sequence
@@ -178,6 +177,9 @@ def library_names() -> list[str]:
 def unknown_device_message(name: str, beside_scenario: Sequence[Path] = ()) -> str:
     """What to say about a name no directory has: the closest names and how to add the device."""
     known = list(device_index(beside_scenario))
+    # Imported here: only explaining an unknown name needs it.
+    import difflib
+
     close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     return (

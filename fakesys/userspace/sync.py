@@ -23,7 +23,6 @@ is a :class:`~fakesys.errors.JournalError` naming its line.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass, field
@@ -87,6 +86,9 @@ class RenderRecord:
 
     @classmethod
     def of(cls, name: str, path: Path | str, steps: bool, unprivileged: bool = False) -> RenderRecord:
+        # Imported here: hashlib loads OpenSSL, which only writing a render record needs.
+        import hashlib
+
         digest = hashlib.sha256(read_text_file(path).encode("utf-8")).hexdigest()
         return cls(name, digest, steps, unprivileged)
 

@@ -98,10 +98,21 @@ def scenario_dirs() -> list[Path]:
     if bundled.is_dir():
         dirs.append(Path(str(bundled)))
     # A source checkout (editable install): the scenarios/ directory beside the package.
-    checkout = Path(__file__).resolve().parent.parent.parent / "scenarios"
+    checkout = _checkout_scenarios()
     if checkout.is_dir() and checkout not in dirs:
         dirs.append(checkout)
     return dirs
+
+
+def _checkout_scenarios() -> Path:
+    return Path(__file__).resolve().parent.parent.parent / "scenarios"
+
+
+def packaged_scenario_dir() -> Path:
+    """The scenarios shipped with vfiolab: inside the installed package, or the source
+    checkout's ``scenarios/`` under an editable install."""
+    bundled = resources.files("harness") / "_scenarios"
+    return Path(str(bundled)) if bundled.is_dir() else _checkout_scenarios()
 
 
 def list_scenarios() -> dict[str, Path]:

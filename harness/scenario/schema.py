@@ -8,7 +8,6 @@ to be a mapping. Schema entries may carry ``x-expected`` (what to write instead,
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
 from collections.abc import Iterable, Mapping
@@ -16,6 +15,7 @@ from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
+from fakesys import validity
 from fakesys.errors import SourceError
 from fakesys.source import Document, JsonPath
 
@@ -46,14 +46,22 @@ def scenario_schema() -> dict[str, Any]:
 
 
 @cache
+def _guest_schema() -> dict[str, Any]:
+    """The live guest part's schema (``harness/live/guest.schema.json``), which the scenario
+    schema refers to by URI."""
+    text = resources.files("harness.live").joinpath("guest.schema.json").read_text(encoding="utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+@cache
 def _registry() -> Registry[Any]:
-    """The schemas the scenario schema refers to by URI: the live guest part's
-    (``harness/live/guest.schema.json``), and the scenario schema itself, which that one uses."""
+    """The schemas the scenario schema refers to by URI: the live guest part's, and the scenario
+    schema itself, which that one uses."""
     from referencing import Registry, Resource
 
-    guest = json.loads(resources.files("harness.live").joinpath("guest.schema.json").read_text(encoding="utf-8"))
     return Registry().with_resources(
-        (schema["$id"], Resource.from_contents(schema)) for schema in (scenario_schema(), guest)
+        (schema["$id"], Resource.from_contents(schema)) for schema in (scenario_schema(), _guest_schema())
     )
 
 
@@ -74,8 +82,15 @@ def _step_validator() -> jsonschema.Draft202012Validator:
 
 
 def validate_scenario(document: Document) -> None:
-    """Raise a one-line :class:`SourceError` for the most relevant schema violation, if any."""
+    """Raise a one-line :class:`SourceError` for the most relevant schema violation, if any.
+
+    A document validated before (:mod:`fakesys.validity`: a packaged scenario, or one validated
+    earlier in this process) is not validated again: its digest covers both schemas and the data."""
+    key = validity.digest((scenario_schema(), _guest_schema()), document.data)
+    if validity.known_valid(key):
+        return
     _raise_first(document, _validator())
+    validity.remember(key)
 
 
 def validate_step(step: Mapping[str, Any], source: str = "<step>") -> None:
@@ -117,6 +132,9 @@ def suggest_bdf(text: str) -> str | None:
 
 
 def closest(word: str, choices: Iterable[str]) -> str | None:
+    # Imported here: only explaining a mistake needs it.
+    import difflib
+
     found = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return found[0] if found else None
 
