@@ -64,10 +64,6 @@ def can_cut_power(view: HostView, function: PciFunction) -> bool:
     return all(view.listdir(f"{node}/{name}") for name in POWER_RESOURCE_LISTS)
 
 
-def has_companion(view: HostView, function: PciFunction) -> bool:
-    return view.exists(device_file(function.name, "firmware_node"))
-
-
 #: drivers/pci/pci.c ``bridge_d3_blacklist`` (6.1.192 and 6.12.118): boards whose ports the kernel
 #: never puts in D3, as (board_vendor, board_name, board_version or None).
 BRIDGE_D3_BLACKLIST = (
@@ -102,9 +98,69 @@ def _port_pm_off(view: HostView) -> bool:
     return any(arg.value == "off" for arg in find_args(args, "pcie_port_pm"))
 
 
-def _allowed(view: HostView, function: PciFunction) -> str | None:
-    text = view.read_text(device_file(function.name, "d3cold_allowed"))
+@dataclass(frozen=True)
+class _FunctionFacts:
+    """What one function's sysfs shows about its power, read once per view: every device below
+    a port walks through that port's facts."""
+
+    allowed: str | None
+    power_state: str | None
+    companion: bool
+    cut: bool
+    real_power_state: str | None
+
+
+@dataclass(frozen=True)
+class _BridgeFacts:
+    """``pci_bridge_d3_possible`` for one port as far as sysfs shows it (see
+    :func:`_bridge_may_suspend`), judged once per view."""
+
+    may_suspend: bool
+    impossible: str | None
+    unknown: tuple[str, ...]
+
+
+@dataclass
+class _Facts:
+    """The per-view cache (``HostView.derived``): the command line and DMI facts every port
+    needs, and each function's and port's facts."""
+
+    port_pm_off: bool
+    blacklisted: bool
+    bios_year: int | None
+    functions: dict[str, _FunctionFacts] = field(default_factory=dict)
+    bridges: dict[str, _BridgeFacts] = field(default_factory=dict)
+
+
+def _facts(view: HostView) -> _Facts:
+    found = view.derived.get(__name__)
+    if isinstance(found, _Facts):
+        return found
+    facts = _Facts(_port_pm_off(view), blacklisted_board(view), bios_year(view))
+    view.derived[__name__] = facts
+    return facts
+
+
+def _strip(text: str | None) -> str | None:
     return text.strip() if text is not None else None
+
+
+def _function_facts(view: HostView, function: PciFunction) -> _FunctionFacts:
+    cache = _facts(view).functions
+    found = cache.get(function.name)
+    if found is None:
+        companion = function.has_firmware_node
+        cut = companion and can_cut_power(view, function)
+        node = device_file(function.name, "firmware_node")
+        found = _FunctionFacts(
+            allowed=function.d3cold_allowed,
+            power_state=function.power_state,
+            companion=companion,
+            cut=cut,
+            real_power_state=_strip(view.read_text(f"{node}/real_power_state")) if cut else None,
+        )
+        cache[function.name] = found
+    return found
 
 
 def reach(view: HostView, chain: list[PciFunction], no_d3: set[str]) -> Reach:
@@ -115,11 +171,11 @@ def reach(view: HostView, chain: list[PciFunction], no_d3: set[str]) -> Reach:
     found = Reach()
     device = chain[0]
     for item in chain:
-        allowed = _allowed(view, item)
+        facts = _function_facts(view, item)
+        allowed = facts.allowed
         if allowed is not None and (item is device or allowed == "0"):
             found.evidence.append(Evidence(view.show(device_file(item.name, "d3cold_allowed")), allowed))
-        state = view.read_text(device_file(item.name, "power_state"))
-        if state is not None and state.strip() == "D3cold":
+        if facts.power_state == "D3cold":
             found.evidence.append(Evidence(view.show(device_file(item.name, "power_state")), "D3cold"))
         if allowed == "0":
             found.impossible = (
@@ -135,9 +191,9 @@ def reach(view: HostView, chain: list[PciFunction], no_d3: set[str]) -> Reach:
             found.unknown.append(f"the root has no d3cold_allowed for {item.bdf.short}")
         if item is not device and not _bridge_may_suspend(view, item, found):
             return found
-        if has_companion(view, item):
+        if facts.companion:
             found.companions = True
-            if can_cut_power(view, item):
+            if facts.cut:
                 found.cut_at = item
                 node = device_file(item.name, "firmware_node")
                 found.evidence.append(
@@ -145,11 +201,10 @@ def reach(view: HostView, chain: list[PciFunction], no_d3: set[str]) -> Reach:
                         view.show(f"{node}/power_resources_D3hot"), "listed (ACPI _PR3): the platform can cut its power"
                     )
                 )
-                real = view.read_text(f"{node}/real_power_state")
-                if real is not None:
-                    found.evidence.append(Evidence(view.show(f"{node}/real_power_state"), real.strip()))
+                if facts.real_power_state is not None:
+                    found.evidence.append(Evidence(view.show(f"{node}/real_power_state"), facts.real_power_state))
                 return found
-    if has_companion(view, chain[-1]):
+    if _function_facts(view, chain[-1]).companion:
         # The root port (or the root-bus device itself) is described by the firmware, and no
         # companion on the path lists power resources: nothing can cut the power.
         found.impossible = (
@@ -166,32 +221,49 @@ def reach(view: HostView, chain: list[PciFunction], no_d3: set[str]) -> Reach:
 def _bridge_may_suspend(view: HostView, bridge: PciFunction, found: Reach) -> bool:
     """``pci_bridge_d3_possible`` as far as sysfs shows it; False (with the reason recorded) when
     the port stays in D0, which protects everything below it."""
+    cache = _facts(view).bridges
+    facts = cache.get(bridge.name)
+    if facts is None:
+        facts = cache[bridge.name] = _judge_bridge(view, bridge)
+    found.unknown.extend(facts.unknown)
+    if facts.impossible is not None:
+        found.impossible = facts.impossible
+    return facts.may_suspend
+
+
+def _judge_bridge(view: HostView, bridge: PciFunction) -> _BridgeFacts:
     config = bridge.config
     express = config.express() if config is not None and not config.truncated and not config.dead else None
     if express is None:
-        found.unknown.append(f"the root does not show {bridge.bdf.short}'s PCI Express capability")
-        return True
+        return _BridgeFacts(True, None, (f"the root does not show {bridge.bdf.short}'s PCI Express capability",))
     if express.port_type_name not in ("root_port", "upstream_port", "downstream_port"):
-        found.impossible = f"{bridge.bdf.short} is not a PCIe root or switch port: it never goes to D3"
-        return False
-    if _port_pm_off(view):
-        found.impossible = "pcie_port_pm=off is on the kernel command line: PCIe ports stay in D0"
-        return False
+        return _BridgeFacts(False, f"{bridge.bdf.short} is not a PCIe root or switch port: it never goes to D3", ())
+    platform = _facts(view)
+    if platform.port_pm_off:
+        return _BridgeFacts(False, "pcie_port_pm=off is on the kernel command line: PCIe ports stay in D0", ())
     if express.hotplug_capable:
-        found.unknown.append(
-            f"{bridge.bdf.short} is a hotplug port, which goes to D3 only when the firmware allows it (not visible in "
-            "sysfs)"
+        return _BridgeFacts(
+            True,
+            None,
+            (
+                f"{bridge.bdf.short} is a hotplug port, which goes to D3 only when the firmware allows it (not "
+                "visible in sysfs)",
+            ),
         )
-        return True
-    if blacklisted_board(view):
-        found.unknown.append(
-            "the board is in the kernel's bridge_d3_blacklist (6.1.192, 6.12.118), which keeps its ports in D0; "
-            "whether the judged kernel has its entry is not recorded"
+    if platform.blacklisted:
+        return _BridgeFacts(
+            True,
+            None,
+            (
+                "the board is in the kernel's bridge_d3_blacklist (6.1.192, 6.12.118), which keeps its ports in D0; "
+                "whether the judged kernel has its entry is not recorded",
+            ),
         )
-        return True
-    year = bios_year(view)
+    year = platform.bios_year
     if year is not None and year < BRIDGE_D3_BIOS_YEAR:
-        found.unknown.append(
-            f"the firmware is from {year}: ports go to D3 only when the firmware allows it (not visible in sysfs)"
+        return _BridgeFacts(
+            True,
+            None,
+            (f"the firmware is from {year}: ports go to D3 only when the firmware allows it (not visible in sysfs)",),
         )
-    return True
+    return _BridgeFacts(True, None, ())

@@ -98,6 +98,10 @@ class PciFunction:
     reset_method: list[str] | None = None  # None: the file does not exist
     has_reset_file: bool = False
     power_state: str | None = None
+    #: ``d3cold_allowed`` as read (``1``/``0``), None when the root has no such file.
+    d3cold_allowed: str | None = None
+    #: Whether the function has an ACPI companion (``firmware_node``).
+    has_firmware_node: bool = False
     label: str | None = None
     irq: int | None = None
     current_link_speed: str | None = None
@@ -625,6 +629,7 @@ _FUNCTION_FILES = (
             "driver_override",
             "reset_method",
             "power_state",
+            "d3cold_allowed",
             "label",
             "irq",
             "current_link_speed",
@@ -680,6 +685,8 @@ def _read_function(view: HostView, name: str) -> PciFunction:
     function.reset_method = methods.split() if methods is not None else None
     function.has_reset_file = exists("reset")
     function.power_state = _strip(text("power_state"))
+    function.d3cold_allowed = _strip(text("d3cold_allowed"))
+    function.has_firmware_node = exists("firmware_node")
     function.label = _strip(text("label"))
     function.irq = _int(text("irq"))
     function.current_link_speed = _strip(text("current_link_speed"))
