@@ -252,3 +252,37 @@ def test_a_dead_device_keeps_its_link_down_through_a_retrain() -> None:
     assert not link.retrain(port.device)
     lnksta = port.device.read(port.pcie_cap + 0x12, 2)
     assert not lnksta & regs.EXPRESS_LNKSTA_DLLLA and lnksta & regs.EXPRESS_LNKSTA_LBMS
+
+
+@pytest.mark.parametrize(
+    ("profile", "message"),
+    [
+        # drivers/base/dd.c call_driver_probe: pr_warn in 6.1.192, dev_err from v6.9 (32de4b4f9dfa).
+        ("6.1", "vfio-pci: probe of {port} failed with error -22"),
+        ("6.8", "vfio-pci: probe of {port} failed with error -22"),
+        ("6.12", "vfio-pci {port}: probe with driver vfio-pci failed with error -22"),
+    ],
+)
+def test_a_failed_probe_is_logged_as_the_profile_kernel_logs_it(profile: str, message: str) -> None:
+    kernel = _kernel(profile, modules="vfio_pci")
+    parent = kernel.device("03:00.0").parent
+    assert parent is not None
+    port = parent.name
+    kernel.write(f"/sys/bus/pci/devices/{port}/driver_override", "vfio-pci")
+    kernel.write("/sys/bus/pci/drivers/pcieport/unbind", port)
+    start = len(kernel.log.records)
+    # vfio_pci_probe refuses a bridge with -EINVAL, and bind returns the probe's error.
+    assert kernel.write("/sys/bus/pci/drivers/vfio-pci/bind", port) == -errno.EINVAL
+    assert message.format(port=port) in _messages(kernel, start)
+
+
+def test_a_probe_that_rejects_the_match_logs_nothing() -> None:
+    # -ENODEV and -ENXIO are a rejected match: dev_dbg/pr_debug only (dd.c call_driver_probe).
+    from fakesys.kernel import binding
+
+    kernel = _kernel("6.12")
+    dev = kernel.device("03:00.0")
+    start = len(kernel.log.records)
+    binding._log_probe_failure(kernel, dev, "ahci", -binding.ENODEV)
+    binding._log_probe_failure(kernel, dev, "ahci", -binding.ENXIO)
+    assert _messages(kernel, start) == []

@@ -20,6 +20,7 @@ from harness.pci import regs
 if TYPE_CHECKING:
     from fakesys.kernel.kernel import FakeKernel
 
+ENXIO = 6
 EBUSY = 16
 ENODEV = 19
 EINVAL = 22
@@ -51,8 +52,20 @@ def probe(kernel: FakeKernel, dev: PciDev, driver_name: str) -> int:
     if result:
         dev.driver = None
         power.put(kernel, dev)
-        kernel.log.device(driver_name, dev.name, f"probe with driver {driver_name} failed with error {result}", "warn")
+        _log_probe_failure(kernel, dev, driver_name, result)
     return result
+
+
+def _log_probe_failure(kernel: FakeKernel, dev: PciDev, driver_name: str, error: int) -> None:
+    """drivers/base/dd.c ``call_driver_probe``: -ENODEV and -ENXIO reject the match and are
+    logged at debug level only (not in dmesg); any other error is logged, in the form of the
+    profile's kernel (while it probes, the device's driver is set, so dev_err names it)."""
+    if error in (-ENODEV, -ENXIO):
+        return
+    if kernel.profile.probe_failure_dev_err:
+        kernel.log.device(driver_name, dev.name, f"probe with driver {driver_name} failed with error {error}", "err")
+    else:
+        kernel.log.emit(f"{driver_name}: probe of {dev.name} failed with error {error}", "warn")
 
 
 def attach(kernel: FakeKernel, dev: PciDev) -> int:

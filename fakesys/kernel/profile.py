@@ -76,6 +76,11 @@ class KernelProfile:
     #: the ports above may suspend too (commit 7ab5e10eda02, 5.19); before it vfio-pci set D3hot
     #: itself (pci_set_power_state) and nothing went to D3cold.
     vfio_idle_runtime_pm: bool = True
+    #: drivers/base/dd.c ``call_driver_probe`` logs a failed probe with dev_err "probe with
+    #: driver %s failed with error %d" (32de4b4f9dfa "driver: core: Log probe failure as error and
+    #: with device metadata", v6.9; 6.12.118 line 655); before it pr_warn "%s: probe of %s failed
+    #: with error %d" (6.1.192 line 575).
+    probe_failure_dev_err: bool = False
 
 
 _BASE_METHODS = ("device_specific", "acpi", "flr", "af_flr", "pm", "bus")
@@ -152,6 +157,7 @@ PROFILES: dict[str, KernelProfile] = {
         low_power_same_state_check=True,
         logs_device_type=True,
         msleep_adds_jiffy=False,
+        probe_failure_dev_err=True,
         function_reset_return_address="__pci_reset_function_locked+0x41/0x70",
     ),
 }
