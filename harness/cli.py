@@ -14,11 +14,12 @@ import textwrap
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from harness import __version__, exitcodes
 from harness.errors import VfiolabError
 from harness.usage import UsageParser as _Parser
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at start-up
 
 if TYPE_CHECKING:
     from typing import Any

@@ -8,13 +8,20 @@ This module imports nothing, so every entry point can use it without start-up co
 
 from __future__ import annotations
 
-from typing import NamedTuple
 
+class ExitCode:
+    """One row of the table. A plain class: ``typing`` (for a NamedTuple) would cost every
+    ``vfiolab --help`` several milliseconds of start-up."""
 
-class ExitCode(NamedTuple):
-    code: int
-    name: str
-    meaning: str
+    __slots__ = ("code", "meaning", "name")
+
+    def __init__(self, code: int, name: str, meaning: str) -> None:
+        self.code = code
+        self.name = name
+        self.meaning = meaning
+
+    def __repr__(self) -> str:
+        return f"ExitCode({self.code}, {self.name!r}, {self.meaning!r})"
 
 
 OK = 0

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import NoReturn
 
 from harness import exitcodes
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at start-up
+if TYPE_CHECKING:
+    from typing import NoReturn
 
 
 class UsageParser(argparse.ArgumentParser):

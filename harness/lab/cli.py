@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import TYPE_CHECKING, Any
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at start-up
 if TYPE_CHECKING:
     from pathlib import Path
+    from typing import Any
 
     from harness.lab.kernel import HostKernel
 
