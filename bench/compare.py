@@ -139,7 +139,8 @@ def lspci_command(root: Path) -> list[str] | None:
 
 def row(what: str, ours: Figures, reference: Figures | None, note: str = "") -> None:
     ratio = f"{ours.median / reference.median:6.2f}" if reference else "     -"
-    cpu_ratio = f"{ours.cpu / reference.cpu:6.2f}" if reference else "     -"
+    # GNU time counts CPU in hundredths of a second: a reference that ran in less reads 0.
+    cpu_ratio = f"{ours.cpu / reference.cpu:6.2f}" if reference and reference.cpu else "     -"
     theirs = reference.text if reference else " " * 27
     their_peak = f"{reference.peak:6.1f}" if reference else "     -"
     print(
