@@ -100,11 +100,9 @@ def _port_pm_off(view: HostView) -> bool:
 
 @dataclass(frozen=True)
 class _FunctionFacts:
-    """What one function's sysfs shows about its power, read once per view: every device below
-    a port walks through that port's facts."""
+    """What one function's ACPI companion shows about its power, read once per view: every
+    device below a port walks through that port's facts."""
 
-    allowed: str | None
-    power_state: str | None
     companion: bool
     cut: bool
     real_power_state: str | None
@@ -153,8 +151,6 @@ def _function_facts(view: HostView, function: PciFunction) -> _FunctionFacts:
         cut = companion and can_cut_power(view, function)
         node = device_file(function.name, "firmware_node")
         found = _FunctionFacts(
-            allowed=function.d3cold_allowed,
-            power_state=function.power_state,
             companion=companion,
             cut=cut,
             real_power_state=_strip(view.read_text(f"{node}/real_power_state")) if cut else None,
@@ -172,10 +168,10 @@ def reach(view: HostView, chain: list[PciFunction], no_d3: set[str]) -> Reach:
     device = chain[0]
     for item in chain:
         facts = _function_facts(view, item)
-        allowed = facts.allowed
+        allowed = item.d3cold_allowed
         if allowed is not None and (item is device or allowed == "0"):
             found.evidence.append(Evidence(view.show(device_file(item.name, "d3cold_allowed")), allowed))
-        if facts.power_state == "D3cold":
+        if item.power_state == "D3cold":
             found.evidence.append(Evidence(view.show(device_file(item.name, "power_state")), "D3cold"))
         if allowed == "0":
             found.impossible = (
