@@ -216,3 +216,50 @@ def test_the_generated_validators_import_neither_jsonschema_nor_fastjsonschema()
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
     assert result.stdout.strip() == "[]"
+
+
+def _copy_of_a_shipped_scenario(directory: Path, name: str = "copied") -> Path:
+    """A shipped scenario under another name: data the validity record does not vouch for."""
+    text = (REPO / "scenarios" / "slow-ready-after-bus-reset.yaml").read_text(encoding="utf-8")
+    path = directory / f"{name}.yaml"
+    path.write_text(text.replace("name: slow-ready-after-bus-reset", f"name: {name}", 1), encoding="utf-8")
+    return path
+
+
+def test_a_valid_scenario_outside_the_record_loads_without_importing_jsonschema(tmp_path: Path) -> None:
+    path = _copy_of_a_shipped_scenario(tmp_path)
+    code = (
+        "import sys; from harness.scenario.loader import load_scenario; "
+        f"load_scenario({str(path)!r}); "
+        "print(sorted(name for name in sys.modules if name.split('.')[0] in ('jsonschema', 'referencing')))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
+    assert result.stdout.strip() == "[]"
+
+
+def test_what_the_generated_code_rejects_jsonschema_decides_and_explains(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fakesys import validity
+    from harness.scenario.loader import forget_parsed_files, load_scenario
+
+    valid = _copy_of_a_shipped_scenario(tmp_path)
+    invalid = _copy_of_a_shipped_scenario(tmp_path, "broken")
+    invalid.write_text(invalid.read_text(encoding="utf-8").replace("tags:", "tagz:", 1), encoding="utf-8")
+
+    def messages() -> str:
+        validity.forget()
+        forget_parsed_files()
+        load_scenario(str(valid))  # accepted
+        with pytest.raises(SourceError) as raised:
+            load_scenario(str(invalid))
+        return str(raised.value)
+
+    with_generated_code = messages()
+
+    def rejects_everything(data: Any) -> Any:
+        raise scenario_validator.JsonSchemaValueException("rejected")
+
+    monkeypatch.setattr(scenario_validator, "validate", rejects_everything)
+    assert messages() == with_generated_code
+    assert "unknown key 'tagz'; did you mean 'tags'?" in with_generated_code
