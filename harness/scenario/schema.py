@@ -1,6 +1,10 @@
 """The scenario file's JSON Schema (``scenario.schema.json``, shipped in the package) and its
 validation errors as one line each: file, line, where in the file, what is wrong and the fix.
 
+A document is first checked by the validator generated ahead of time from the same schema files
+(:mod:`harness.scenario.schemacode`); only one it rejects is validated by ``jsonschema`` (imported
+then), which gives the message, so an error reads exactly as jsonschema explains it.
+
 The ``host:`` part has its own schema and loader in :mod:`fakesys.host`; here it is only required
 to be a mapping. Schema entries may carry ``x-expected`` (what to write instead, in words) and
 ``x-kind: bdf`` (a PCI address, for which the fix spells out the full form of what was written).
@@ -89,8 +93,24 @@ def validate_scenario(document: Document) -> None:
     key = validity.digest((scenario_schema(), _guest_schema()), document.data)
     if validity.known_valid(key):
         return
-    _raise_first(document, _validator())
+    if not _fast_accepts(document.data):
+        # jsonschema decides (and explains): the generated code only ever says yes sooner.
+        _raise_first(document, _validator())
     validity.remember(key)
+
+
+def _fast_accepts(data: Any) -> bool:
+    """Whether the validator generated from the same schema files
+    (:mod:`harness.scenario.scenario_validator`, see :mod:`harness.scenario.schemacode`) accepts
+    ``data``; it costs a small part of importing jsonschema and validating with it."""
+    from harness.scenario import scenario_validator
+
+    try:
+        scenario_validator.validate(data)
+    except Exception:
+        # A rejection, or data the generated code did not expect: jsonschema has the last word.
+        return False
+    return True
 
 
 def validate_step(step: Mapping[str, Any], source: str = "<step>") -> None:
